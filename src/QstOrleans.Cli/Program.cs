@@ -1,1 +1,13 @@
-Console.WriteLine("qst");
+using System.CommandLine;
+using QstOrleans.Cli.Commands;
+
+// qst: the QstOrleans command-line tool. Each sub-command lives in Commands/ and owns its options.
+var root = new RootCommand("QstOrleans: Quantized Side Tuning of Llama/OPT models on NF4 backbones.")
+{
+    MakeModelCommand.Create(),
+    MakeDataCommand.Create(),
+    QuantizeCommand.Create(),
+    LogitsCommand.Create(),
+    TrainLocalCommand.Create(),
+};
+return root.Parse(args).Invoke();

@@ -1,0 +1,177 @@
+using System.CommandLine;
+using System.Globalization;
+using QstOrleans.Data.Datasets;
+using QstOrleans.Data.Tokenization;
+using QstOrleans.Model.Baselines;
+using QstOrleans.Model.Config;
+using QstOrleans.Model.Layers;
+using QstOrleans.Model.Qst;
+using QstOrleans.Model.SafeTensors;
+using QstOrleans.Model.Training;
+
+namespace QstOrleans.Cli.Commands;
+
+/// <summary>Everything <c>qst train-local</c> needs, as one record (tests build it directly).</summary>
+public sealed record TrainLocalSettings
+{
+    public string? Model { get; init; }
+    public string? Data { get; init; }
+    public TrainingMethod Method { get; init; } = TrainingMethod.Qst;
+    public QstConfig Qst { get; init; } = new();
+    public OptimizerConfig Optimizer { get; init; } = new();
+    public TrainerConfig Trainer { get; init; } = new();
+    public string Dtype { get; init; } = "bf16";
+    public bool DoubleQuant { get; init; } = true;
+    public int LoraRank { get; init; } = 8;
+    public double LoraAlpha { get; init; } = 16;
+    public int MaxSourceTokens { get; init; } = 512;
+    public int MaxTargetTokens { get; init; } = 512;
+    /// <summary>Where the trained weights go (trainable.safetensors); null = not saved.</summary>
+    public string? Output { get; init; }
+}
+
+/// <summary>
+/// <c>qst train-local</c>: the single-process trainer. Without <c>--model</c>/<c>--data</c> it uses the
+/// embedded default (tiny Llama + synthetic dataset, made on first use). Prints one line per step:
+/// step, epoch, loss, lr, grad norm, tokens/s, peak memory.
+/// </summary>
+internal static class TrainLocalCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = "HF model directory (default: the embedded tiny model)" };
+        var data = new Option<string?>("--data") { Description = "Alpaca JSON/JSONL file (default: the embedded synthetic dataset)" };
+        var method = new Option<string>("--method") { Description = "qst, lora, qlora or full", DefaultValueFactory = _ => "qst" };
+        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
+        var maxSteps = new Option<int>("--max-steps") { Description = "Stop after N optimizer steps (0 = all epochs)", DefaultValueFactory = _ => 0 };
+        var microBatch = new Option<int>("--micro-batch-size") { DefaultValueFactory = _ => 8 };
+        var accumulation = new Option<int>("--grad-accum") { DefaultValueFactory = _ => 1 };
+        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1e-3 };
+        var schedule = new Option<string>("--schedule") { Description = "constant, constant_with_warmup, linear, cosine", DefaultValueFactory = _ => "constant" };
+        var warmup = new Option<int>("--warmup-steps") { DefaultValueFactory = _ => 0 };
+        var clip = new Option<double>("--max-grad-norm") { Description = "0 disables clipping", DefaultValueFactory = _ => 0.3 };
+        var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => 0.0 };
+        var r = new Option<int>("--r") { Description = "QST side reduction factor (d = H/r)", DefaultValueFactory = _ => 16 };
+        var adapter = new Option<int>("--adapter-dim") { Description = "QST adapter bottleneck p", DefaultValueFactory = _ => 16 };
+        var mergeGate = new Option<bool>("--train-merge-gate") { Description = "Train lm_head_z (the reference never does; default false)" };
+        var dtype = new Option<string>("--dtype") { Description = "Compute dtype: bf16 or fp32", DefaultValueFactory = _ => "bf16" };
+        var dq = new Option<bool>("--double-quant") { DefaultValueFactory = _ => true };
+        var loraRank = new Option<int>("--lora-r") { DefaultValueFactory = _ => 8 };
+        var loraAlpha = new Option<double>("--lora-alpha") { DefaultValueFactory = _ => 16 };
+        var maxSource = new Option<int>("--max-source-tokens") { DefaultValueFactory = _ => 512 };
+        var maxTarget = new Option<int>("--max-target-tokens") { DefaultValueFactory = _ => 512 };
+        var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 2 };
+        var output = new Option<string?>("--out") { Description = "Directory for the trained weights (trainable.safetensors)" };
+        var command = new Command("train-local", "Train in this process (QST or a baseline) and print one line per optimizer step.")
+        {
+            model, data, method, epochs, maxSteps, microBatch, accumulation, lr, schedule, warmup, clip, weightDecay,
+            r, adapter, mergeGate, dtype, dq, loraRank, loraAlpha, maxSource, maxTarget, seed, threads, output,
+        };
+        command.SetAction(p => CliErrors.Run(() =>
+        {
+            var settings = new TrainLocalSettings
+            {
+                Model = p.GetValue(model),
+                Data = p.GetValue(data),
+                Method = ParseMethod(p.GetValue(method)!),
+                Qst = new QstConfig { R = p.GetValue(r), AdapterBottleneck = p.GetValue(adapter), TrainMergeGate = p.GetValue(mergeGate) },
+                Optimizer = new OptimizerConfig
+                {
+                    LearningRate = p.GetValue(lr), Schedule = LrSchedule.ParseKind(p.GetValue(schedule)!), WarmupSteps = p.GetValue(warmup),
+                    MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(weightDecay),
+                },
+                Trainer = new TrainerConfig(p.GetValue(epochs), p.GetValue(maxSteps), p.GetValue(microBatch), p.GetValue(accumulation),
+                    p.GetValue(threads), p.GetValue(seed)),
+                Dtype = p.GetValue(dtype)!,
+                DoubleQuant = p.GetValue(dq),
+                LoraRank = p.GetValue(loraRank),
+                LoraAlpha = p.GetValue(loraAlpha),
+                MaxSourceTokens = p.GetValue(maxSource),
+                MaxTargetTokens = p.GetValue(maxTarget),
+                Output = p.GetValue(output),
+            };
+            foreach (var line in Run(settings)) Console.WriteLine(line);
+            return 0;
+        }));
+        return command;
+    }
+
+    public static TrainingMethod ParseMethod(string name) => name.ToLowerInvariant() switch
+    {
+        "qst" => TrainingMethod.Qst,
+        "lora" => TrainingMethod.Lora,
+        "qlora" => TrainingMethod.QLora,
+        "full" => TrainingMethod.Full,
+        _ => throw new ArgumentException($"--method: unknown method '{name}' (qst, lora, qlora, full)"),
+    };
+
+    /// <summary>Runs the training and yields the printed lines (the header, one per step, the summary).</summary>
+    public static IEnumerable<string> Run(TrainLocalSettings s)
+    {
+        var steps = new List<StepReport>();
+        return Run(s, steps);
+    }
+
+    /// <summary>As <see cref="Run(TrainLocalSettings)"/>, also collecting the step reports.</summary>
+    public static IEnumerable<string> Run(TrainLocalSettings s, List<StepReport> reports)
+    {
+        string modelDir = s.Model ?? EmbeddedDefaults.EnsureModel();
+        string dataFile = s.Data ?? EmbeddedDefaults.EnsureData();
+        var config = ModelConfig.Load(modelDir);
+        var tokenizer = ModelTokenizer.Load(modelDir);
+        var examples = AlpacaDataset.Load(dataFile);
+        var collator = new InstructionCollator(tokenizer, new CollatorOptions(s.MaxSourceTokens, s.MaxTargetTokens));
+        var tokenized = examples.Select(collator.Tokenize).ToList();
+        var sampler = new EpochSampler(tokenized.Count, (int)s.Trainer.Seed);
+        int microBatches = tokenized.Count / s.Trainer.MicroBatchSize;
+        if (microBatches < s.Trainer.GradientAccumulation)
+            throw new ArgumentException($"{dataFile}: {tokenized.Count} examples make {microBatches} micro-batches of {s.Trainer.MicroBatchSize}, fewer than one optimizer step ({s.Trainer.GradientAccumulation} micro-batches)");
+        int stepsPerEpoch = microBatches / s.Trainer.GradientAccumulation;
+        int totalSteps = s.Trainer.MaxSteps > 0 ? Math.Min(s.Trainer.MaxSteps, stepsPerEpoch * s.Trainer.Epochs) : stepsPerEpoch * s.Trainer.Epochs;
+
+        var precision = Precision.Parse(s.Dtype);
+        var build = new ModelBuildOptions(s.Method, s.Qst, precision, s.DoubleQuant, LoraRank: s.LoraRank, LoraAlpha: s.LoraAlpha, Seed: s.Trainer.Seed);
+        using var model = ModelBuilder.Build(modelDir, config, build);
+        long trainable = model.TrainableParameters.Sum(p => p.numel());
+        yield return $"{s.Method} on {config.Name} (H={config.HiddenSize}, layers={config.NumLayers}, vocab={config.VocabSize}), " +
+                     $"{trainable:N0} trainable parameters, {tokenized.Count} examples from {Path.GetFileName(dataFile)}, " +
+                     $"{totalSteps} steps, micro-batch {s.Trainer.MicroBatchSize} x {s.Trainer.GradientAccumulation}, {precision}";
+
+        IEnumerable<MicroBatch> Epoch(int epoch)
+        {
+            var order = sampler.Order(epoch);
+            for (int m = 0; m + s.Trainer.MicroBatchSize <= order.Count; m += s.Trainer.MicroBatchSize)
+            {
+                var batch = collator.Collate(Enumerable.Range(m, s.Trainer.MicroBatchSize).Select(i => tokenized[order[i]]).ToList());
+                yield return new MicroBatch(batch.InputIds, batch.Labels, batch.AttentionMask, batch.BatchSize, batch.SequenceLength);
+            }
+        }
+
+        var trainer = new LocalTrainer(model, s.Optimizer, s.Trainer with { MaxSteps = totalSteps });
+        foreach (var report in trainer.Train(Epoch, totalSteps))
+        {
+            reports.Add(report);
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"step {report.Step,5}  epoch {report.Epoch}  loss {report.Loss:F4}  lr {report.LearningRate:E2}  grad-norm {report.GradNorm:F3}  tokens/s {report.TokensPerSecond,8:F0}  peak-rss {report.PeakMemoryBytes / (1 << 20)} MiB");
+        }
+        if (s.Output is not null)
+        {
+            Directory.CreateDirectory(s.Output);
+            var writer = new SafeTensorsWriter();
+            var named = model switch
+            {
+                QstModel q => q.Side.named_parameters().Where(p => p.parameter.requires_grad),
+                BaselineModel b => b.Backbone.named_parameters().Where(p => p.parameter.requires_grad),
+                _ => [],
+            };
+            foreach (var (name, parameter) in named) writer.Add(name, parameter.detach());
+            writer.Metadata["method"] = s.Method.ToString();
+            writer.Metadata["base_model"] = config.Name;
+            writer.Metadata["seed"] = s.Trainer.Seed.ToString(CultureInfo.InvariantCulture);
+            string path = Path.Combine(s.Output, "trainable.safetensors");
+            writer.Write(path);
+            yield return $"saved trained weights to {path}";
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Model.Layers;
+
+/// <summary>
+/// y = x·Wᵀ (+ b) with the weight stored in one dtype and multiplied in the input's dtype.
+/// Used for trainable side/full-fine-tuning weights (fp32 master copy, cast to bf16 per call, so
+/// AdamW updates never lose bits to bf16 rounding) and for frozen bf16 backbone weights (LoRA
+/// baseline). Input and output are in the compute dtype.
+/// </summary>
+public sealed class DenseLinear : nn.Module<Tensor, Tensor>
+{
+    readonly Parameter _weight;   // [out, in]
+    readonly Parameter? _bias;    // [out]
+
+    public DenseLinear(Tensor weight, Tensor? bias, bool trainable, string name = "linear") : base(name)
+    {
+        _weight = new Parameter(weight, requires_grad: trainable);
+        register_parameter("weight", _weight);
+        if (bias is not null)
+        {
+            _bias = new Parameter(bias, requires_grad: trainable);
+            register_parameter("bias", _bias);
+        }
+    }
+
+    public Parameter Weight => _weight;
+    public Parameter? Bias => _bias;
+    public long InFeatures => _weight.shape[1];
+    public long OutFeatures => _weight.shape[0];
+
+    /// <summary>PyTorch's nn.Linear default init (kaiming_uniform with a = √5 = U(±1/√in)), in fp32,
+    /// drawn from <paramref name="generator"/> so a seed reproduces it (spec §3).</summary>
+    public static DenseLinear CreateTrainable(long outFeatures, long inFeatures, bool bias, Generator generator, string name = "linear")
+    {
+        double bound = 1.0 / Math.Sqrt(inFeatures);
+        var w = Init.Uniform([outFeatures, inFeatures], bound, generator);
+        var b = bias ? Init.Uniform([outFeatures], bound, generator) : null;
+        return new DenseLinear(w, b, trainable: true, name);
+    }
+
+    /// <param name="input">[..., in] in the compute dtype.</param>
+    /// <returns>[..., out] in the input's dtype.</returns>
+    public override Tensor forward(Tensor input)
+    {
+        using var w = _weight.dtype == input.dtype ? null : _weight.to(input.dtype);
+        using var b = _bias is null || _bias.dtype == input.dtype ? null : _bias.to(input.dtype);
+        return nn.functional.linear(input, w ?? _weight, b ?? (Tensor?)_bias);
+    }
+}
+
+/// <summary>Seeded parameter initialisers (fp32).</summary>
+public static class Init
+{
+    /// <summary>U(−bound, +bound) drawn from the generator.</summary>
+    public static Tensor Uniform(long[] shape, double bound, Generator generator)
+    {
+        using var scope = NewDisposeScope();
+        var u = rand(shape, dtype: ScalarType.Float32, generator: generator);
+        return (u * (2 * bound) - bound).MoveToOuterDisposeScope();
+    }
+}

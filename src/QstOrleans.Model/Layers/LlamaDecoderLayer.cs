@@ -1,0 +1,84 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Model.Layers;
+
+/// <summary>
+/// The Llama block (HF 4.33 eager semantics, no dropout; spec §1.4):
+/// <code>
+/// u = RMSNorm_in(x);   x = x + Attn(u)
+/// u = RMSNorm_post(x); x = x + down(SiLU(gate(u)) ⊙ up(u))
+/// </code>
+/// Attention: RoPE (rotate half), GQA (query head j reads kv head ⌊j·n_kv/n_h⌋), scores scaled by
+/// 1/√D, softmax in fp32 over scores + additive mask. Projections have no bias. The same class is the
+/// frozen backbone layer (NF4/bf16 linears) and the trainable QST side layer (width d).
+/// </summary>
+public sealed class LlamaDecoderLayer : DecoderLayer
+{
+    readonly LayerShape _shape;
+    readonly ScalarType _compute, _accumulate;
+    readonly RmsNorm _inputNorm, _postNorm;
+    readonly nn.Module<Tensor, Tensor> _q, _k, _v, _o, _gate, _up, _down;
+
+    public LlamaDecoderLayer(LayerShape shape, LinearFactory linear, Func<string, RmsNorm> norm, Precision precision)
+        : base("llama_decoder_layer")
+    {
+        _shape = shape;
+        _compute = precision.Compute;
+        _accumulate = precision.Accumulate;
+        int h = shape.Hidden, i = shape.Intermediate;
+        _q = linear("self_attn.q_proj", shape.QDim, h, false);
+        _k = linear("self_attn.k_proj", shape.KvDim, h, false);
+        _v = linear("self_attn.v_proj", shape.KvDim, h, false);
+        _o = linear("self_attn.o_proj", h, shape.QDim, false);
+        _gate = linear("mlp.gate_proj", i, h, false);
+        _up = linear("mlp.up_proj", i, h, false);
+        _down = linear("mlp.down_proj", h, i, false);
+        _inputNorm = norm("input_layernorm");
+        _postNorm = norm("post_attention_layernorm");
+
+        // HF parameter names: self_attn.q_proj.weight, mlp.up_proj.weight, input_layernorm.weight, ...
+        var attn = new ModuleDict<nn.Module>();
+        attn.Add(("q_proj", _q)); attn.Add(("k_proj", _k)); attn.Add(("v_proj", _v)); attn.Add(("o_proj", _o));
+        var mlp = new ModuleDict<nn.Module>();
+        mlp.Add(("gate_proj", _gate)); mlp.Add(("up_proj", _up)); mlp.Add(("down_proj", _down));
+        register_module("self_attn", attn);
+        register_module("mlp", mlp);
+        register_module("input_layernorm", _inputNorm);
+        register_module("post_attention_layernorm", _postNorm);
+    }
+
+    public LayerShape Shape => _shape;
+
+    /// <param name="x">[B, T, D] fp32 residual stream.</param>
+    public override Tensor Forward(Tensor x, AttentionContext context)
+    {
+        using var scope = NewDisposeScope();
+        var u = _inputNorm.forward(x).to(_compute);                                      // [B, T, D]
+        var h = x + Attention(u, context).to(_accumulate);
+        var w = _postNorm.forward(h).to(_compute);
+        var mlp = _down.forward(nn.functional.silu(_gate.forward(w)) * _up.forward(w));  // [B, T, D]
+        return (h + mlp.to(_accumulate)).MoveToOuterDisposeScope();
+    }
+
+    Tensor Attention(Tensor u, AttentionContext context)
+    {
+        long b = u.shape[0], t = u.shape[1];
+        int nh = _shape.Heads, nkv = _shape.KvHeads, hd = _shape.HeadDim;
+        var q = _q.forward(u).view(b, t, nh, hd).transpose(1, 2);                      // [B, n_h, T, D]
+        var k = _k.forward(u).view(b, t, nkv, hd).transpose(1, 2);                     // [B, n_kv, T, D]
+        var v = _v.forward(u).view(b, t, nkv, hd).transpose(1, 2);                     // [B, n_kv, T, D]
+        var (cos, sin) = context.Rope(hd, _shape.RopeTheta, _shape.RopeScaling);
+        q = RotaryEmbedding.Apply(q, cos, sin);
+        k = RotaryEmbedding.Apply(k, cos, sin);
+        if (nh != nkv)
+        {
+            k = k.repeat_interleave(nh / nkv, dim: 1);                                  // [B, n_h, T, D]
+            v = v.repeat_interleave(nh / nkv, dim: 1);
+        }
+        var scores = q.matmul(k.transpose(-2, -1)) * (1.0 / Math.Sqrt(hd));             // [B, n_h, T, T]
+        var probs = (scores.to(_accumulate) + context.Mask).softmax(-1).to(u.dtype);
+        var mixed = probs.matmul(v).transpose(1, 2).reshape(b, t, nh * hd);              // [B, T, n_h·D]
+        return _o.forward(mixed);
+    }
+}

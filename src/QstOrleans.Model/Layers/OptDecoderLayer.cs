@@ -1,0 +1,63 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Model.Layers;
+
+/// <summary>
+/// The OPT block (pre-norm variant, <c>do_layer_norm_before = true</c>):
+/// <code>
+/// u = LN_attn(x);  x = x + out_proj(Attn(u))      (q scaled by 1/√D after its bias, no RoPE)
+/// u = LN_final(x); x = x + fc2(ReLU(fc1(u)))
+/// </code>
+/// Positions enter through the learned position embedding of the first stage, not here. No dropout
+/// (the reference's active side dropout is not reproduced; spec §6).
+/// </summary>
+public sealed class OptDecoderLayer : DecoderLayer
+{
+    readonly LayerShape _shape;
+    readonly ScalarType _compute, _accumulate;
+    readonly LayerNorm32 _attnNorm, _finalNorm;
+    readonly nn.Module<Tensor, Tensor> _q, _k, _v, _out, _fc1, _fc2;
+
+    public OptDecoderLayer(LayerShape shape, LinearFactory linear, Func<string, LayerNorm32> norm, Precision precision)
+        : base("opt_decoder_layer")
+    {
+        _shape = shape;
+        _compute = precision.Compute;
+        _accumulate = precision.Accumulate;
+        int h = shape.Hidden;
+        _q = linear("self_attn.q_proj", h, h, shape.Bias);
+        _k = linear("self_attn.k_proj", h, h, shape.Bias);
+        _v = linear("self_attn.v_proj", h, h, shape.Bias);
+        _out = linear("self_attn.out_proj", h, h, shape.Bias);
+        _fc1 = linear("fc1", shape.Intermediate, h, shape.Bias);
+        _fc2 = linear("fc2", h, shape.Intermediate, shape.Bias);
+        _attnNorm = norm("self_attn_layer_norm");
+        _finalNorm = norm("final_layer_norm");
+
+        var attn = new ModuleDict<nn.Module>();
+        attn.Add(("q_proj", _q)); attn.Add(("k_proj", _k)); attn.Add(("v_proj", _v)); attn.Add(("out_proj", _out));
+        register_module("self_attn", attn);
+        register_module("self_attn_layer_norm", _attnNorm);
+        register_module("fc1", _fc1);
+        register_module("fc2", _fc2);
+        register_module("final_layer_norm", _finalNorm);
+    }
+
+    public override Tensor Forward(Tensor x, AttentionContext context)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        int nh = _shape.Heads, hd = _shape.HeadDim;
+        var u = _attnNorm.forward(x).to(_compute);                                     // [B, T, D]
+        var q = (_q.forward(u) * (1.0 / Math.Sqrt(hd))).view(b, t, nh, hd).transpose(1, 2); // [B, n_h, T, hd]
+        var k = _k.forward(u).view(b, t, nh, hd).transpose(1, 2);
+        var v = _v.forward(u).view(b, t, nh, hd).transpose(1, 2);
+        var probs = (q.matmul(k.transpose(-2, -1)).to(_accumulate) + context.Mask).softmax(-1).to(_compute);
+        var mixed = probs.matmul(v).transpose(1, 2).reshape(b, t, nh * hd);
+        var h = x + _out.forward(mixed).to(_accumulate);
+        var w = _finalNorm.forward(h).to(_compute);
+        var mlp = _fc2.forward(nn.functional.relu(_fc1.forward(w)));
+        return (h + mlp.to(_accumulate)).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,33 @@
+using static TorchSharp.torch;
+
+namespace QstOrleans.Model.Layers;
+
+/// <summary>
+/// Dtype policy shared by the backbone, the side network and the baselines (spec §4):
+/// matmul operands in <see cref="Compute"/> (bf16 by default, fp32 for tests), while norms,
+/// softmax, residual streams, the loss and the logits stay fp32. Never fp16 (no CPU fast path).
+/// </summary>
+public sealed record Precision(ScalarType Compute, ScalarType Accumulate = ScalarType.Float32)
+{
+    public static Precision BFloat16 { get; } = new(ScalarType.BFloat16);
+    public static Precision Float32 { get; } = new(ScalarType.Float32);
+    /// <summary>Everything in float64: finite-difference gradient checks only.</summary>
+    public static Precision Float64 { get; } = new(ScalarType.Float64, ScalarType.Float64);
+
+    /// <summary>The dtype norms compute in for an input: fp32, or fp64 when the input is fp64.</summary>
+    public static ScalarType NormDType(ScalarType input) => input == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+
+    public static Precision Parse(string name) => name.ToLowerInvariant() switch
+    {
+        "bf16" or "bfloat16" => BFloat16,
+        "fp32" or "float32" or "f32" => Float32,
+        _ => throw new ArgumentException($"unknown compute dtype '{name}' (bf16, fp32)"),
+    };
+
+    public override string ToString() => Compute switch
+    {
+        ScalarType.BFloat16 => "bf16",
+        ScalarType.Float64 => "fp64",
+        _ => "fp32",
+    };
+}

@@ -1,0 +1,33 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Model.Layers;
+
+/// <summary>RMSNorm(x) = w ⊙ x / √(mean_j x_j² + ε), statistic and output in fp32 (spec §1.4, §4).</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    readonly Parameter _weight; // [D] fp32
+    readonly double _eps;
+
+    public RmsNorm(Tensor weight, double eps, bool trainable, string name = "rms_norm") : base(name)
+    {
+        _weight = new Parameter(weight.to(ScalarType.Float32), requires_grad: trainable);
+        register_parameter("weight", _weight);
+        _eps = eps;
+    }
+
+    public static RmsNorm Ones(long dim, double eps, bool trainable) => new(ones(dim), eps, trainable);
+
+    public Parameter Weight => _weight;
+
+    /// <param name="x">[..., D] any float dtype.</param>
+    /// <returns>[..., D] fp32 (fp64 for fp64 input).</returns>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var x32 = x.to(Precision.NormDType(x.dtype));
+        var inv = (x32.pow(2).mean([-1L], keepdim: true) + _eps).rsqrt();
+        return (x32 * inv * _weight.to(x32.dtype)).MoveToOuterDisposeScope();
+    }
+}

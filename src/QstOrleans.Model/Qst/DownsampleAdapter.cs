@@ -1,0 +1,61 @@
+using QstOrleans.Model.Layers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Model.Qst;
+
+/// <summary>
+/// A_i(x) = LayerNorm_d(W_B · act(W_A · x)): a trainable low-rank bottleneck H → p → d (spec §1.2),
+/// no biases, LayerNorm (eps 1e-5, fp32) after it by default. Its input is a frozen backbone state, so
+/// no gradient leaves it. Parameter names: <c>adapter_A.weight</c> [p, H], <c>adapter_B.weight</c> [d, p],
+/// <c>post_layer_norm.{weight,bias}</c> [d] (and <c>pre_layer_norm</c> [H] when enabled).
+/// </summary>
+public sealed class DownsampleAdapter : nn.Module<Tensor, Tensor>
+{
+    readonly DenseLinear _a, _b;
+    readonly LayerNorm32? _pre, _post;
+    readonly string _activation;
+    readonly double _dropout;
+    readonly ScalarType _compute, _accumulate;
+
+    public DownsampleAdapter(int inWidth, int bottleneck, int outWidth, QstConfig config, Precision precision, Generator generator)
+        : base("downsample_adapter")
+    {
+        _a = SideParameters.Linear(bottleneck, inWidth, bias: false, config, precision, generator);
+        _b = SideParameters.Linear(outWidth, bottleneck, bias: false, config, precision, generator);
+        register_module("adapter_A", _a);
+        register_module("adapter_B", _b);
+        if (config.LayerNormBeforeAdapter)
+        {
+            _pre = LayerNorm32.Identity(inWidth, 1e-5, trainable: true);
+            register_module("pre_layer_norm", _pre);
+        }
+        if (config.LayerNormAfterAdapter)
+        {
+            _post = LayerNorm32.Identity(outWidth, 1e-5, trainable: true);
+            register_module("post_layer_norm", _post);
+        }
+        _activation = config.Activation;
+        _dropout = config.AdapterDropout;
+        _compute = precision.Compute;
+        _accumulate = precision.Accumulate;
+    }
+
+    /// <param name="x">[B, T, H] frozen backbone state (any float dtype).</param>
+    /// <returns>[B, T, d] fp32.</returns>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var input = _pre is null ? x : _pre.forward(x);
+        if (_dropout > 0) input = nn.functional.dropout(input, _dropout, training);
+        var hidden = _a.forward(input.to(_compute));                                   // [B, T, p]
+        hidden = _activation switch
+        {
+            "relu" => nn.functional.relu(hidden),
+            "gelu" => nn.functional.gelu(hidden),
+            _ => nn.functional.silu(hidden),
+        };
+        var y = _b.forward(hidden).to(_accumulate);                             // [B, T, d]
+        return (_post is null ? y : _post.forward(y)).MoveToOuterDisposeScope();
+    }
+}

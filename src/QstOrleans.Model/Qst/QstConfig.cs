@@ -1,0 +1,67 @@
+using QstOrleans.Model.Config;
+using QstOrleans.Model.Layers;
+
+namespace QstOrleans.Model.Qst;
+
+/// <summary>
+/// Hyper-parameters of the QST side network (spec §1, §5). Every field is explicit (reference quirk
+/// Q10: trailing-comma defaults). Defaults reproduce the reference code's behaviour:
+/// <list type="bullet">
+/// <item><see cref="R"/> = 16 side reduction (d = H/r), <see cref="AdapterBottleneck"/> p = 16, SiLU, LayerNorm after the adapter.</item>
+/// <item><see cref="TrainMergeGate"/> = false: the reference never registers <c>lm_head_z</c>, so the merge gate
+/// stays at σ(1.0) = 0.7311 (quirk Q3). true trains it (the paper's apparent intent).</item>
+/// <item><see cref="AdapterDropout"/> = 0: the reference's inverted test disables adapter dropout (quirk Q1).</item>
+/// <item><see cref="ReversedMergeGate"/> = false: the Llama form f = (1−a)·U(ŝ) + a·ĥ for every architecture;
+/// true gives the OPT reference's reversed form f = a·U(ŝ) + (1−a)·ĥ (quirk Q4).</item>
+/// <item><see cref="Fp32MasterWeights"/> = true: side weights kept in fp32 and cast to the compute dtype per
+/// call (spec §4's recommendation); false stores them in the compute dtype like the reference (quirk Q7).</item>
+/// </list>
+/// </summary>
+public sealed record QstConfig
+{
+    public int R { get; init; } = 16;
+    public int AdapterBottleneck { get; init; } = 16;
+    /// <summary>"silu" (the reference's "swish"), "relu" or "gelu".</summary>
+    public string Activation { get; init; } = "silu";
+    public bool LayerNormAfterAdapter { get; init; } = true;
+    public bool LayerNormBeforeAdapter { get; init; }
+    public double AdapterDropout { get; init; }
+    public bool TrainMergeGate { get; init; }
+    public bool ReversedMergeGate { get; init; }
+    public bool Fp32MasterWeights { get; init; } = true;
+    /// <summary>Raw init of each ladder gate z_i (σ(0.5) = 0.6225 on the previous side state).</summary>
+    public float GateInit { get; init; } = 0.5f;
+    /// <summary>Raw init of the merge gate λ (σ(1.0) = 0.7311 on the backbone output).</summary>
+    public float MergeGateInit { get; init; } = 1.0f;
+
+    /// <summary>The side layers' shape: width H/r, MLP I/r, head counts unchanged, RoPE base 10000 (qst.py forces it).</summary>
+    public LayerShape SideShape(ModelConfig model)
+    {
+        int d = model.HiddenSize / R;
+        return new LayerShape(d, model.IntermediateSize / R, model.NumHeads, model.NumKeyValueHeads,
+            d / model.NumHeads, model.NormEps, 10000.0, null, Bias: model.Architecture == ModelArchitecture.Opt && model.EnableBias);
+    }
+
+    /// <summary>Width of the merged output f: the LM head's input (H, or OPT's word_embed_proj_dim).</summary>
+    public static int OutputWidth(ModelConfig model) =>
+        model.Architecture == ModelArchitecture.Opt ? model.WordEmbedProjDim : model.HiddenSize;
+
+    /// <summary>Checks that this config fits the model; the message names the field.</summary>
+    public QstConfig Validate(ModelConfig model)
+    {
+        void Require(bool ok, string why)
+        {
+            if (!ok) throw new ArgumentException($"QST config does not fit model '{model.Name}': {why}");
+        }
+        Require(R >= 1, $"r must be >= 1, got {R}");
+        Require(AdapterBottleneck >= 1, $"adapter bottleneck must be >= 1, got {AdapterBottleneck}");
+        Require(model.HiddenSize % R == 0, $"hidden_size {model.HiddenSize} is not divisible by r = {R}");
+        int d = model.HiddenSize / R;
+        Require(d % model.NumHeads == 0 && (d / model.NumHeads) % 2 == 0,
+            $"side width d = H/r = {d} must be a multiple of 2·num_attention_heads ({model.NumHeads}) so each side head has an even RoPE dimension");
+        Require(model.IntermediateSize / R >= 1, $"intermediate_size {model.IntermediateSize} / r = {R} is zero");
+        Require(Activation is "silu" or "swish" or "relu" or "gelu", $"unknown activation '{Activation}' (silu, relu, gelu)");
+        Require(AdapterDropout is >= 0 and < 1, $"adapter dropout must be in [0, 1), got {AdapterDropout}");
+        return this;
+    }
+}

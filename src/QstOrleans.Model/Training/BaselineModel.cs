@@ -1,0 +1,52 @@
+using QstOrleans.Model.Backbone;
+using QstOrleans.Model.Baselines;
+using QstOrleans.Model.Layers;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Model.Training;
+
+/// <summary>
+/// A plain causal LM for the baselines: embedding → layers → final norm → LM head, with gradients
+/// flowing back through every layer (LoRA/QLoRA: into the adapters; full: into every weight).
+/// </summary>
+public sealed class BaselineModel : ITrainableModel
+{
+    readonly BackboneStage _backbone;
+    readonly FrozenLmHead? _frozenHead;
+    readonly DenseLinear? _trainableHead;
+    readonly ScalarType _compute;
+
+    public BaselineModel(TrainingMethod method, BackboneStage backbone, FrozenLmHead? frozenHead, DenseLinear? trainableHead, Precision precision)
+    {
+        Method = method;
+        _backbone = backbone;
+        _frozenHead = frozenHead;
+        _trainableHead = trainableHead;
+        _compute = precision.Compute;
+        var parameters = backbone.parameters().Where(p => p.requires_grad).ToList();
+        if (trainableHead is not null) parameters.AddRange(trainableHead.parameters().Where(p => p.requires_grad));
+        TrainableParameters = parameters;
+    }
+
+    public TrainingMethod Method { get; }
+    public IReadOnlyList<Parameter> TrainableParameters { get; }
+    public BackboneStage Backbone => _backbone;
+
+    public Tensor Logits(Tensor inputIds, Tensor attentionMask)
+    {
+        using var context = AttentionContext.Create(attentionMask);
+        using var output = _backbone.Forward(inputIds, context, collectTaps: false);
+        if (_frozenHead is not null) return _frozenHead.Forward(output.FinalNormed!);
+        using var input = output.FinalNormed!.to(_compute);
+        using var logits = _trainableHead!.forward(input);
+        return logits.to(ScalarType.Float32);
+    }
+
+    public void Dispose()
+    {
+        _backbone.Dispose();
+        _frozenHead?.Dispose();
+        _trainableHead?.Dispose();
+    }
+}

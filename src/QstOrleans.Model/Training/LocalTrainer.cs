@@ -1,0 +1,47 @@
+using System.Diagnostics;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Model.Training;
+
+/// <summary>
+/// The single-process trainer: micro-batches in the given order, gradient accumulation, AdamW with a
+/// schedule and clipping, one report per optimizer step. One dispose scope per micro-batch keeps native
+/// memory flat however long the run. It is the reference the distributed trainer must match step for step.
+/// </summary>
+public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimizer, TrainerConfig config)
+{
+    /// <summary>Trains on micro-batches grouped by epoch; yields one report per optimizer step.</summary>
+    /// <param name="epochs">For each epoch e, that epoch's micro-batches in order.</param>
+    /// <param name="totalSteps">Optimizer steps in the whole run (drives the lr schedule).</param>
+    public IEnumerable<StepReport> Train(Func<int, IEnumerable<MicroBatch>> epochs, int totalSteps)
+    {
+        set_num_threads(config.Threads);
+        using var stepper = new OptimizerStepper(model.TrainableParameters, optimizer, config.GradientAccumulation, totalSteps);
+        var clock = Stopwatch.StartNew();
+        long tokens = 0;
+        float lossSum = 0;
+        for (int epoch = 0; epoch < config.Epochs; epoch++)
+        {
+            foreach (var batch in epochs(epoch))
+            {
+                using (var scope = NewDisposeScope())
+                {
+                    var (ids, labels, mask) = batch.ToTensors();
+                    var logits = model.Logits(ids, mask);                                // [B, T, V]
+                    var loss = CausalLmLoss.Compute(logits, labels);
+                    lossSum += stepper.Accumulate(loss);
+                }
+                tokens += batch.TokenCount;
+                if (!stepper.StepDue) continue;
+                var (lr, gradNorm) = stepper.Apply();
+                double seconds = clock.Elapsed.TotalSeconds;
+                yield return new StepReport(stepper.Step, epoch, lossSum / config.GradientAccumulation, lr, gradNorm,
+                    tokens / Math.Max(seconds, 1e-9), ProcessMemory.PeakResidentBytes());
+                clock.Restart();
+                tokens = 0;
+                lossSum = 0;
+                if (config.MaxSteps > 0 && stepper.Step >= config.MaxSteps) yield break;
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using QstOrleans.Model.Backbone;
+using QstOrleans.Model.Baselines;
+using QstOrleans.Model.Layers;
+using QstOrleans.Model.Qst;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Model.Training;
+
+/// <summary>
+/// Single-process QST: the frozen backbone (one stage holding every layer) runs under
+/// <c>no_grad</c>; its taps feed the side network, whose output goes through the frozen LM head.
+/// The distributed trainer splits exactly this computation across stage and side grains.
+/// </summary>
+public sealed class QstModel(BackboneStage backbone, QstSideNetwork side, FrozenLmHead lmHead) : ITrainableModel
+{
+    public BackboneStage Backbone { get; } = backbone;
+    public QstSideNetwork Side { get; } = side;
+    public FrozenLmHead LmHead { get; } = lmHead;
+    public TrainingMethod Method => TrainingMethod.Qst;
+    public IReadOnlyList<Parameter> TrainableParameters { get; } = side.parameters().Where(p => p.requires_grad).ToList();
+
+    public Tensor Logits(Tensor inputIds, Tensor attentionMask)
+    {
+        using var context = AttentionContext.Create(attentionMask);
+        using var taps = RunBackbone(inputIds, context);
+        using var f = Side.Forward(taps.Taps, taps.FinalNormed!, context);
+        return LmHead.Forward(f);
+    }
+
+    /// <summary>The frozen forward: no autograd graph is recorded here.</summary>
+    public StageOutput RunBackbone(Tensor inputIds, AttentionContext context)
+    {
+        using var noGrad = no_grad();
+        return Backbone.Forward(inputIds, context);
+    }
+
+    public void Dispose()
+    {
+        Backbone.Dispose();
+        Side.Dispose();
+        LmHead.Dispose();
+    }
+}
