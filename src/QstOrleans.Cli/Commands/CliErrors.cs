@@ -15,7 +15,7 @@ internal static class CliErrors
             return action();
         }
         catch (Exception e) when (e is ModelConfigException or ModelWeightsException or SafeTensorsFormatException
-                                      or DatasetFormatException or ArgumentException or FileNotFoundException
+                                      or DataFormatException or ArgumentException or FileNotFoundException
                                       or DirectoryNotFoundException or NotSupportedException)
         {
             Console.Error.WriteLine($"error: {e.Message}");

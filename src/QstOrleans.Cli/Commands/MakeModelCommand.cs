@@ -39,11 +39,11 @@ internal static class MakeModelCommand
             Console.WriteLine($"wrote {preset} config (shape only, no weights) to {outputDirectory}");
             return;
         }
-        var pieces = TinyTokenizerBuilder.Build(SyntheticDatasets.Corpus(seed), TinyVocabSize);
-        SentencePieceModelWriter.WriteBpe(Path.Combine(outputDirectory, "tokenizer.model"), pieces);
-        SentencePieceModelWriter.WriteTokenizerConfig(outputDirectory);
-        var tokenizer = ModelTokenizer.Load(outputDirectory);
-        var config = ModelPresets.Get("tiny", vocabSize: tokenizer.VocabSize) with { Name = Path.GetFileName(Path.GetFullPath(outputDirectory)) };
+        // The tokenizer is learned on the synthetic dataset's text, so the tiny model's sequences stay short.
+        var records = SyntheticDatasets.Generate(MakeDataCommand.DefaultCount, (int)seed);
+        var pieces = TinyTokenizerBuilder.Build(SyntheticDatasets.TokenizerCorpus(records), TinyVocabSize);
+        int vocab = SentencePieceModelWriter.WriteHfTokenizerFiles(outputDirectory, pieces);
+        var config = ModelPresets.Get("tiny", vocabSize: vocab) with { Name = Path.GetFileName(Path.GetFullPath(outputDirectory)) };
         RandomModelWriter.Write(outputDirectory, config, seed);
         Console.WriteLine($"wrote tiny Llama (H={config.HiddenSize}, layers={config.NumLayers}, vocab={config.VocabSize}, seed={seed}) to {outputDirectory}");
     }

@@ -141,7 +141,7 @@ internal static class TrainLocalCommand
         IEnumerable<MicroBatch> Epoch(int epoch)
         {
             var order = sampler.Order(epoch);
-            for (int m = 0; m + s.Trainer.MicroBatchSize <= order.Count; m += s.Trainer.MicroBatchSize)
+            for (int m = 0; m + s.Trainer.MicroBatchSize <= order.Length; m += s.Trainer.MicroBatchSize)
             {
                 var batch = collator.Collate(Enumerable.Range(m, s.Trainer.MicroBatchSize).Select(i => tokenized[order[i]]).ToList());
                 yield return new MicroBatch(batch.InputIds, batch.Labels, batch.AttentionMask, batch.BatchSize, batch.SequenceLength);
