@@ -1,0 +1,194 @@
+using Microsoft.ML.Tokenizers;
+
+namespace QstOrleans.Data.Tokenization;
+
+/// <summary>
+/// The tokenizer of a HF model directory, with the BOS/EOS/PAD ids the trainer needs.
+/// </summary>
+/// <remarks>
+/// <para>Features: loads <c>tokenizer.model</c> (or <c>original/tokenizer.model</c>) and detects its format:
+/// a SentencePiece model (Llama 1/2, through Microsoft.ML.Tokenizers' <see cref="LlamaTokenizer"/>) or a
+/// tiktoken ranks file (Llama 3, through <see cref="TiktokenTokenizer"/> with Llama-3's regex and special tokens
+/// taken from tokenizer_config.json's <c>added_tokens_decoder</c>, else Meta's default 256).</para>
+/// <para>Special ids: tokenizer_config.json token strings first, then config.json, then generation_config.json,
+/// else the tokenizer's own. With no pad token anywhere, PAD falls back to an existing id (unk for
+/// SentencePiece, eos for tiktoken; <see cref="PadIsFallback"/> is true). Spec 7.3: padded positions are masked
+/// and labelled -100, so the choice does not change the loss; the collator masks by position, not by id.</para>
+/// <para>Not supported: HF <c>tokenizer.json</c> (fast tokenizer) files.</para>
+/// Throws <see cref="FileNotFoundException"/> listing the files looked for, and <see cref="InvalidDataException"/>
+/// naming the file for an unreadable tokenizer or a config token missing from the vocabulary.
+/// </remarks>
+public sealed class ModelTokenizer
+{
+    /// <summary>Where <see cref="Load"/> looks, in order, relative to the model directory.</summary>
+    public static readonly IReadOnlyList<string> SearchedFiles = ["tokenizer.model", Path.Combine("original", "tokenizer.model")];
+
+    private readonly Tokenizer _inner;
+    private readonly HashSet<int> _specialIds;
+
+    private ModelTokenizer(Tokenizer inner, string file, TokenizerFileFormat format, int vocabSize,
+        int bosId, int eosId, int padId, bool padIsFallback, HashSet<int> specialIds)
+    {
+        _inner = inner;
+        SourceFile = file;
+        Format = format;
+        VocabSize = vocabSize;
+        BosId = bosId;
+        EosId = eosId;
+        PadId = padId;
+        PadIsFallback = padIsFallback;
+        _specialIds = specialIds;
+    }
+
+    public string SourceFile { get; }
+    public TokenizerFileFormat Format { get; }
+    /// <summary>Number of token ids (max id + 1): the embedding / LM-head row count the tokenizer needs.</summary>
+    public int VocabSize { get; }
+    public int BosId { get; }
+    public int EosId { get; }
+    public int PadId { get; }
+    /// <summary>True when no file names a pad token and <see cref="PadId"/> reuses an existing id.</summary>
+    public bool PadIsFallback { get; }
+
+    public static ModelTokenizer Load(string modelDirectory)
+    {
+        if (!Directory.Exists(modelDirectory))
+            throw new DirectoryNotFoundException($"Model directory '{modelDirectory}' does not exist.");
+        string? file = SearchedFiles.Select(f => Path.Combine(modelDirectory, f)).FirstOrDefault(File.Exists);
+        if (file is null)
+        {
+            string hint = File.Exists(Path.Combine(modelDirectory, "tokenizer.json"))
+                ? " (a tokenizer.json is present, but HF fast-tokenizer files are not supported)" : "";
+            throw new FileNotFoundException(
+                $"No tokenizer in '{modelDirectory}': looked for {string.Join(", ", SearchedFiles)}{hint}.");
+        }
+        var settings = HfTokenizerSettings.Read(modelDirectory);
+        var format = TokenizerFormatDetector.Detect(file);
+        return format == TokenizerFileFormat.SentencePiece
+            ? LoadSentencePiece(file, settings)
+            : LoadTiktoken(file, settings);
+    }
+
+    private static ModelTokenizer LoadSentencePiece(string file, HfTokenizerSettings settings)
+    {
+        SentencePieceTokenizer sp;
+        // Added tokens outside the SentencePiece vocabulary (e.g. a "[PAD]" = 32000) become special tokens.
+        Dictionary<string, int>? extra = null;
+        try
+        {
+            using (var probe = File.OpenRead(file))
+                sp = LlamaTokenizer.Create(probe, addBeginOfSentence: false, addEndOfSentence: false);
+            extra = settings.AddedTokens.Where(kv => !sp.Vocabulary.ContainsKey(kv.Key))
+                .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+            if (extra.Count > 0)
+            {
+                using var stream = File.OpenRead(file);
+                sp = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false, specialTokens: extra);
+            }
+        }
+        catch (Exception ex) when (ex is not IOException)
+        {
+            throw new InvalidDataException($"{file}: cannot load SentencePiece model: {ex.Message}", ex);
+        }
+
+        int Lookup(string token, string field) =>
+            sp.Vocabulary.TryGetValue(token, out int id) ? id
+            : extra!.TryGetValue(token, out id) ? id
+            : throw new InvalidDataException($"tokenizer_config.json: {field} '{token}' is not a token of {file}.");
+
+        int bos = Resolve(settings.BosToken, "bos_token", settings.BosId, sp.BeginningOfSentenceId, Lookup);
+        int eos = Resolve(settings.EosToken, "eos_token", settings.EosId, sp.EndOfSentenceId, Lookup);
+        bool padFallback = settings.PadToken is null && settings.PadId is null;
+        int pad = Resolve(settings.PadToken, "pad_token", settings.PadId, sp.UnknownId, Lookup);
+
+        int vocab = Math.Max(sp.Vocabulary.Values.Max(), extra.Count > 0 ? extra.Values.Max() : 0) + 1;
+        var special = new HashSet<int>(extra.Values) { bos, eos, pad, sp.BeginningOfSentenceId, sp.EndOfSentenceId };
+        return new ModelTokenizer(sp, file, TokenizerFileFormat.SentencePiece, vocab, bos, eos, pad, padFallback, special);
+    }
+
+    private static ModelTokenizer LoadTiktoken(string file, HfTokenizerSettings settings)
+    {
+        int rankLimit = Llama3Tiktoken.RankLimit(file);
+        IReadOnlyDictionary<string, int> specials = settings.AddedTokens.Count > 0
+            ? settings.AddedTokens
+            : Llama3Tiktoken.DefaultSpecialTokens(rankLimit);
+        TiktokenTokenizer tk;
+        try
+        {
+            tk = Llama3Tiktoken.Create(file, specials);
+        }
+        catch (Exception ex) when (ex is not IOException)
+        {
+            throw new InvalidDataException($"{file}: cannot load tiktoken ranks file: {ex.Message}", ex);
+        }
+
+        int Lookup(string token, string field) =>
+            specials.TryGetValue(token, out int id) ? id
+            : SingleTiktokenId(tk, token) is int single ? single
+            : throw new InvalidDataException($"tokenizer_config.json: {field} '{token}' is not a token of {file}.");
+
+        int? Named(string name) => specials.TryGetValue(name, out int id) ? id : null;
+        int defaultBos = Named(Llama3Tiktoken.BeginOfText)
+            ?? throw new InvalidDataException($"{file}: no bos token: tokenizer_config.json names none and '{Llama3Tiktoken.BeginOfText}' is not a special token.");
+        int defaultEos = Named(Llama3Tiktoken.EndOfText)
+            ?? throw new InvalidDataException($"{file}: no eos token: tokenizer_config.json names none and '{Llama3Tiktoken.EndOfText}' is not a special token.");
+        int bos = Resolve(settings.BosToken, "bos_token", settings.BosId, defaultBos, Lookup);
+        int eos = Resolve(settings.EosToken, "eos_token", settings.EosId, defaultEos, Lookup);
+        bool padFallback = settings.PadToken is null && settings.PadId is null;
+        int pad = Resolve(settings.PadToken, "pad_token", settings.PadId, eos, Lookup);
+
+        int vocab = Math.Max(rankLimit, specials.Values.Max() + 1);
+        var special = new HashSet<int>(specials.Values) { bos, eos, pad };
+        return new ModelTokenizer(tk, file, TokenizerFileFormat.Tiktoken, vocab, bos, eos, pad, padFallback, special);
+    }
+
+    private static int Resolve(string? token, string field, int? configId, int fallback, Func<string, string, int> lookup) =>
+        token is not null ? lookup(token, field) : configId ?? fallback;
+
+    /// <summary>Token ids of <paramref name="text"/>; special-token text is NOT interpreted for SentencePiece.</summary>
+    public IReadOnlyList<int> Encode(string text, bool addBos = false)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = new List<int>(text.Length / 2 + 2);
+        if (addBos) ids.Add(BosId);
+        if (text.Length == 0) return ids;
+        IReadOnlyList<int> body = _inner is SentencePieceTokenizer sp
+            ? sp.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false)
+            : _inner.EncodeToIds(text);
+        ids.AddRange(body);
+        return ids;
+    }
+
+    /// <summary>Text of <paramref name="ids"/>; BOS/EOS/PAD and other special tokens are dropped unless asked for.</summary>
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = true)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var kept = skipSpecialTokens ? ids.Where(id => !_specialIds.Contains(id)).ToList() : ids.ToList();
+        return _inner is SentencePieceTokenizer sp
+            ? sp.Decode(kept, considerSpecialTokens: !skipSpecialTokens)
+            : _inner.Decode(kept);
+    }
+
+    /// <summary>Id of a single token string (a special token or one whole piece), or null when there is none.</summary>
+    public int? TokenToId(string token)
+    {
+        switch (_inner)
+        {
+            case SentencePieceTokenizer sp:
+                if (sp.Vocabulary.TryGetValue(token, out int id)) return id;
+                return sp.SpecialTokens is { } s && s.TryGetValue(token, out id) ? id : null;
+            case TiktokenTokenizer tk:
+                return SingleTiktokenId(tk, token);
+            default:
+                return null;
+        }
+    }
+
+    // The ranks table is keyed by bytes; a token string is one entry exactly when it encodes to one id.
+    private static int? SingleTiktokenId(TiktokenTokenizer tk, string token)
+    {
+        if (tk.SpecialTokens is { } s && s.TryGetValue(token, out int id)) return id;
+        var ids = tk.EncodeToIds(token);
+        return ids.Count == 1 ? ids[0] : null;
+    }
+}
