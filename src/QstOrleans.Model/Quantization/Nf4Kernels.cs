@@ -1,0 +1,164 @@
+using TorchSharp;
+
+namespace QstOrleans.Model.Quantization;
+
+/// <summary>
+/// Raw-memory NF4 loops (the CPU hot path). Everything works on pointers into tensor storage so
+/// no intermediate tensors are created: quantize reads the input in its own dtype and writes
+/// packed bytes; dequantize writes bf16/fp32 straight into the output storage.
+/// Work is split into chunks of whole 64-blocks and run with <see cref="Parallel.For(long, long, Action{long})"/>.
+/// Callers guarantee contiguous CPU storage and correct lengths; nothing is checked here.
+/// </summary>
+internal static unsafe class Nf4Kernels
+{
+    private const int BlockSize = Nf4Code.BlockSize;
+
+    // 256 blocks = 16,384 elements per task: big enough to amortise scheduling, small enough
+    // to balance a 4096-wide row set over a few cores.
+    private const long BlocksPerChunk = 256;
+
+    /// <summary>
+    /// Address of a contiguous CPU tensor's storage. <c>Tensor.bytes</c> is a span over native
+    /// memory, so fixing it pins nothing and the address stays valid while the tensor lives.
+    /// </summary>
+    public static IntPtr Address(torch.Tensor t)
+    {
+        fixed (byte* p = t.bytes)
+            return (IntPtr)p;
+    }
+
+    private static long ChunkCount(long blocks) => (blocks + BlocksPerChunk - 1) / BlocksPerChunk;
+
+    /// <summary>
+    /// Quantizes n elements of <paramref name="input"/> (dtype bf16, f16 or f32) into
+    /// <paramref name="packed"/> ((n+1)/2 bytes, first element in the high nibble) and writes one
+    /// fp32 absmax per 64-block into <paramref name="absmax"/>.
+    /// </summary>
+    public static void Quantize(IntPtr input, torch.ScalarType dtype, long n, IntPtr packed, float[] absmax)
+    {
+        long blocks = (n + BlockSize - 1) / BlockSize;
+        Parallel.For(0L, ChunkCount(blocks), chunk =>
+        {
+            float* x = stackalloc float[BlockSize];
+            long b1 = Math.Min((chunk + 1) * BlocksPerChunk, blocks);
+            for (long b = chunk * BlocksPerChunk; b < b1; b++)
+            {
+                long e0 = b * BlockSize;
+                int len = (int)Math.Min(BlockSize, n - e0);
+                Load(input, dtype, e0, len, x);
+
+                float amax = 0f;
+                for (int i = 0; i < len; i++)
+                    amax = Math.Max(amax, Math.Abs(x[i]));
+                absmax[b] = amax;
+
+                byte* dst = (byte*)packed + e0 / 2; // e0 is even: blocks start on a byte
+                if (amax == 0f)
+                {
+                    // Deviation from bitsandbytes (spec §9.2): it computes 0 * (1/0) = NaN and emits
+                    // index 0 (-1.0), which under double quant decodes to a small negative value
+                    // because the reconstructed absmax is not exactly 0. We emit index 7 (0.0) so an
+                    // all-zero block always decodes to exact zeros.
+                    for (int i = 0; i < len; i += 2)
+                        dst[i / 2] = i + 1 < len ? (byte)0x77 : (byte)0x70;
+                    continue;
+                }
+
+                float scale = 1f / amax; // fp32 reciprocal then multiply, as the CUDA kernel does
+                for (int i = 0; i < len; i += 2)
+                {
+                    int hi = Nf4Code.Quantize(x[i] * scale);
+                    int lo = i + 1 < len ? Nf4Code.Quantize(x[i + 1] * scale) : 0; // odd n: pad nibble 0
+                    dst[i / 2] = (byte)((hi << 4) | lo);
+                }
+            }
+        });
+    }
+
+    /// <summary>Widens len elements starting at element e0 of the input to fp32.</summary>
+    private static void Load(IntPtr input, torch.ScalarType dtype, long e0, int len, float* x)
+    {
+        switch (dtype)
+        {
+            case torch.ScalarType.Float32:
+                new ReadOnlySpan<float>((float*)input + e0, len).CopyTo(new Span<float>(x, len));
+                break;
+            case torch.ScalarType.BFloat16:
+                ushort* bf = (ushort*)input + e0;
+                for (int i = 0; i < len; i++) x[i] = BFloat16Bits.ToFloat(bf[i]);
+                break;
+            case torch.ScalarType.Float16:
+                Half* h = (Half*)input + e0;
+                for (int i = 0; i < len; i++) x[i] = (float)h[i];
+                break;
+            default:
+                throw new InvalidOperationException($"Unsupported dtype {dtype} reached the NF4 kernel.");
+        }
+    }
+
+    /// <summary>
+    /// Decodes n NF4 elements to bf16: per block a 16-entry table of bf16(code[k] · absmax), then
+    /// per packed byte one 32-bit store of (high-nibble value, low-nibble value). Rounding each
+    /// table entry once is bit-identical to rounding every element's fp32 product.
+    /// </summary>
+    public static void DequantizeBf16(IntPtr packed, long n, float[] absmax, float[] code, IntPtr output)
+    {
+        long blocks = (n + BlockSize - 1) / BlockSize;
+        Parallel.For(0L, ChunkCount(blocks), chunk =>
+        {
+            ushort* table = stackalloc ushort[16];
+            long b1 = Math.Min((chunk + 1) * BlocksPerChunk, blocks);
+            for (long b = chunk * BlocksPerChunk; b < b1; b++)
+            {
+                float a = absmax[b];
+                for (int k = 0; k < 16; k++)
+                    table[k] = BFloat16Bits.FromFloat(code[k] * a);
+
+                long e0 = b * BlockSize;
+                long len = Math.Min(BlockSize, n - e0);
+                long pairs = len / 2;
+                byte* src = (byte*)packed + e0 / 2;
+                // Two bf16 per uint: on little-endian the even (high-nibble) element is the low half.
+                uint* dst = (uint*)((ushort*)output + e0);
+                for (long j = 0; j < pairs; j++)
+                {
+                    byte v = src[j];
+                    dst[j] = table[v >> 4] | ((uint)table[v & 0x0F] << 16);
+                }
+                if ((len & 1) != 0)
+                    ((ushort*)output)[e0 + len - 1] = table[src[pairs] >> 4];
+            }
+        });
+    }
+
+    /// <summary>Decodes n NF4 elements to fp32 (code[k] · absmax, no rounding beyond fp32).</summary>
+    public static void DequantizeF32(IntPtr packed, long n, float[] absmax, float[] code, IntPtr output)
+    {
+        long blocks = (n + BlockSize - 1) / BlockSize;
+        Parallel.For(0L, ChunkCount(blocks), chunk =>
+        {
+            float* table = stackalloc float[16];
+            long b1 = Math.Min((chunk + 1) * BlocksPerChunk, blocks);
+            for (long b = chunk * BlocksPerChunk; b < b1; b++)
+            {
+                float a = absmax[b];
+                for (int k = 0; k < 16; k++)
+                    table[k] = code[k] * a;
+
+                long e0 = b * BlockSize;
+                long len = Math.Min(BlockSize, n - e0);
+                long pairs = len / 2;
+                byte* src = (byte*)packed + e0 / 2;
+                float* dst = (float*)output + e0;
+                for (long j = 0; j < pairs; j++)
+                {
+                    byte v = src[j];
+                    dst[2 * j] = table[v >> 4];
+                    dst[2 * j + 1] = table[v & 0x0F];
+                }
+                if ((len & 1) != 0)
+                    dst[len - 1] = table[src[pairs] >> 4];
+            }
+        });
+    }
+}
