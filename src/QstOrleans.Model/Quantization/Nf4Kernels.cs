@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 
 namespace QstOrleans.Model.Quantization;
@@ -98,37 +100,89 @@ internal static unsafe class Nf4Kernels
 
     /// <summary>
     /// Decodes n NF4 elements to bf16: per block a 16-entry table of bf16(code[k] · absmax), then
-    /// per packed byte one 32-bit store of (high-nibble value, low-nibble value). Rounding each
-    /// table entry once is bit-identical to rounding every element's fp32 product.
+    /// a table lookup per nibble. Rounding each table entry once is bit-identical to rounding every
+    /// element's fp32 product. Full blocks use SSSE3 byte shuffles (16 lookups per instruction)
+    /// where available; partial blocks and other CPUs use the scalar loop.
     /// </summary>
     public static void DequantizeBf16(IntPtr packed, long n, float[] absmax, float[] code, IntPtr output)
     {
         long blocks = (n + BlockSize - 1) / BlockSize;
+        bool simd = Ssse3.IsSupported && BitConverter.IsLittleEndian;
         Parallel.For(0L, ChunkCount(blocks), chunk =>
         {
             ushort* table = stackalloc ushort[16];
             long b1 = Math.Min((chunk + 1) * BlocksPerChunk, blocks);
-            for (long b = chunk * BlocksPerChunk; b < b1; b++)
+            fixed (float* codePtr = code)
             {
-                float a = absmax[b];
-                for (int k = 0; k < 16; k++)
-                    table[k] = BFloat16Bits.FromFloat(code[k] * a);
-
-                long e0 = b * BlockSize;
-                long len = Math.Min(BlockSize, n - e0);
-                long pairs = len / 2;
-                byte* src = (byte*)packed + e0 / 2;
-                // Two bf16 per uint: on little-endian the even (high-nibble) element is the low half.
-                uint* dst = (uint*)((ushort*)output + e0);
-                for (long j = 0; j < pairs; j++)
+                for (long b = chunk * BlocksPerChunk; b < b1; b++)
                 {
-                    byte v = src[j];
-                    dst[j] = table[v >> 4] | ((uint)table[v & 0x0F] << 16);
+                    float a = absmax[b];
+                    long e0 = b * BlockSize;
+                    long len = Math.Min(BlockSize, n - e0);
+                    byte* src = (byte*)packed + e0 / 2;
+                    ushort* dst = (ushort*)output + e0;
+                    if (simd && len == BlockSize && float.IsFinite(a))
+                    {
+                        DecodeBlockBf16Ssse3(src, dst, codePtr, a);
+                        continue;
+                    }
+                    for (int k = 0; k < 16; k++)
+                        table[k] = BFloat16Bits.FromFloat(code[k] * a);
+                    DecodeScalarBf16(src, dst, len, table);
                 }
-                if ((len & 1) != 0)
-                    ((ushort*)output)[e0 + len - 1] = table[src[pairs] >> 4];
             }
         });
+    }
+
+    private static void DecodeScalarBf16(byte* src, ushort* dst, long len, ushort* table)
+    {
+        long pairs = len / 2;
+        // Two bf16 per uint: on little-endian the even (high-nibble) element is the low half.
+        uint* dst32 = (uint*)dst;
+        for (long j = 0; j < pairs; j++)
+        {
+            byte v = src[j];
+            dst32[j] = table[v >> 4] | ((uint)table[v & 0x0F] << 16);
+        }
+        if ((len & 1) != 0)
+            dst[len - 1] = table[src[pairs] >> 4];
+    }
+
+    /// <summary>One full 64-element block (32 packed bytes) with SSSE3. a must be finite.</summary>
+    private static void DecodeBlockBf16Ssse3(byte* src, ushort* dst, float* code, float a)
+    {
+        // Table: bf16 bits of code[k]·a, rounded to nearest even (finite inputs: no NaN special case).
+        var scale = Vector256.Create(a);
+        var p0 = (Vector256.Load(code) * scale).AsUInt32();
+        var p1 = (Vector256.Load(code + 8) * scale).AsUInt32();
+        var bias = Vector256.Create(0x7FFFu);
+        var one = Vector256.Create(1u);
+        var r0 = (p0 + bias + ((p0 >> 16) & one)) >> 16;
+        var r1 = (p1 + bias + ((p1 >> 16) & one)) >> 16;
+        var bf = Vector256.Narrow(r0, r1); // 16 × bf16 bits (truncating narrow; values < 2^16)
+        // pshufb looks up bytes, so split the 16-bit entries into a low-byte and a high-byte table.
+        var tLo = Vector128.Narrow(bf.GetLower(), bf.GetUpper());
+        var tHi = Vector128.Narrow(bf.GetLower() >> 8, bf.GetUpper() >> 8);
+
+        var nibble = Vector128.Create((byte)0x0F);
+        for (int c = 0; c < 2; c++)
+        {
+            var v = Vector128.Load(src + 16 * c);                // 16 bytes = 32 elements
+            var hiN = (v.AsUInt16() >> 4).AsByte() & nibble;       // even elements
+            var loN = v & nibble;                                  // odd elements
+            var idxA = Sse2.UnpackLow(hiN, loN);                   // elements 0..15 in order
+            var idxB = Sse2.UnpackHigh(hiN, loN);                  // elements 16..31
+            StoreLookup(tLo, tHi, idxA, dst + 32 * c);
+            StoreLookup(tLo, tHi, idxB, dst + 32 * c + 16);
+        }
+    }
+
+    private static void StoreLookup(Vector128<byte> tLo, Vector128<byte> tHi, Vector128<byte> idx, ushort* dst)
+    {
+        var lo = Ssse3.Shuffle(tLo, idx);
+        var hi = Ssse3.Shuffle(tHi, idx);
+        Sse2.UnpackLow(lo, hi).Store((byte*)dst);        // elements 0..7 as little-endian bf16
+        Sse2.UnpackHigh(lo, hi).Store((byte*)(dst + 8)); // elements 8..15
     }
 
     /// <summary>Decodes n NF4 elements to fp32 (code[k] · absmax, no rounding beyond fp32).</summary>

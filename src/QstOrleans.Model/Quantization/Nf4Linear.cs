@@ -9,7 +9,9 @@ namespace QstOrleans.Model.Quantization;
 /// <list type="bullet">
 /// <item>forward: dequantizes the whole weight to the input's dtype (BFloat16 or Float32, as
 /// Linear4bit adopts the input dtype), then <c>F.linear(x, W, b)</c>; the transient weight is freed
-/// right after unless <see cref="CacheDequantized"/> is set.</item>
+/// right after (or, with <see cref="ReuseScratch"/> and no autograd graph, decoded into a shared
+/// warm buffer per shape: fresh 32 MB tensors cost ~10× the decoding in page faults here) unless
+/// <see cref="CacheDequantized"/> is set.</item>
 /// <item><see cref="CacheDequantized"/>: keep the dequantized weight (per dtype) after the first call,
 /// trading 2–4 bytes/param of memory for skipping the dequantization (the CPU hot spot).</item>
 /// <item>No trainable parameters and no registered buffers: <c>parameters()</c> is empty. The
@@ -69,6 +71,16 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
     }
     private bool _cacheDequantized;
 
+    /// <summary>
+    /// Without the cache, decode into a shared reusable buffer per (shape, dtype) instead of a fresh
+    /// tensor each call (default true). Only used when no autograd graph is recorded through the
+    /// input (grad disabled or input not requiring grad), because autograd would save the buffer.
+    /// </summary>
+    public bool ReuseScratch { get; set; } = true;
+
+    /// <summary>Frees the idle shared dequantization buffers of all Nf4Linear layers.</summary>
+    public static void ReleaseScratchBuffers() => DequantScratchPool.Clear();
+
     /// <summary>Frees the cached dequantized weight, if any.</summary>
     public void DropCache()
     {
@@ -88,21 +100,29 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
 
         // The weight is frozen: no graph is needed for it (a graph through x still forms if x needs grad).
         Tensor weight;
-        bool transient;
+        bool dispose = false, giveBack = false;
         if (_cached is not null && _cached.dtype == dtype)
         {
             weight = _cached;
-            transient = false;
+        }
+        else if (CacheDequantized)
+        {
+            DropCache();
+            weight = _cached = Weight.Dequantize(dtype).DetachFromDisposeScope(); // [out, in]
+        }
+        else if (ReuseScratch && !(is_grad_enabled() && input.requires_grad))
+        {
+            // No autograd graph can save the weight, so a shared warm buffer may be overwritten later.
+            weight = DequantScratchPool.Rent(Weight.Shape, dtype); // [out, in]
+            giveBack = true;
+            try { Weight.DequantizeInto(weight); }
+            catch { DequantScratchPool.Return(weight); throw; }
         }
         else
         {
+            // Autograd may keep the weight for the input gradient: it must be a tensor nobody rewrites.
             weight = Weight.Dequantize(dtype); // [out, in]
-            transient = !CacheDequantized;
-            if (CacheDequantized)
-            {
-                DropCache();
-                _cached = weight.DetachFromDisposeScope();
-            }
+            dispose = true;
         }
 
         Tensor? bias = null;
@@ -119,7 +139,8 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
         }
         finally
         {
-            if (transient) weight.Dispose();
+            if (dispose) weight.Dispose();
+            if (giveBack) DequantScratchPool.Return(weight);
             if (biasTransient) bias!.Dispose();
         }
     }

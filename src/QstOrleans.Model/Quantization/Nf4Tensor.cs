@@ -13,7 +13,7 @@ namespace QstOrleans.Model.Quantization;
 /// (fp32 per 64-block, or uint8 codes + fp32 per-256 nested absmax + offset), and the 16-entry code
 /// and 256-entry nested map it was made with; dequantization always uses these stored maps.</item>
 /// <item><see cref="Dequantize"/> to bf16 or fp32 by a parallel raw-memory loop straight into the
-/// output storage (no temporary tensors).</item>
+/// output storage (no temporary tensors); <see cref="DequantizeInto"/> reuses a caller's buffer.</item>
 /// <item>Owns its tensors: they are detached from any dispose scope and freed by <see cref="Dispose"/>.</item>
 /// </list>
 /// Throws <see cref="ArgumentException"/> for an unsupported output dtype and
@@ -184,25 +184,62 @@ public sealed class Nf4Tensor : IDisposable
     /// Dequantizes to a new [Shape] tensor of <paramref name="dtype"/> (BFloat16 or Float32).
     /// w_i = code[nibble_i] · absmax_{i/64} in fp32, then rounded to nearest even for bf16.
     /// The result belongs to the caller (and to the caller's dispose scope, if any).
+    /// Note: on this VM first-touching a fresh 32 MB tensor costs ~10× the decoding itself; use
+    /// <see cref="DequantizeInto"/> with a reused buffer on hot paths.
     /// </summary>
     /// <exception cref="ArgumentException">dtype is neither BFloat16 nor Float32.</exception>
     public Tensor Dequantize(ScalarType dtype = ScalarType.BFloat16)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckOutputDType(dtype);
+        var output = empty(_shape, dtype);
+        try
+        {
+            Decode(output);
+            return output;
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Dequantizes into an existing contiguous CPU tensor of BFloat16 or Float32 with
+    /// <see cref="ElementCount"/> elements (any shape), overwriting it in place without touching
+    /// autograd version counters: never pass a tensor autograd has saved.
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong dtype, element count, device or layout.</exception>
+    public void DequantizeInto(Tensor destination)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(destination);
+        CheckOutputDType(destination.dtype);
+        if (destination.numel() != ElementCount || destination.device_type != DeviceType.CPU || !destination.is_contiguous())
+            throw new ArgumentException(
+                $"NF4 dequantization target must be a contiguous CPU tensor of {ElementCount} elements, got [{string.Join(", ", destination.shape)}] on {destination.device_type}.",
+                nameof(destination));
+        Decode(destination);
+    }
+
+    private static void CheckOutputDType(ScalarType dtype)
+    {
         if (dtype != ScalarType.BFloat16 && dtype != ScalarType.Float32)
             throw new ArgumentException($"NF4 dequantization supports BFloat16 or Float32 output, not {dtype}.", nameof(dtype));
+    }
 
+    private void Decode(Tensor output)
+    {
         // Pooled: the absmax vector is transient (n/64 floats) and this runs once per layer call.
         var absmax = ArrayPool<float>.Shared.Rent((int)BlockCount);
         try
         {
             FillAbsmax(absmax);
-            var output = empty(_shape, dtype);
-            if (dtype == ScalarType.BFloat16)
+            if (output.dtype == ScalarType.BFloat16)
                 Nf4Kernels.DequantizeBf16(Nf4Kernels.Address(Packed), ElementCount, absmax, _code, Nf4Kernels.Address(output));
             else
                 Nf4Kernels.DequantizeF32(Nf4Kernels.Address(Packed), ElementCount, absmax, _code, Nf4Kernels.Address(output));
-            return output;
         }
         finally
         {

@@ -16,18 +16,20 @@ public sealed class Nf4LinearTests
     }
 
     [Theory]
-    [InlineData(ScalarType.BFloat16, false)]
-    [InlineData(ScalarType.Float32, false)]
-    [InlineData(ScalarType.BFloat16, true)]
-    [InlineData(ScalarType.Float32, true)]
-    public void ForwardEqualsLinearWithTheDequantizedWeight(ScalarType dtype, bool cache)
+    [InlineData(ScalarType.BFloat16, false, false)]
+    [InlineData(ScalarType.Float32, false, false)]
+    [InlineData(ScalarType.BFloat16, false, true)]
+    [InlineData(ScalarType.Float32, false, true)]
+    [InlineData(ScalarType.BFloat16, true, false)]
+    [InlineData(ScalarType.Float32, true, false)]
+    public void ForwardEqualsLinearWithTheDequantizedWeight(ScalarType dtype, bool cache, bool reuseScratch)
     {
         using var scope = NewDisposeScope();
         var (q, bias, x) = Make(dtype);
         using var expectedW = tensor(Nf4Reference.DecodeF32(q)).reshape(48, 128).to(dtype);
         using var expected = nn.functional.linear(x, expectedW, bias.to(dtype));
 
-        using var layer = new Nf4Linear(q, bias, cacheDequantized: cache);
+        using var layer = new Nf4Linear(q, bias, cacheDequantized: cache) { ReuseScratch = reuseScratch };
         for (int call = 0; call < 2; call++) // second call exercises the cache when enabled
         {
             using var y = layer.forward(x);
@@ -49,6 +51,24 @@ public sealed class Nf4LinearTests
         using var expected = nn.functional.linear(x, q.Dequantize(ScalarType.Float32));
         Assert.True(y.eq(expected).all().item<bool>());
         Assert.False(y.requires_grad);
+    }
+
+    [Fact]
+    public void InputGradientStaysCorrectWhenAnotherLayerReusesTheScratchBuffer()
+    {
+        using var scope = NewDisposeScope();
+        var (q, _, x) = Make(ScalarType.Float32);
+        using var gen = new Generator(99);
+        using var other = new Nf4Linear(Nf4Quantizer.Quantize(randn(new long[] { 48, 128 }, generator: gen)));
+        using var layer = new Nf4Linear(q);
+        var xg = x.detach().requires_grad_(true);
+        var y = layer.forward(xg);                 // graph saves the weight
+        using (no_grad()) other.forward(x);        // same shape: would overwrite a shared buffer
+        y.sum().backward();
+        // d(sum(x Wᵀ))/dx = 1 · W: every row of the input gradient is the column sum of W.
+        using var w = tensor(Nf4Reference.DecodeF32(q)).reshape(48, 128);
+        using var expected = w.sum(new long[] { 0 }).expand(2, 5, 128); // not sum(0): literal 0 binds to the ScalarType overload
+        Assert.True(xg.grad!.allclose(expected, rtol: 1e-5, atol: 1e-5));
     }
 
     [Fact]

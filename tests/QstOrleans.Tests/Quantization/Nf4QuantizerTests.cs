@@ -96,6 +96,19 @@ public sealed class Nf4QuantizerTests
     }
 
     [Fact]
+    public void DequantizeIntoOverwritesAnExistingBuffer()
+    {
+        using var scope = NewDisposeScope();
+        var w = RandomWeight(40, 64, seed: 12);
+        using var q = Nf4Quantizer.Quantize(w);
+        var buffer = full(new long[] { 40 * 64 }, 7f, ScalarType.BFloat16); // any shape, same count
+        q.DequantizeInto(buffer);
+        Assert.Equal(Nf4Reference.DecodeBf16Bytes(q), buffer.bytes.ToArray());
+        Assert.Throws<ArgumentException>(() => q.DequantizeInto(empty(new long[] { 10 }, ScalarType.BFloat16)));
+        Assert.Throws<ArgumentException>(() => q.DequantizeInto(empty(new long[] { 64, 40 }).t()));
+    }
+
+    [Fact]
     public void OddLengthPadsLowNibbleWithZero()
     {
         using var w = tensor(new float[] { 1f, 1f, -1f }); // 15, 15, 0 | pad
