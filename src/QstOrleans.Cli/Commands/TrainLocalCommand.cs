@@ -120,9 +120,10 @@ internal static class TrainLocalCommand
         string dataFile = s.Data ?? EmbeddedDefaults.EnsureData();
         var config = ModelConfig.Load(modelDir);
         var tokenizer = ModelTokenizer.Load(modelDir);
-        var examples = AlpacaDataset.Load(dataFile);
+        var loaded = AlpacaDataset.LoadWithReport(dataFile);
         var collator = new InstructionCollator(tokenizer, new CollatorOptions(s.MaxSourceTokens, s.MaxTargetTokens));
-        var tokenized = examples.Select(collator.Tokenize).ToList();
+        var dataset = collator.TokenizeAll(loaded.Examples);
+        var tokenized = dataset.Examples;
         var sampler = new EpochSampler(tokenized.Count, (int)s.Trainer.Seed);
         int microBatches = tokenized.Count / s.Trainer.MicroBatchSize;
         if (microBatches < s.Trainer.GradientAccumulation)
@@ -132,6 +133,7 @@ internal static class TrainLocalCommand
 
         var precision = Precision.Parse(s.Dtype);
         var build = new ModelBuildOptions(s.Method, s.Qst, precision, s.DoubleQuant, LoraRank: s.LoraRank, LoraAlpha: s.LoraAlpha, Seed: s.Trainer.Seed);
+        yield return $"data: {Path.GetFileName(dataFile)}: {loaded.Summary}; {dataset.Summary}";
         using var model = ModelBuilder.Build(modelDir, config, build);
         long trainable = model.TrainableParameters.Sum(p => p.numel());
         yield return $"{s.Method} on {config.Name} (H={config.HiddenSize}, layers={config.NumLayers}, vocab={config.VocabSize}), " +

@@ -4,6 +4,6 @@ namespace QstOrleans.Model.Backbone;
 public sealed class ModelWeightsException(string source, string tensorName, string why)
     : Exception($"{source}: tensor '{tensorName}' {why}")
 {
-    public string Source { get; } = source;
+    public string FilePath { get; } = source;
     public string TensorName { get; } = tensorName;
 }
