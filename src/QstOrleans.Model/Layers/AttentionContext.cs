@@ -51,6 +51,10 @@ public sealed class AttentionContext : IDisposable
         if (!_rope.TryGetValue(key, out var tables))
         {
             tables = RotaryEmbedding.Tables(Positions, headDim, theta, scaling);
+            // The context owns the cached tables: take them out of whatever dispose scope is open (a
+            // decoder layer's), or they die with the first layer and every later layer reads freed tensors.
+            tables.Cos.DetachFromDisposeScope();
+            tables.Sin.DetachFromDisposeScope();
             _rope[key] = tables;
         }
         return tables;
