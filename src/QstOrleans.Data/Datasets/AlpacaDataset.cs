@@ -21,6 +21,8 @@ public static class AlpacaDataset
 {
     private static readonly JsonDocumentOptions DocOptions = new() { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip };
 
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
     /// <summary>Strict load: the first bad record throws.</summary>
     public static IReadOnlyList<InstructionExample> Load(string path) => LoadWithReport(path).Examples;
 
@@ -29,7 +31,7 @@ public static class AlpacaDataset
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Dataset file '{path}' does not exist.", path);
         ReadOnlyMemory<byte> bytes = File.ReadAllBytes(path);
-        if (bytes.Span.StartsWith("\xEF\xBB\xBF"u8)) bytes = bytes[3..];
+        if (bytes.Span.StartsWith(Utf8Bom)) bytes = bytes[3..];
 
         var examples = new List<InstructionExample>();
         var dropped = new List<DroppedRecord>();

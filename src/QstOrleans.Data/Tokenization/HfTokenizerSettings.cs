@@ -15,13 +15,11 @@ namespace QstOrleans.Data.Tokenization;
 internal sealed record HfTokenizerSettings(
     string? BosToken, string? EosToken, string? PadToken,
     int? BosId, int? EosId, int? PadId,
-    IReadOnlyDictionary<string, int> AddedTokens,
-    bool? AddBosToken)
+    IReadOnlyDictionary<string, int> AddedTokens)
 {
     public static HfTokenizerSettings Read(string directory)
     {
         string? bos = null, eos = null, pad = null;
-        bool? addBos = null;
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
         string tokConfig = Path.Combine(directory, "tokenizer_config.json");
         if (File.Exists(tokConfig))
@@ -31,8 +29,6 @@ internal sealed record HfTokenizerSettings(
             bos = TokenString(root, "bos_token", tokConfig);
             eos = TokenString(root, "eos_token", tokConfig);
             pad = TokenString(root, "pad_token", tokConfig);
-            if (root.TryGetProperty("add_bos_token", out var ab) && ab.ValueKind is JsonValueKind.True or JsonValueKind.False)
-                addBos = ab.GetBoolean();
             if (root.TryGetProperty("added_tokens_decoder", out var dec) && dec.ValueKind == JsonValueKind.Object)
             {
                 foreach (var prop in dec.EnumerateObject())
@@ -58,7 +54,7 @@ internal sealed record HfTokenizerSettings(
             eosId ??= TokenId(doc.RootElement, "eos_token_id", file);
             padId ??= TokenId(doc.RootElement, "pad_token_id", file);
         }
-        return new HfTokenizerSettings(bos, eos, pad, bosId, eosId, padId, added, addBos);
+        return new HfTokenizerSettings(bos, eos, pad, bosId, eosId, padId, added);
     }
 
     private static JsonDocument Parse(string file)

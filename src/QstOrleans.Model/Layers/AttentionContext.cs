@@ -41,7 +41,8 @@ public sealed class AttentionContext : IDisposable
         var mask = zeros(b, 1, t, t, dtype: ScalarType.Float32)
             .masked_fill(allowed.logical_not(), float.MinValue);
         var positions = arange(t, dtype: ScalarType.Int64).unsqueeze(0).expand(b, t).contiguous();
-        return new AttentionContext(mask.MoveToOuterDisposeScope(), positions.MoveToOuterDisposeScope(), b, t);
+        // The context owns its tensors (disposed with it), so they leave every dispose scope.
+        return new AttentionContext(mask.DetachFromDisposeScope(), positions.DetachFromDisposeScope(), b, t);
     }
 
     /// <summary>cos/sin tables [B, 1, T, D] fp32 for a head dimension, computed once per context.</summary>
@@ -50,11 +51,9 @@ public sealed class AttentionContext : IDisposable
         var key = (headDim, theta, new RotaryKey(scaling?.Type, scaling?.Factor ?? 0));
         if (!_rope.TryGetValue(key, out var tables))
         {
-            tables = RotaryEmbedding.Tables(Positions, headDim, theta, scaling);
-            // The context owns the cached tables: take them out of whatever dispose scope is open (a
-            // decoder layer's), or they die with the first layer and every later layer reads freed tensors.
-            tables.Cos.DetachFromDisposeScope();
-            tables.Sin.DetachFromDisposeScope();
+            // Detached: a layer's per-call scope must not free tables the next layers reuse.
+            var (cos, sin) = RotaryEmbedding.Tables(Positions, headDim, theta, scaling);
+            tables = (cos.DetachFromDisposeScope(), sin.DetachFromDisposeScope());
             _rope[key] = tables;
         }
         return tables;
