@@ -16,7 +16,8 @@ internal static class CliErrors
         }
         catch (Exception e) when (e is ModelConfigException or ModelWeightsException or SafeTensorsFormatException
                                       or DataFormatException or ArgumentException or FileNotFoundException
-                                      or DirectoryNotFoundException or NotSupportedException)
+                                      or DirectoryNotFoundException or NotSupportedException or InvalidDataException
+                                      or FormatException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;

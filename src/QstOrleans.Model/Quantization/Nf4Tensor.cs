@@ -1,0 +1,266 @@
+using System.Buffers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Model.Quantization;
+
+/// <summary>
+/// One NF4-quantized weight in the bitsandbytes 0.43.3 layout (spec §9.2–9.5), optionally with
+/// double-quantized absmax (§9.4).
+/// Features:
+/// <list type="bullet">
+/// <item>Holds the packed nibbles (uint8 [(n+1)/2], first element in the high nibble), the absmax
+/// (fp32 per 64-block, or uint8 codes + fp32 per-256 nested absmax + offset), and the 16-entry code
+/// and 256-entry nested map it was made with; dequantization always uses these stored maps.</item>
+/// <item><see cref="Dequantize"/> to bf16 or fp32 by a parallel raw-memory loop straight into the
+/// output storage (no temporary tensors); <see cref="DequantizeInto"/> reuses a caller's buffer.</item>
+/// <item>Owns its tensors: they are detached from any dispose scope and freed by <see cref="Dispose"/>.</item>
+/// </list>
+/// Throws <see cref="ArgumentException"/> for an unsupported output dtype and
+/// <see cref="ObjectDisposedException"/> after disposal. Construction (internal) throws
+/// <see cref="ArgumentException"/> for inconsistent parts.
+/// </summary>
+public sealed class Nf4Tensor : IDisposable
+{
+    /// <summary>Absmax values per nested group under double quantization.</summary>
+    public const int NestedBlockSize = 256;
+
+    private readonly long[] _shape;
+    private readonly float[] _code;          // copy of QuantMap for the hot loop
+    private readonly float[]? _nestedMap;    // copy of NestedQuantMap
+    private readonly float[]? _nestedAbsmax; // copy of NestedAbsmax (n/16384 floats)
+    private bool _disposed;
+
+    internal Nf4Tensor(
+        long[] shape,
+        Tensor packed,
+        Tensor? absmax,
+        Tensor? quantizedAbsmax,
+        Tensor? nestedAbsmax,
+        float nestedOffset,
+        Tensor quantMap,
+        Tensor? nestedQuantMap,
+        ScalarType originalDType)
+    {
+        _shape = (long[])shape.Clone();
+        ElementCount = _shape.Aggregate(1L, (a, b) => a * b);
+        BlockCount = (ElementCount + Nf4Code.BlockSize - 1) / Nf4Code.BlockSize;
+        DoubleQuantized = quantizedAbsmax is not null;
+
+        Require(packed, ScalarType.Byte, (ElementCount + 1) / 2, "packed weight");
+        Require(quantMap, ScalarType.Float32, 16, "quant_map");
+        if (DoubleQuantized)
+        {
+            if (absmax is not null || nestedAbsmax is null || nestedQuantMap is null)
+                throw new ArgumentException("A double-quantized NF4 tensor needs quantized absmax, nested absmax and nested quant map, and no fp32 absmax.");
+            Require(quantizedAbsmax!, ScalarType.Byte, BlockCount, "quantized absmax");
+            Require(nestedAbsmax, ScalarType.Float32, (BlockCount + NestedBlockSize - 1) / NestedBlockSize, "nested absmax");
+            Require(nestedQuantMap, ScalarType.Float32, DynamicQuantMap.Size, "nested quant_map");
+        }
+        else
+        {
+            if (absmax is null || nestedAbsmax is not null || nestedQuantMap is not null)
+                throw new ArgumentException("An NF4 tensor without double quantization needs an fp32 absmax and no nested parts.");
+            Require(absmax, ScalarType.Float32, BlockCount, "absmax");
+        }
+
+        // Own the storage: a caller's dispose scope must not free it under us. Keep 1-D contiguous views.
+        Packed = Own(packed);
+        Absmax = absmax is null ? null : Own(absmax);
+        QuantizedAbsmax = quantizedAbsmax is null ? null : Own(quantizedAbsmax);
+        NestedAbsmax = nestedAbsmax is null ? null : Own(nestedAbsmax);
+        QuantMap = Own(quantMap);
+        NestedQuantMap = nestedQuantMap is null ? null : Own(nestedQuantMap);
+        NestedOffset = nestedOffset;
+        OriginalDType = originalDType;
+
+        _code = QuantMap.data<float>().ToArray();
+        _nestedMap = NestedQuantMap?.data<float>().ToArray();
+        _nestedAbsmax = NestedAbsmax?.data<float>().ToArray();
+    }
+
+    private static void Require(Tensor t, ScalarType dtype, long length, string what)
+    {
+        if (t.dtype != dtype)
+            throw new ArgumentException($"NF4 {what} must be {dtype}, got {t.dtype}.");
+        if (t.numel() != length)
+            throw new ArgumentException($"NF4 {what} must have {length} elements, got {t.numel()}.");
+    }
+
+    private static Tensor Own(Tensor t)
+    {
+        // The hot loops read raw CPU storage, so keep a flat, contiguous CPU tensor. reshape(-1) of a
+        // contiguous tensor is a view (no copy); the other steps copy only when needed.
+        Tensor result = t.reshape(-1);
+        if (result.device_type != DeviceType.CPU)
+        {
+            var cpu = result.cpu();
+            result.Dispose();
+            result = cpu;
+        }
+        if (!result.is_contiguous())
+        {
+            var c = result.contiguous();
+            result.Dispose();
+            result = c;
+        }
+        t.Dispose(); // ownership was passed to us; the storage lives on in the view
+        // Detach so a caller's dispose scope cannot free storage this object still uses.
+        return result.DetachFromDisposeScope();
+    }
+
+    /// <summary>Original weight shape, e.g. [out, in] (a copy).</summary>
+    public long[] Shape => (long[])_shape.Clone();
+
+    /// <summary>Number of weights n.</summary>
+    public long ElementCount { get; }
+
+    /// <summary>Number of 64-element absmax blocks, ceil(n / 64).</summary>
+    public long BlockCount { get; }
+
+    /// <summary>Packed nibbles, uint8 [(n+1)/2].</summary>
+    public Tensor Packed { get; }
+
+    /// <summary>fp32 [BlockCount] absmax when not double-quantized, else null.</summary>
+    public Tensor? Absmax { get; }
+
+    /// <summary>uint8 [BlockCount] DYN indices when double-quantized, else null.</summary>
+    public Tensor? QuantizedAbsmax { get; }
+
+    /// <summary>fp32 [ceil(BlockCount/256)] per-group absmax of the centred absmax, when double-quantized.</summary>
+    public Tensor? NestedAbsmax { get; }
+
+    /// <summary>Mean of the absmax vector, added back after decoding (0 when not double-quantized).</summary>
+    public float NestedOffset { get; }
+
+    /// <summary>The 16-entry NF4 code used (fp32 [16]).</summary>
+    public Tensor QuantMap { get; }
+
+    /// <summary>The 256-entry dynamic map used for the absmax (fp32 [256]), when double-quantized.</summary>
+    public Tensor? NestedQuantMap { get; }
+
+    /// <summary>Whether the absmax vector is itself 8-bit quantized.</summary>
+    public bool DoubleQuantized { get; }
+
+    /// <summary>Dtype of the weight before quantization (recorded in the bitsandbytes quant state).</summary>
+    public ScalarType OriginalDType { get; }
+
+    /// <summary>Bytes held by all stored tensors.</summary>
+    public long ByteSize =>
+        Packed.numel()
+        + (Absmax?.numel() ?? 0) * 4
+        + (QuantizedAbsmax?.numel() ?? 0)
+        + (NestedAbsmax?.numel() ?? 0) * 4
+        + QuantMap.numel() * 4
+        + (NestedQuantMap?.numel() ?? 0) * 4;
+
+    /// <summary>
+    /// The fp32 absmax per block: stored values, or DYN[q8_b] · absmax2_{b/256} + offset (fp32) when
+    /// double-quantized.
+    /// </summary>
+    public float[] DequantizeAbsmax()
+    {
+        var result = new float[BlockCount];
+        FillAbsmax(result);
+        return result;
+    }
+
+    private void FillAbsmax(Span<float> dest)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!DoubleQuantized)
+        {
+            Absmax!.data<float>().CopyTo(dest[..(int)BlockCount]);
+            return;
+        }
+        var q = QuantizedAbsmax!.bytes;
+        var map = _nestedMap!;
+        var nested = _nestedAbsmax!;
+        for (int b = 0; b < BlockCount; b++)
+            dest[b] = map[q[b]] * nested[b / NestedBlockSize] + NestedOffset;
+    }
+
+    /// <summary>
+    /// Dequantizes to a new [Shape] tensor of <paramref name="dtype"/> (BFloat16 or Float32).
+    /// w_i = code[nibble_i] · absmax_{i/64} in fp32, then rounded to nearest even for bf16.
+    /// The result belongs to the caller (and to the caller's dispose scope, if any).
+    /// Note: on this VM first-touching a fresh 32 MB tensor costs ~10× the decoding itself; use
+    /// <see cref="DequantizeInto"/> with a reused buffer on hot paths.
+    /// </summary>
+    /// <exception cref="ArgumentException">dtype is neither BFloat16 nor Float32.</exception>
+    public Tensor Dequantize(ScalarType dtype = ScalarType.BFloat16)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckOutputDType(dtype);
+        var output = empty(_shape, dtype);
+        try
+        {
+            Decode(output);
+            return output;
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Dequantizes into an existing contiguous CPU tensor of BFloat16 or Float32 with
+    /// <see cref="ElementCount"/> elements (any shape), overwriting it in place without touching
+    /// autograd version counters: never pass a tensor autograd has saved.
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong dtype, element count, device or layout.</exception>
+    public void DequantizeInto(Tensor destination)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(destination);
+        CheckOutputDType(destination.dtype);
+        if (destination.numel() != ElementCount || destination.device_type != DeviceType.CPU || !destination.is_contiguous())
+            throw new ArgumentException(
+                $"NF4 dequantization target must be a contiguous CPU tensor of {ElementCount} elements, got [{string.Join(", ", destination.shape)}] on {destination.device_type}.",
+                nameof(destination));
+        Decode(destination);
+    }
+
+    private static void CheckOutputDType(ScalarType dtype)
+    {
+        if (dtype != ScalarType.BFloat16 && dtype != ScalarType.Float32)
+            throw new ArgumentException($"NF4 dequantization supports BFloat16 or Float32 output, not {dtype}.", nameof(dtype));
+    }
+
+    private void Decode(Tensor output)
+    {
+        // Pooled: the absmax vector is transient (n/64 floats) and this runs once per layer call.
+        var absmax = ArrayPool<float>.Shared.Rent((int)BlockCount);
+        try
+        {
+            FillAbsmax(absmax);
+            if (output.dtype == ScalarType.BFloat16)
+                Nf4Kernels.DequantizeBf16(Nf4Kernels.Address(Packed), ElementCount, absmax, _code, Nf4Kernels.Address(output));
+            else
+                Nf4Kernels.DequantizeF32(Nf4Kernels.Address(Packed), ElementCount, absmax, _code, Nf4Kernels.Address(output));
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(absmax);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"Nf4Tensor[{string.Join(", ", _shape)}]{(DoubleQuantized ? " +DQ" : "")}, {ByteSize} bytes";
+
+    /// <summary>Frees all stored tensors.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Packed.Dispose();
+        Absmax?.Dispose();
+        QuantizedAbsmax?.Dispose();
+        NestedAbsmax?.Dispose();
+        QuantMap.Dispose();
+        NestedQuantMap?.Dispose();
+    }
+}
