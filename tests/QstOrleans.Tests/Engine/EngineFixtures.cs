@@ -54,15 +54,32 @@ internal static class TinyLlama
     /// <summary>r = 4 gives side width d = 16, side head dim 4, side MLP 32.</summary>
     public static QstConfig Qst { get; } = new() { R = 4 };
 
-    static readonly Lazy<string> LazyDirectory = new(Create, LazyThreadSafetyMode.ExecutionAndPublication);
+    static readonly Lazy<string> LazyDirectory = new(() => Create(null), LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>The model directory (config.json + model.safetensors, bf16).</summary>
     public static string Directory => LazyDirectory.Value;
 
-    static string Create()
+    static readonly Lazy<string> LazyTrainingDirectory = new(() => Create(LoudHead), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>
+    /// The same model with lm_head.weight scaled by 10 (std 0.2), for the training tests. With std 0.02 and
+    /// RMS-normed inputs of width 64 the logits can barely exceed ±1.3 whatever the trainable part does
+    /// (LoRA/QLoRA end behind the frozen final norm and head), so no method could fit a toy batch.
+    /// </summary>
+    public static string TrainingDirectory => LazyTrainingDirectory.Value;
+
+    static Tensor? LoudHead(string name, Tensor t)
+    {
+        if (name != "lm_head.weight") return t;
+        var loud = (t.to(ScalarType.Float32) * 10).to(ScalarType.BFloat16);
+        t.Dispose();
+        return loud;
+    }
+
+    static string Create(Func<string, Tensor, Tensor?>? edit)
     {
         string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "qst-engine-tiny-" + Guid.NewGuid().ToString("N"));
-        Write(dir, Config, 1234);
+        Write(dir, Config, 1234, edit);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             try { System.IO.Directory.Delete(dir, recursive: true); } catch (IOException) { }
