@@ -81,14 +81,24 @@ public static class BackboneLoader
     /// <summary>Reads checked tensors from the checkpoint and turns them into modules.</summary>
     sealed class WeightSource(CheckpointReader reader, string directory, BackboneOptions options)
     {
-        public Tensor Read(string name, long[] shape, ScalarType dtype)
+        public SafeTensorInfo CheckedInfo(string name, long[] shape)
         {
             if (!reader.Contains(name)) throw new ModelWeightsException(directory, name, "is missing");
             var info = reader.Info(name);
             if (!info.Shape.SequenceEqual(shape))
                 throw new ModelWeightsException(reader.FileOf(name), name, $"has shape [{string.Join(", ", info.Shape)}] but the config needs [{string.Join(", ", shape)}]");
-            using var raw = reader.ReadTensor(name);
-            return raw.to(dtype).detach().clone();
+            return info;
+        }
+
+        public Tensor Read(string name, long[] shape, ScalarType dtype)
+        {
+            CheckedInfo(name, shape);
+            // Every intermediate handle (the read tensor, the cast, the detach alias) must be freed now:
+            // left to the GC finalizer, each would pin a full-size copy of the weight until collection.
+            using var scope = NewDisposeScope();
+            var raw = reader.ReadTensor(name);
+            var converted = raw.dtype == dtype ? raw : raw.to(dtype);
+            return converted.detach().MoveToOuterDisposeScope();
         }
 
         public Parameter Parameter(string name, long[] shape, ScalarType dtype) =>
@@ -122,8 +132,14 @@ public static class BackboneLoader
                 }
                 else
                 {
-                    using var dense = Read(prefix + ".weight", [outF, inF], ScalarType.BFloat16);
-                    q = Nf4Quantizer.Quantize(dense, options.DoubleQuant);
+                    // Quantize straight from the memory-mapped file: the dense weight is never copied
+                    // into process memory, so loading peaks at the NF4 model, not the bf16 one.
+                    string name = prefix + ".weight";
+                    var info = CheckedInfo(name, [outF, inF]);
+                    var dtype = SafeTensorDTypes.ToTorch(info.DType);
+                    q = dtype is ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Float32
+                        ? reader.WithMappedBytes(name, (address, _) => Nf4Quantizer.Quantize(address, dtype, info.Shape, options.DoubleQuant))
+                        : throw new ModelWeightsException(reader.FileOf(name), name, $"has dtype {info.DType}; NF4 needs F32, F16 or BF16");
                 }
                 var b = bias ? Read(prefix + ".bias", [outF], ScalarType.Float32) : null;
                 linear = new Nf4Linear(q, b) { CacheDequantized = options.CacheDequantized };

@@ -32,24 +32,33 @@ public static class Nf4Quantizer
         if (dtype != ScalarType.BFloat16 && dtype != ScalarType.Float16 && dtype != ScalarType.Float32)
             throw new ArgumentException($"NF4 quantization supports BFloat16, Float16 or Float32 weights, got {dtype}.", nameof(weight));
 
-        long n = weight.numel();
-        long blocks = (n + Nf4Code.BlockSize - 1) / Nf4Code.BlockSize;
-        var shape = weight.shape;
-
         // Only a non-contiguous or non-CPU input needs a temporary copy; the usual case reads in place.
-        Tensor? temp = null;
-        if (weight.device_type != DeviceType.CPU || !weight.is_contiguous())
-            temp = weight.cpu().contiguous();
-        var source = temp ?? weight;
+        using var temp = weight.device_type != DeviceType.CPU || !weight.is_contiguous() ? weight.cpu().contiguous() : null;
+        return Quantize(Nf4Kernels.Address(temp ?? weight), dtype, weight.shape, doubleQuant);
+    }
+
+    /// <summary>
+    /// Quantizes a row-major weight held in raw memory (e.g. straight from a memory-mapped safetensors
+    /// file, so loading never copies the dense weight into process memory).
+    /// </summary>
+    /// <param name="data">Address of the first element; must stay valid during the call.</param>
+    /// <param name="dtype">BFloat16, Float16 or Float32.</param>
+    /// <param name="shape">The weight's shape (rank ≥ 1, non-empty).</param>
+    public static Nf4Tensor Quantize(IntPtr data, ScalarType dtype, long[] shape, bool doubleQuant = true)
+    {
+        if (dtype != ScalarType.BFloat16 && dtype != ScalarType.Float16 && dtype != ScalarType.Float32)
+            throw new ArgumentException($"NF4 quantization supports BFloat16, Float16 or Float32 weights, got {dtype}.", nameof(dtype));
+        long n = shape.Aggregate(1L, (a, b) => a * b);
+        if (shape.Length == 0 || n == 0)
+            throw new ArgumentException($"NF4 quantization needs a non-empty tensor of rank >= 1, got shape [{string.Join(", ", shape)}].", nameof(shape));
+        long blocks = (n + Nf4Code.BlockSize - 1) / Nf4Code.BlockSize;
 
         Tensor? packed = null;
         try
         {
             packed = empty(new[] { (n + 1) / 2 }, ScalarType.Byte);
             var absmax = new float[blocks];
-            Nf4Kernels.Quantize(Nf4Kernels.Address(source), dtype, n, Nf4Kernels.Address(packed), absmax);
-            temp?.Dispose();
-            temp = null;
+            Nf4Kernels.Quantize(data, dtype, n, Nf4Kernels.Address(packed), absmax);
 
             var quantMap = tensor(Nf4Code.ToArray());
             if (!doubleQuant)
@@ -63,10 +72,6 @@ public static class Nf4Quantizer
         {
             packed?.Dispose();
             throw;
-        }
-        finally
-        {
-            temp?.Dispose();
         }
     }
 

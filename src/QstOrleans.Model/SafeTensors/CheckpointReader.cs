@@ -148,6 +148,9 @@ public sealed class CheckpointReader : IDisposable
     /// <summary>Reads one tensor (see <see cref="SafeTensorsFile.ReadTensor"/>).</summary>
     public torch.Tensor ReadTensor(string name) => ShardOf(name).ReadTensor(name);
 
+    /// <summary>Zero-copy access to one tensor's bytes in its memory-mapped shard; see <see cref="SafeTensorsFile.WithMappedBytes{T}"/>.</summary>
+    public T WithMappedBytes<T>(string name, Func<IntPtr, long, T> use) => ShardOf(name).WithMappedBytes(name, use);
+
     /// <summary>The opened shard holding <paramref name="name"/>, checked to really contain it.</summary>
     public SafeTensorsFile ShardOf(string name)
     {

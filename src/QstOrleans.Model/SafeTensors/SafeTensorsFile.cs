@@ -152,6 +152,19 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         new ReadOnlySpan<byte>(_data + info.Begin, destination.Length).CopyTo(destination);
     }
 
+    /// <summary>
+    /// Calls <paramref name="use"/> with the address and byte length of one tensor's bytes inside the
+    /// mapping, without copying (e.g. to quantize straight from the file: the pages are file cache,
+    /// not process memory). The address is valid only during the call.
+    /// </summary>
+    /// <exception cref="SafeTensorsFormatException">No such tensor.</exception>
+    public T WithMappedBytes<T>(string name, Func<IntPtr, long, T> use)
+    {
+        var info = Info(name);
+        ThrowIfDisposed();
+        return use((IntPtr)(_data + info.Begin), info.ByteLength);
+    }
+
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
     /// <summary>Unmaps the file. Tensors already read stay valid.</summary>
