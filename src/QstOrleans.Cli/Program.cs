@@ -9,5 +9,11 @@ var root = new RootCommand("QstOrleans: Quantized Side Tuning of Llama/OPT model
     QuantizeCommand.Create(),
     LogitsCommand.Create(),
     TrainLocalCommand.Create(),
+    TrainCommand.Create(),
+    JobsCommand.Create(),
+    StatusCommand.Create(),
+    CancelCommand.Create(),
+    PauseCommand.Create(),
+    ResumeCommand.Create(),
 };
 return root.Parse(args).Invoke();
