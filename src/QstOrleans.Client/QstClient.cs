@@ -15,8 +15,9 @@ namespace QstOrleans.Client;
 /// cancel. <see cref="ConnectAsync"/> opens an Orleans client (localhost gateways or Redis clustering,
 /// message limits equal to the silos'); the <see cref="QstClient(IGrainFactory)"/> constructor wraps a grain
 /// factory that already exists (an in-process silo's, a test cluster's).
-/// Throws <see cref="ArgumentException"/> for bad options and Orleans' connection exceptions when no
-/// gateway answers within <see cref="QstClientOptions.ConnectTimeout"/>.
+/// Throws <see cref="ArgumentException"/> for bad options, <see cref="TimeoutException"/> when no gateway
+/// answers within <see cref="QstClientOptions.ConnectTimeout"/>, and Redis' connection exception when the
+/// membership table cannot be reached.
 /// </summary>
 public sealed class QstClient : IAsyncDisposable
 {
@@ -36,7 +37,11 @@ public sealed class QstClient : IAsyncDisposable
     {
         options.Validate();
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.SetMinimumLevel(LogLevel.Warning).AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace);
+        // Connection retries and the host's start failure are reported by the exception below, once.
+        builder.Logging.SetMinimumLevel(LogLevel.Error)
+            .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None)
+            .AddFilter("Orleans.Messaging", LogLevel.None)
+            .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.UseOrleansClient(client =>
         {
             if (options.RedisConnectionString is { } redis)
@@ -63,6 +68,14 @@ public sealed class QstClient : IAsyncDisposable
         try
         {
             await host.StartAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            host.Dispose();
+            string where = options.RedisConnectionString is { } redis
+                ? $"cluster '{options.ClusterId}' in Redis {redis}"
+                : $"gateway port(s) {string.Join(", ", options.GatewayPorts)} on 127.0.0.1";
+            throw new TimeoutException($"no silo answered within {options.ConnectTimeout.TotalSeconds:F0} s ({where}); is the cluster running?");
         }
         catch
         {

@@ -75,7 +75,7 @@ internal sealed class ClusterConnection
         catch (Exception e) when (e is OrleansException or TimeoutException or OperationCanceledException
                                       or System.Net.Sockets.SocketException or StackExchange.Redis.RedisException)
         {
-            Console.Error.WriteLine($"error: the cluster did not answer: {e.Message}");
+            Console.Error.WriteLine(e is TimeoutException ? $"error: {e.Message}" : $"error: the cluster did not answer: {e.Message}");
             return 3;
         }
     }

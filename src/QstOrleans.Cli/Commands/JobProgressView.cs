@@ -32,14 +32,14 @@ internal static class JobProgressView
         JobProgress? last = null;
         await foreach (var progress in client.FollowAsync(jobId, poll, cancel))
         {
-            if (last is null || progress.State != last.State || progress.Message != last.Message)
-                Console.WriteLine($"job {jobId}: {progress.State}{(progress.Message is { } m ? $" ({m})" : "")}");
             // Polling can skip steps: print each one, with its own loss from the job's loss history.
             for (int step = (last?.Step ?? 0) + 1; step <= progress.Step; step++)
             {
                 float loss = step - 1 < progress.Losses.Count ? progress.Losses[step - 1] : progress.Loss;
                 Console.WriteLine(StepLine(progress with { Step = step, Loss = loss }));
             }
+            if (last is null || progress.State != last.State || progress.Message != last.Message)
+                Console.WriteLine($"job {jobId}: {progress.State}{(progress.Message is { } m ? $" ({m})" : "")}");
             last = progress;
         }
         return last;
@@ -51,18 +51,19 @@ internal static class JobProgressView
         await AnsiConsole.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
-                new ElapsedTimeColumn(), new RemainingTimeColumn())
+                new ElapsedTimeColumn())
             .StartAsync(async context =>
             {
-                var task = context.AddTask(Markup.Escape($"{jobId}: starting"), maxValue: 1);
+                var task = context.AddTask("starting", maxValue: 1);
                 await foreach (var progress in client.FollowAsync(jobId, poll, cancel))
                 {
                     last = progress;
                     task.MaxValue = Math.Max(progress.TotalSteps, 1);
                     task.Value = progress.Step;
-                    task.Description = Markup.Escape(
-                        $"{jobId} {progress.State.ToString().ToLowerInvariant()}  epoch {progress.Epoch}  step {progress.Step}/{progress.TotalSteps}  " +
-                        $"loss {Format(progress.Loss, "F4")}  tokens/s {progress.TokensPerSecond:F0}");
+                    // Short enough for an 80-column terminal next to the bar; the job id was printed on submit.
+                    string state = progress.State == JobState.Running ? "" : $"{progress.State.ToString().ToLowerInvariant()} ";
+                    task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                        $"{state}epoch {progress.Epoch} step {progress.Step}/{progress.TotalSteps} loss {Format(progress.Loss, "F4")} {progress.TokensPerSecond:F0} tok/s"));
                     if (progress.IsFinished) task.StopTask();
                 }
             });

@@ -20,6 +20,7 @@ public sealed class ProcessClusterFixture : IDisposable
 
     public ProcessClusterFixture()
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             MakeModelCommand.Run("tiny", ModelDirectory, seed: 3);
@@ -38,6 +39,7 @@ public sealed class ProcessClusterFixture : IDisposable
                 ], _root));
             }
             Task.WhenAll(Silos.Select(s => s.WaitForOutput($"silo {s.Name} up", TimeSpan.FromSeconds(60)))).GetAwaiter().GetResult();
+            StartupSeconds = clock.Elapsed.TotalSeconds;
         }
         catch
         {
@@ -47,6 +49,8 @@ public sealed class ProcessClusterFixture : IDisposable
     }
 
     public int RedisPort { get; }
+    /// <summary>Model + data + Redis + both silos up (reported by the tests: it is most of their cost).</summary>
+    public double StartupSeconds { get; }
     public string RedisConnection => $"127.0.0.1:{RedisPort}";
     public string ClusterId { get; } = $"e2e-{Guid.NewGuid():N}"[..16];
     public string ModelDirectory => Path.Combine(_root, "tiny");
