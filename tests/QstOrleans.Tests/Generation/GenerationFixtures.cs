@@ -18,7 +18,9 @@ internal static class GenerationFixtures
     public static QstModel Build(bool nf4)
     {
         var options = new ModelBuildOptions(TrainingMethod.Qst, TinyLlama.Qst, nf4 ? Precision.BFloat16 : Precision.Float32,
-            BackboneFormat: nf4 ? WeightFormat.Nf4 : WeightFormat.Float32, Seed: 21);
+            BackboneFormat: nf4 ? WeightFormat.Nf4 : WeightFormat.Float32, Seed: 21,
+            // Same NF4 numbers, dequantized once instead of per call: keeps the many-step tests fast.
+            CacheDequantized: nf4);
         var model = (QstModel)ModelBuilder.Build(TinyLlama.TrainingDirectory, TinyLlama.Config, options);
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
