@@ -18,14 +18,16 @@ public sealed record GenerateSettings
     public long Seed { get; init; }
     public bool Nf4 { get; init; }
     public string Dtype { get; init; } = "bf16";
+    /// <summary>Recompute the whole prefix every step instead of using the KV cache (checks and benchmarks).</summary>
+    public bool NoCache { get; init; }
 
     internal GenerationOptions Options(IReadOnlyCollection<int> stopTokens) =>
-        new(MaxNewTokens, Temperature, TopP, Seed, stopTokens);
+        new(MaxNewTokens, Temperature, TopP, Seed, stopTokens, UseCache: !NoCache);
 }
 
 /// <summary>
 /// <c>qst generate --model DIR [--side FILE] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P]
-/// [--seed S] [--nf4] [--dtype bf16|fp32]</c>: continues the prompt (BOS + prompt tokens, no template) with the
+/// [--seed S] [--nf4] [--dtype bf16|fp32] [--no-cache]</c>: continues the prompt (BOS + prompt tokens, no template) with the
 /// KV-cached generator, printing text as the tokens arrive; a summary (token count, stop reason, tokens/s) goes
 /// to stderr.
 /// </summary>
@@ -35,9 +37,10 @@ internal static class GenerateCommand
     {
         var (model, side, maxNew, temperature, topP, seed, nf4, dtype) = CommonOptions();
         var prompt = new Option<string>("--prompt") { Description = "Text to continue", Required = true };
+        var noCache = new Option<bool>("--no-cache") { Description = "Recompute the whole prefix every step (slow; to check or benchmark the KV cache)" };
         var command = new Command("generate", "Generate a continuation of a prompt, streaming the text (QST with --side, else the plain model).")
         {
-            model, side, prompt, maxNew, temperature, topP, seed, nf4, dtype,
+            model, side, prompt, maxNew, temperature, topP, seed, nf4, dtype, noCache,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -45,7 +48,7 @@ internal static class GenerateCommand
             {
                 Model = r.GetValue(model), Side = r.GetValue(side), Prompt = r.GetValue(prompt)!,
                 MaxNewTokens = r.GetValue(maxNew), Temperature = r.GetValue(temperature), TopP = r.GetValue(topP),
-                Seed = r.GetValue(seed), Nf4 = r.GetValue(nf4), Dtype = r.GetValue(dtype)!,
+                Seed = r.GetValue(seed), Nf4 = r.GetValue(nf4), Dtype = r.GetValue(dtype)!, NoCache = r.GetValue(noCache),
             };
             Run(settings, Console.Out, Console.Error);
             return 0;
