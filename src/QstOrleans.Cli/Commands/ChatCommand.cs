@@ -18,10 +18,10 @@ internal static class ChatCommand
 
     public static Command Create()
     {
-        var (model, side, maxNew, temperature, topP, seed, nf4, dtype) = GenerateCommand.CommonOptions();
+        var (model, side, maxNew, temperature, topP, seed, nf4, dtype, threads) = GenerateCommand.CommonOptions();
         var command = new Command("chat", "Chat with the model (Alpaca prompt template); /reset clears the conversation, /exit quits.")
         {
-            model, side, maxNew, temperature, topP, seed, nf4, dtype,
+            model, side, maxNew, temperature, topP, seed, nf4, dtype, threads,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -29,7 +29,7 @@ internal static class ChatCommand
             {
                 Model = r.GetValue(model), Side = r.GetValue(side), MaxNewTokens = r.GetValue(maxNew),
                 Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), Seed = r.GetValue(seed),
-                Nf4 = r.GetValue(nf4), Dtype = r.GetValue(dtype)!,
+                Nf4 = r.GetValue(nf4), Dtype = r.GetValue(dtype)!, Threads = r.GetValue(threads),
             };
             Run(settings, Console.In, Console.Out);
             return 0;
@@ -40,7 +40,7 @@ internal static class ChatCommand
     /// <summary>Runs the conversation until /exit or end of input; returns the replies (for tests).</summary>
     public static IReadOnlyList<string> Run(GenerateSettings s, TextReader input, TextWriter output)
     {
-        using var loaded = LoadedGenerator.Load(s.Model, s.Side, s.Nf4, s.Dtype);
+        using var loaded = LoadedGenerator.Load(s.Model, s.Side, s.Nf4, s.Dtype, s.Threads);
         output.WriteLine($"{loaded.Description}. /reset clears the conversation, /exit quits.");
         var turns = new List<(string Instruction, string Response)>();
         var replies = new List<string>();

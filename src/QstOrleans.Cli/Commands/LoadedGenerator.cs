@@ -39,8 +39,10 @@ internal sealed class LoadedGenerator : IDisposable
 
     /// <param name="model">HF model directory; null = the embedded tiny model.</param>
     /// <param name="side">trainable.safetensors of a QST run; null = the plain pre-trained model.</param>
-    public static LoadedGenerator Load(string? model, string? side, bool nf4, string dtype)
+    public static LoadedGenerator Load(string? model, string? side, bool nf4, string dtype, int threads = 0)
     {
+        if (threads < 0) throw new ArgumentException($"--threads must be >= 0, got {threads}");
+        if (threads > 0) set_num_threads(threads);
         string dir = model ?? EmbeddedDefaults.EnsureModel();
         var config = ModelConfig.Load(dir);
         var tokenizer = ModelTokenizer.Load(dir);
