@@ -1,0 +1,79 @@
+using System.Globalization;
+using QstOrleans.Data.Datasets;
+using QstOrleans.Data.Evaluation;
+using QstOrleans.Data.Tokenization;
+using QstOrleans.Model.Evaluation;
+using QstOrleans.Model.Training;
+
+namespace QstOrleans.Cli.Commands;
+
+/// <summary>
+/// The evaluation side of <c>qst train-local</c>: the validation set (<c>--val-data FILE</c>, or
+/// <c>--val-fraction F</c> split off the training file), the MMLU-style set (<c>--mmlu FILE</c>) and the hook
+/// that evaluates them every <c>--eval-every N</c> steps (and after the last step).
+/// </summary>
+internal static class TrainLocalEvaluation
+{
+    /// <summary>The training examples left and the validation examples, as the settings ask.</summary>
+    /// <exception cref="ArgumentException">Both sources given, a fraction outside (0, 1), or a split leaving either side empty.</exception>
+    public static (IReadOnlyList<TokenizedExample> Train, IReadOnlyList<TokenizedExample>? Validation) Split(
+        TrainLocalSettings s, InstructionCollator collator, IReadOnlyList<TokenizedExample> all, string dataFile)
+    {
+        if (s.ValData is not null && s.ValFraction > 0) throw new ArgumentException("give --val-data or --val-fraction, not both");
+        if (s.ValData is not null) return (all, collator.TokenizeAll(AlpacaDataset.Load(s.ValData)).Examples);
+        if (s.ValFraction == 0) return (all, null);
+        if (s.ValFraction is < 0 or >= 1) throw new ArgumentException($"--val-fraction must be in (0, 1), got {s.ValFraction}");
+        // Example i is held out when floor((i+1)·F) > floor(i·F): evenly spread through the file, deterministic,
+        // floor(n·F) examples, independent of the seed (the same validation set for every run on this file).
+        var train = new List<TokenizedExample>();
+        var validation = new List<TokenizedExample>();
+        for (int i = 0; i < all.Count; i++)
+            (Math.Floor((i + 1) * s.ValFraction) > Math.Floor(i * s.ValFraction) ? validation : train).Add(all[i]);
+        if (validation.Count == 0 || train.Count == 0)
+            throw new ArgumentException($"{dataFile}: --val-fraction {s.ValFraction} of {all.Count} examples leaves {train.Count} for training and {validation.Count} for validation");
+        return (train, validation);
+    }
+
+    /// <summary>The validation examples in file order, cut into micro-batches (the last may be smaller).</summary>
+    public static IReadOnlyList<MicroBatch> Batches(InstructionCollator collator, IReadOnlyList<TokenizedExample> examples, int microBatchSize) =>
+        examples.Chunk(microBatchSize).Select(chunk =>
+        {
+            var b = collator.Collate(chunk);
+            return new MicroBatch(b.InputIds, b.Labels, b.AttentionMask, b.BatchSize, b.SequenceLength);
+        }).ToList();
+
+    /// <summary>Loads and tokenizes an MMLU-style file (see <see cref="MmluFile"/>).</summary>
+    public static MultipleChoiceSet LoadMmlu(string file, ModelTokenizer tokenizer)
+    {
+        var questions = MmluFile.Load(file);
+        var items = questions.Select(q => new MultipleChoiceItem(MmluPrompt.Encode(tokenizer, q), q.Answer)).ToList();
+        return new MultipleChoiceSet(items, MmluPrompt.LetterTokenIds(tokenizer), tokenizer.PadId);
+    }
+
+    /// <summary>The hook for the trainer, or null when nothing is to be evaluated.</summary>
+    /// <exception cref="ArgumentException"><c>--eval-every</c> without a set to evaluate, or negative.</exception>
+    public static PeriodicEvaluator? Evaluator(TrainLocalSettings s, ITrainableModel model, int totalSteps,
+        IReadOnlyList<MicroBatch>? validation, MultipleChoiceSet? mmlu)
+    {
+        if (s.EvalEvery < 0) throw new ArgumentException($"--eval-every must be >= 0, got {s.EvalEvery}");
+        if (validation is null && mmlu is null)
+        {
+            if (s.EvalEvery > 0) throw new ArgumentException("--eval-every needs something to evaluate: --val-data, --val-fraction or --mmlu");
+            return null;
+        }
+        // Without --eval-every the sets are evaluated once, after the last step.
+        int every = s.EvalEvery > 0 ? s.EvalEvery : int.MaxValue;
+        return new PeriodicEvaluator(model, every, totalSteps, validation, mmlu, s.Trainer.MicroBatchSize);
+    }
+
+    /// <summary>The evaluation part of a step line ("" when the step was not evaluated).</summary>
+    public static string Format(EvaluationReport? e)
+    {
+        if (e is null) return "";
+        var parts = new List<string>();
+        if (e.ValidationLoss is { } l) parts.Add(string.Create(CultureInfo.InvariantCulture, $"val-loss {l:F4}"));
+        if (e.ValidationPerplexity is { } p) parts.Add(string.Create(CultureInfo.InvariantCulture, $"val-ppl {p:F2}"));
+        if (e.MultipleChoiceAccuracy is { } a) parts.Add(string.Create(CultureInfo.InvariantCulture, $"mmlu-acc {a:F3}"));
+        return "  " + string.Join("  ", parts);
+    }
+}
