@@ -146,6 +146,7 @@ internal static class TrainLocalCommand
         var (tokenized, validationExamples) = TrainLocalEvaluation.Split(s, collator, dataset.Examples, dataFile);
         var validation = validationExamples is null ? null : TrainLocalEvaluation.Batches(collator, validationExamples, s.Trainer.MicroBatchSize);
         var mmlu = s.Mmlu is null ? null : TrainLocalEvaluation.LoadMmlu(s.Mmlu, tokenizer);
+        TrainLocalEvaluation.CheckSettings(s, validation is not null, mmlu is not null);
         var sampler = new EpochSampler(tokenized.Count, (int)s.Trainer.Seed);
         int microBatches = tokenized.Count / s.Trainer.MicroBatchSize;
         if (microBatches < s.Trainer.GradientAccumulation)

@@ -50,17 +50,21 @@ internal static class TrainLocalEvaluation
         return new MultipleChoiceSet(items, MmluPrompt.LetterTokenIds(tokenizer), tokenizer.PadId);
     }
 
+    /// <summary>Checks the evaluation options before the model is loaded.</summary>
+    /// <exception cref="ArgumentException"><c>--eval-every</c> negative, or given without a set to evaluate.</exception>
+    public static void CheckSettings(TrainLocalSettings s, bool hasValidation, bool hasMmlu)
+    {
+        if (s.EvalEvery < 0) throw new ArgumentException($"--eval-every must be >= 0, got {s.EvalEvery}");
+        if (s.EvalEvery > 0 && !hasValidation && !hasMmlu)
+            throw new ArgumentException("--eval-every needs something to evaluate: --val-data, --val-fraction or --mmlu");
+    }
+
     /// <summary>The hook for the trainer, or null when nothing is to be evaluated.</summary>
-    /// <exception cref="ArgumentException"><c>--eval-every</c> without a set to evaluate, or negative.</exception>
     public static PeriodicEvaluator? Evaluator(TrainLocalSettings s, ITrainableModel model, int totalSteps,
         IReadOnlyList<MicroBatch>? validation, MultipleChoiceSet? mmlu)
     {
-        if (s.EvalEvery < 0) throw new ArgumentException($"--eval-every must be >= 0, got {s.EvalEvery}");
-        if (validation is null && mmlu is null)
-        {
-            if (s.EvalEvery > 0) throw new ArgumentException("--eval-every needs something to evaluate: --val-data, --val-fraction or --mmlu");
-            return null;
-        }
+        CheckSettings(s, validation is not null, mmlu is not null);
+        if (validation is null && mmlu is null) return null;
         // Without --eval-every the sets are evaluated once, after the last step.
         int every = s.EvalEvery > 0 ? s.EvalEvery : int.MaxValue;
         return new PeriodicEvaluator(model, every, totalSteps, validation, mmlu, s.Trainer.MicroBatchSize);

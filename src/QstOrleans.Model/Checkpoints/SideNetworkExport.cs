@@ -24,15 +24,16 @@ public sealed class SideNetworkMismatchException(string message) : ArgumentExcep
 /// under its <c>named_parameters()</c>/<c>named_buffers()</c> name, in its storage dtype (fp32 master weights by
 /// default, else the compute dtype; the gates z and λ are fp32), so a reload is bitwise exact. For N backbone layers:</para>
 /// <code>
-/// downsample.{i}.adapter_A.weight, downsample.{i}.adapter_B.weight   i = 0..N-1: adapter H → p → d (no bias)
-/// downsample.{i}.norm.weight, downsample.{i}.norm.bias               LayerNorm after the adapter (default)
-/// z.{i}                                                              [d] ladder gate logits (fp32)
-/// qst_layers.{i}.self_attn.{q,k,v,o}_proj.weight                    side decoder layer i, width d = H/r
-/// qst_layers.{i}.mlp.{gate,up,down}_proj.weight                     (Llama; OPT: fc1/fc2 with biases)
-/// qst_layers.{i}.input_layernorm.weight, qst_layers.{i}.post_attention_layernorm.weight
-/// norm_qst.weight                                                   final side norm [d]
-/// upsample.weight [E, d], upsample.bias [E]                         U: d → E
-/// lm_head_z                                                         [E] merge-gate logits λ (fp32)
+/// downsample.{i}.adapter_A.weight [p, H], downsample.{i}.adapter_B.weight [d, p]   i = 0..N-1: adapter H → p → d
+/// downsample.{i}.post_layer_norm.{weight,bias} [d]      LayerNorm after the adapter (default; pre_layer_norm before)
+/// z.{i}                               [d]              ladder gate logits (fp32)
+/// qst_layers.{i}.self_attn.{q,k,v,o}_proj.weight       side decoder layer i at width d = H/r (k/v: [n_kv·d/n_h, d])
+/// qst_layers.{i}.mlp.{gate,up,down}_proj.weight        Llama MLP at I/r
+/// qst_layers.{i}.{input,post_attention}_layernorm.weight [d]
+///   (OPT side layers: self_attn.*_proj.{weight,bias}, self_attn_layer_norm, fc1, fc2, final_layer_norm)
+/// norm_qst.weight [d]                                  final side norm (OPT: .bias too)
+/// upsample.weight [E, d], upsample.bias [E]            U: d → E (E = H, OPT: word_embed_proj_dim)
+/// lm_head_z                           [E]              merge-gate logits λ (fp32; a buffer unless trained)
 /// </code>
 /// <para>The safetensors metadata repeats <c>format</c>, <c>base_model</c> and <c>shape_sha256</c>;
 /// <c>side_config.json</c> (<see cref="SideNetworkManifest"/>) records the QstConfig, precision, seed, backbone
