@@ -140,27 +140,25 @@ internal static class TrainLocalCommand
         string dataFile = s.Data ?? EmbeddedDefaults.EnsureData();
         var config = ModelConfig.Load(modelDir);
         var tokenizer = ModelTokenizer.Load(modelDir);
-        var loaded = AlpacaDataset.LoadWithReport(dataFile);
-        var collator = new InstructionCollator(tokenizer, new CollatorOptions(s.MaxSourceTokens, s.MaxTargetTokens));
-        var dataset = collator.TokenizeAll(loaded.Examples);
-        var (tokenized, validationExamples) = TrainLocalEvaluation.Split(s, collator, dataset.Examples, dataFile);
-        var validation = validationExamples is null ? null : TrainLocalEvaluation.Batches(collator, validationExamples, s.Trainer.MicroBatchSize);
+        var collatorOptions = new CollatorOptions(s.MaxSourceTokens, s.MaxTargetTokens);
+        var allBatches = InstructionBatches.Load(dataFile, tokenizer, collatorOptions, s.Trainer.MicroBatchSize, (int)s.Trainer.Seed);
+        var (batches, validationExamples) = TrainLocalEvaluation.Split(s, allBatches, tokenizer, collatorOptions, dataFile);
+        var validation = validationExamples is null ? null : TrainLocalEvaluation.Batches(batches.Collator, validationExamples, s.Trainer.MicroBatchSize);
         var mmlu = s.Mmlu is null ? null : TrainLocalEvaluation.LoadMmlu(s.Mmlu, tokenizer);
         TrainLocalEvaluation.CheckSettings(s, validation is not null, mmlu is not null);
-        var sampler = new EpochSampler(tokenized.Count, (int)s.Trainer.Seed);
-        int microBatches = tokenized.Count / s.Trainer.MicroBatchSize;
+        int microBatches = batches.MicroBatchesPerEpoch;
         if (microBatches < s.Trainer.GradientAccumulation)
-            throw new ArgumentException($"{dataFile}: {tokenized.Count} examples make {microBatches} micro-batches of {s.Trainer.MicroBatchSize}, fewer than one optimizer step ({s.Trainer.GradientAccumulation} micro-batches)");
+            throw new ArgumentException($"{dataFile}: {batches.ExampleCount} examples make {microBatches} micro-batches of {s.Trainer.MicroBatchSize}, fewer than one optimizer step ({s.Trainer.GradientAccumulation} micro-batches)");
         int stepsPerEpoch = microBatches / s.Trainer.GradientAccumulation;
         int totalSteps = s.Trainer.MaxSteps > 0 ? Math.Min(s.Trainer.MaxSteps, stepsPerEpoch * s.Trainer.Epochs) : stepsPerEpoch * s.Trainer.Epochs;
 
         var precision = Precision.Parse(s.Dtype);
         var build = new ModelBuildOptions(s.Method, s.Qst, precision, s.DoubleQuant, LoraRank: s.LoraRank, LoraAlpha: s.LoraAlpha, Seed: s.Trainer.Seed);
-        yield return $"data: {Path.GetFileName(dataFile)}: {loaded.Summary}; {dataset.Summary}";
+        yield return $"data: {batches.Summary}";
         using var model = ModelBuilder.Build(modelDir, config, build);
         long trainable = model.TrainableParameters.Sum(p => p.numel());
         yield return $"{s.Method} on {config.Name} (H={config.HiddenSize}, layers={config.NumLayers}, vocab={config.VocabSize}), " +
-                     $"{trainable:N0} trainable parameters, {tokenized.Count} examples from {Path.GetFileName(dataFile)}, " +
+                     $"{trainable:N0} trainable parameters, {batches.ExampleCount} examples, " +
                      $"{totalSteps} steps, micro-batch {s.Trainer.MicroBatchSize} x {s.Trainer.GradientAccumulation}, {precision}";
         if (validationExamples is not null || mmlu is not null)
             yield return $"evaluation: {(validationExamples is null ? "no validation set" : $"{validationExamples.Count} validation examples")}, " +
@@ -171,10 +169,10 @@ internal static class TrainLocalCommand
 
         IEnumerable<MicroBatch> Epoch(int epoch)
         {
-            var order = sampler.Order(epoch);
-            for (int m = 0; m + s.Trainer.MicroBatchSize <= order.Length; m += s.Trainer.MicroBatchSize)
+            // Only whole accumulation windows: a trailing partial window would never step.
+            for (int m = 0; m < stepsPerEpoch * s.Trainer.GradientAccumulation; m++)
             {
-                var batch = collator.Collate(Enumerable.Range(m, s.Trainer.MicroBatchSize).Select(i => tokenized[order[i]]).ToList());
+                var batch = batches.Get(epoch, m);
                 yield return new MicroBatch(batch.InputIds, batch.Labels, batch.AttentionMask, batch.BatchSize, batch.SequenceLength);
             }
         }

@@ -14,23 +14,23 @@ namespace QstOrleans.Cli.Commands;
 /// </summary>
 internal static class TrainLocalEvaluation
 {
-    /// <summary>The training examples left and the validation examples, as the settings ask.</summary>
+    /// <summary>The training batches left and the validation examples, as the settings ask.</summary>
     /// <exception cref="ArgumentException">Both sources given, a fraction outside (0, 1), or a split leaving either side empty.</exception>
-    public static (IReadOnlyList<TokenizedExample> Train, IReadOnlyList<TokenizedExample>? Validation) Split(
-        TrainLocalSettings s, InstructionCollator collator, IReadOnlyList<TokenizedExample> all, string dataFile)
+    public static (InstructionBatches Train, IReadOnlyList<TokenizedExample>? Validation) Split(
+        TrainLocalSettings s, InstructionBatches all, ModelTokenizer tokenizer, CollatorOptions options, string dataFile)
     {
         if (s.ValData is not null && s.ValFraction > 0) throw new ArgumentException("give --val-data or --val-fraction, not both");
-        if (s.ValData is not null) return (all, collator.TokenizeAll(AlpacaDataset.Load(s.ValData)).Examples);
+        if (s.ValData is not null) return (all, InstructionBatches.Load(s.ValData, tokenizer, options, s.Trainer.MicroBatchSize, 0).Examples);
         if (s.ValFraction == 0) return (all, null);
         if (s.ValFraction is < 0 or >= 1) throw new ArgumentException($"--val-fraction must be in (0, 1), got {s.ValFraction}");
         // Example i is held out when floor((i+1)·F) > floor(i·F): evenly spread through the file, deterministic,
         // floor(n·F) examples, independent of the seed (the same validation set for every run on this file).
-        var train = new List<TokenizedExample>();
-        var validation = new List<TokenizedExample>();
-        for (int i = 0; i < all.Count; i++)
-            (Math.Floor((i + 1) * s.ValFraction) > Math.Floor(i * s.ValFraction) ? validation : train).Add(all[i]);
-        if (validation.Count == 0 || train.Count == 0)
-            throw new ArgumentException($"{dataFile}: --val-fraction {s.ValFraction} of {all.Count} examples leaves {train.Count} for training and {validation.Count} for validation");
+        bool HeldOut(int i) => Math.Floor((i + 1) * s.ValFraction) > Math.Floor(i * s.ValFraction);
+        var validation = all.Examples.Where((_, i) => HeldOut(i)).ToList();
+        int trainCount = all.ExampleCount - validation.Count;
+        if (validation.Count == 0 || trainCount == 0)
+            throw new ArgumentException($"{dataFile}: --val-fraction {s.ValFraction} of {all.ExampleCount} examples leaves {trainCount} for training and {validation.Count} for validation");
+        var train = all.Where(i => !HeldOut(i), $"{all.Summary}; {validation.Count} held out for validation");
         return (train, validation);
     }
 
