@@ -9,6 +9,8 @@ var root = new RootCommand("QstOrleans: Quantized Side Tuning of Llama/OPT model
     QuantizeCommand.Create(),
     LogitsCommand.Create(),
     TrainLocalCommand.Create(),
+    ExportCommand.Create(),
+    PlotCommand.Create(),
     GenerateCommand.Create(),
     ChatCommand.Create(),
 };
