@@ -15,5 +15,9 @@ var root = new RootCommand("QstOrleans: Quantized Side Tuning of Llama/OPT model
     CancelCommand.Create(),
     PauseCommand.Create(),
     ResumeCommand.Create(),
+    ExportCommand.Create(),
+    PlotCommand.Create(),
+    GenerateCommand.Create(),
+    ChatCommand.Create(),
 };
 return root.Parse(args).Invoke();

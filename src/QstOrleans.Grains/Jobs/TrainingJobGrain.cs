@@ -157,8 +157,9 @@ public sealed class TrainingJobGrain(ILogger<TrainingJobGrain> log) : Grain, ITr
     public Task Cancel()
     {
         if (_progress.IsFinished) return Task.CompletedTask;
-        _progress = _progress with { State = JobState.Cancelled, Message = "cancelled by the user" };
+        _progress = _progress with { State = JobState.Cancelled, Message = $"cancelled by the user after {_progress.Step} steps" };
         _stop.Cancel();
+        _resumed.TrySetResult();
         return Task.CompletedTask;
     }
 

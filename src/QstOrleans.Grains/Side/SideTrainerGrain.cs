@@ -18,6 +18,7 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, ILogger<SideTrainerGra
     readonly StageCounters _counters = new();
     readonly Channel<object> _inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     SideTrainerCore? _core;
+    bool _shutDown;
     Task? _worker;
     string JobId => this.GetPrimaryKeyString();
 
@@ -37,7 +38,8 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, ILogger<SideTrainerGra
 
     Task Enqueue(object item)
     {
-        if (_core is null) throw new InvalidOperationException($"side trainer of job '{JobId}' is not initialized");
+        if (_core is null && !_shutDown) throw new InvalidOperationException($"side trainer of job '{JobId}' is not initialized");
+        // After Shutdown (job finished or cancelled) stragglers still in the pipeline are dropped.
         _inbox.Writer.TryWrite(item);
         return Task.CompletedTask;
     }
@@ -56,6 +58,7 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, ILogger<SideTrainerGra
 
     public async Task Shutdown()
     {
+        _shutDown = true;
         _inbox.Writer.TryComplete();
         if (_worker is not null) await _worker;
         _core?.Dispose();
