@@ -1,0 +1,28 @@
+using QstOrleans.Contracts.Wire;
+
+namespace QstOrleans.Contracts.Grains;
+
+/// <summary>
+/// The side network, optimizer and LR schedule of one job (key = job id): the only place with autograd.
+/// Collects each micro-batch's taps (from several stages, in any order, in chunks) and labels, and applies
+/// micro-batches strictly in sequence order, stepping the optimizer every accumulation window.
+/// </summary>
+public interface ISideTrainerGrain : IGrainWithStringKey
+{
+    [ResponseTimeout("00:05:00")]
+    Task Initialize(SideSpec spec);
+
+    Task SubmitBatch(SideBatch batch);
+
+    [ResponseTimeout("00:10:00")]
+    Task SubmitTaps(IReadOnlyList<TapChunk> chunks);
+
+    Task<SideStatus> GetStatus();
+
+    /// <summary>The trainable weights by parameter name (for tests and export).</summary>
+    [ResponseTimeout("00:05:00")]
+    Task<IReadOnlyDictionary<string, TensorPayload>> GetWeights();
+
+    /// <summary>Stops the worker and frees the side network.</summary>
+    Task Shutdown();
+}
