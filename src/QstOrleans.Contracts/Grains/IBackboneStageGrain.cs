@@ -1,3 +1,4 @@
+using Orleans.Concurrency;
 using QstOrleans.Contracts.Wire;
 
 namespace QstOrleans.Contracts.Grains;
@@ -20,5 +21,7 @@ public interface IBackboneStageGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task Submit(StageWork work);
 
+    /// <summary>Counters; interleaves with a Submit that is waiting for queue space.</summary>
+    [AlwaysInterleave]
     Task<StageStatus> GetStatus();
 }

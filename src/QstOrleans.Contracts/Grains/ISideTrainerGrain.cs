@@ -1,3 +1,4 @@
+using Orleans.Concurrency;
 using QstOrleans.Contracts.Wire;
 
 namespace QstOrleans.Contracts.Grains;
@@ -17,6 +18,7 @@ public interface ISideTrainerGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task SubmitTaps(IReadOnlyList<TapChunk> chunks);
 
+    [AlwaysInterleave]
     Task<SideStatus> GetStatus();
 
     /// <summary>The trainable weights by parameter name (for tests and export).</summary>

@@ -1,0 +1,33 @@
+namespace QstOrleans.Grains.Hosting;
+
+/// <summary>
+/// What a silo contributes to the cluster: its name and device slots (config section <c>Qst</c>):
+/// <code>
+/// "Qst": { "SiloName": "gpu-host-1", "Slots": [ { "Device": "cuda:0", "MemoryGiB": 80 }, { "Device": "cuda:1", "MemoryGiB": 80 } ] }
+/// </code>
+/// On CPU hosts use <c>cpu:0</c>, <c>cpu:1</c>, … (each stage still gets its own worker thread).
+/// </summary>
+public sealed class QstSiloOptions
+{
+    public string SiloName { get; set; } = Environment.MachineName;
+    public List<SlotOptions> Slots { get; set; } = [new()];
+    /// <summary>Largest tensor chunk sent in one grain message (taps of big models are split).</summary>
+    public int MaxChunkBytes { get; set; } = 16 << 20;
+    /// <summary>Orleans message body limit, set identically on silos and clients (see <see cref="Messaging"/>).</summary>
+    public int MaxMessageBodyBytes { get; set; } = Messaging.DefaultMaxMessageBodyBytes;
+    /// <summary>Micro-batches a stage accepts ahead of the one it is computing (its bounded queue).</summary>
+    public int StageQueueCapacity { get; set; } = 2;
+}
+
+public sealed class SlotOptions
+{
+    public string Device { get; set; } = "cpu:0";
+    public double MemoryGiB { get; set; } = 8;
+}
+
+/// <summary>Messaging limits shared by silos and clients so neither side rejects the other's messages.</summary>
+public static class Messaging
+{
+    /// <summary>Above the 16 MiB chunk size with room for headers; Orleans' default is 100 MiB.</summary>
+    public const int DefaultMaxMessageBodyBytes = 128 << 20;
+}

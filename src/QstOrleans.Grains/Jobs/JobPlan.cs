@@ -1,0 +1,54 @@
+using System.Security.Cryptography;
+using System.Text;
+using QstOrleans.Contracts.Grains;
+using QstOrleans.Contracts.Wire;
+using QstOrleans.Data.Datasets;
+using QstOrleans.Data.Tokenization;
+using QstOrleans.Grains.Placement;
+using QstOrleans.Model.Config;
+using QstOrleans.Model.Qst;
+
+namespace QstOrleans.Grains.Jobs;
+
+/// <summary>
+/// A validated job: its data, step counts and stage placement. Building it checks every input the job
+/// depends on (model config, data file, QST config vs model, stages vs slots), so a bad request fails
+/// here with a message naming the problem, before any grain is touched.
+/// </summary>
+public sealed record JobPlan(
+    JobSpec Spec, ModelConfig Model, InstructionBatches Batches, int StepsPerEpoch, int TotalSteps,
+    IReadOnlyList<PlannedStage> Stages, IReadOnlyList<string> StageKeys)
+{
+    /// <summary>Micro-batches per epoch that belong to whole accumulation windows.</summary>
+    public int MicroBatchesPerEpoch => StepsPerEpoch * Spec.GradientAccumulation;
+    public int TotalMicroBatches => TotalSteps * Spec.GradientAccumulation;
+
+    public static async Task<JobPlan> Build(JobSpec spec, IClusterSlotsGrain slots)
+    {
+        if (!Directory.Exists(spec.ModelDirectory)) throw new ArgumentException($"model directory '{spec.ModelDirectory}' does not exist on the silo");
+        var model = ModelConfig.Load(spec.ModelDirectory);
+        new QstConfig { R = spec.Qst.R, AdapterBottleneck = spec.Qst.AdapterBottleneck, TrainMergeGate = spec.Qst.TrainMergeGate }.Validate(model);
+        if (spec.GradientAccumulation < 1) throw new ArgumentException($"gradient accumulation must be >= 1, got {spec.GradientAccumulation}");
+        if (spec.Window < 1) throw new ArgumentException($"window must be >= 1, got {spec.Window}");
+        if (spec.Epochs < 1) throw new ArgumentException($"epochs must be >= 1, got {spec.Epochs}");
+        var tokenizer = ModelTokenizer.Load(spec.ModelDirectory);
+        var batches = InstructionBatches.Load(spec.DataFile, tokenizer, new CollatorOptions(spec.MaxSourceTokens, spec.MaxTargetTokens),
+            spec.MicroBatchSize, (int)spec.Seed);
+        int stepsPerEpoch = batches.MicroBatchesPerEpoch / spec.GradientAccumulation;
+        if (stepsPerEpoch == 0)
+            throw new ArgumentException($"{spec.DataFile}: {batches.ExampleCount} examples make no whole optimizer step of {spec.GradientAccumulation} x {spec.MicroBatchSize}");
+        int totalSteps = stepsPerEpoch * spec.Epochs;
+        if (spec.MaxSteps > 0) totalSteps = Math.Min(totalSteps, spec.MaxSteps);
+        var stages = StagePlanner.Plan(model.NumLayers, spec.Stages, await slots.List());
+        string modelKey = ModelKey(spec);
+        var keys = stages.Select(s => new StageKey(modelKey, s.First, s.End, s.Slot.Id).ToString()).ToList();
+        return new JobPlan(spec, model, batches, stepsPerEpoch, totalSteps, stages, keys);
+    }
+
+    /// <summary>Identifies the frozen weights a stage holds: the same key means the same stage can be shared.</summary>
+    static string ModelKey(JobSpec spec)
+    {
+        string identity = $"{Path.GetFullPath(spec.ModelDirectory)}|{spec.BackboneFormat}|{spec.DoubleQuant}|{spec.Dtype}";
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..12].ToLowerInvariant();
+    }
+}

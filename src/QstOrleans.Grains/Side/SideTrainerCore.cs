@@ -1,0 +1,108 @@
+using QstOrleans.Contracts.Wire;
+using QstOrleans.Grains.Stages;
+using QstOrleans.Grains.Transport;
+using QstOrleans.Model.Backbone;
+using QstOrleans.Model.Config;
+using QstOrleans.Model.Layers;
+using QstOrleans.Model.Qst;
+using QstOrleans.Model.Training;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Grains.Side;
+
+/// <summary>
+/// The side trainer's state and arithmetic, free of Orleans: the side network, frozen LM head and
+/// <see cref="OptimizerStepper"/> (the same step code as the single-process trainer), plus the reorder
+/// buffer. Micro-batches are applied strictly in sequence order, whatever order their taps arrive in,
+/// so a distributed run equals the single-process one bitwise on CPU. Not thread-safe: one worker owns it.
+/// </summary>
+public sealed class SideTrainerCore : IDisposable
+{
+    readonly QstSideNetwork _side;
+    readonly FrozenLmHead _head;
+    readonly OptimizerStepper _stepper;
+    readonly int _tapCount;
+    readonly int _accumulation;
+    readonly Dictionary<long, TapAssembly> _taps = new();
+    readonly Dictionary<long, SideBatch> _batches = new();
+    float _windowLoss;
+
+    public SideTrainerCore(SideSpec spec)
+    {
+        var job = spec.Job;
+        var config = ModelConfig.Load(job.ModelDirectory);
+        var precision = Precision.Parse(job.Dtype);
+        var qst = new QstConfig { R = job.Qst.R, AdapterBottleneck = job.Qst.AdapterBottleneck, TrainMergeGate = job.Qst.TrainMergeGate }.Validate(config);
+        _side = new QstSideNetwork(config, qst, precision, job.Seed);
+        _head = BackboneLoader.LoadLmHead(job.ModelDirectory, config, SpecMapping.Backbone(job.BackboneFormat, job.DoubleQuant, job.Dtype));
+        var optimizer = new OptimizerConfig
+        {
+            LearningRate = job.LearningRate, Schedule = LrSchedule.ParseKind(job.Schedule), WarmupSteps = job.WarmupSteps,
+            MaxGradNorm = job.MaxGradNorm, WeightDecay = job.WeightDecay,
+        };
+        _stepper = new OptimizerStepper(_side.parameters().Where(p => p.requires_grad).ToList(), optimizer, job.GradientAccumulation, spec.TotalSteps);
+        _tapCount = spec.TapCount;
+        _accumulation = job.GradientAccumulation;
+    }
+
+    /// <summary>The next sequence number to apply.</summary>
+    public long Next { get; private set; }
+    public int Steps => _stepper.Step;
+
+    public void Add(SideBatch batch)
+    {
+        if (batch.Sequence >= Next) _batches[batch.Sequence] = batch;   // older ones were applied already: ignore
+    }
+
+    public void Add(TapChunk chunk)
+    {
+        if (chunk.Sequence < Next) return;
+        if (!_taps.TryGetValue(chunk.Sequence, out var assembly))
+        {
+            assembly = new TapAssembly(_tapCount);
+            _taps[chunk.Sequence] = assembly;
+        }
+        assembly.Add(chunk);
+    }
+
+    /// <summary>Applies the next micro-batch if all of its inputs are here; null otherwise.</summary>
+    public Applied? TryApplyNext()
+    {
+        if (!_batches.TryGetValue(Next, out var batch) || !_taps.TryGetValue(Next, out var taps) || !taps.IsComplete) return null;
+        float loss;
+        using (NewDisposeScope())
+        {
+            var labels = TensorPayloads.ToTensor(batch.Labels);
+            var mask = TensorPayloads.ToTensor(batch.AttentionMask);
+            var inputs = Enumerable.Range(0, _tapCount).Select(taps.Tensor).ToList();   // [B, T, H] each
+            var finalNormed = taps.Tensor(TapChunk.FinalNormed);                         // [B, T, E]
+            using var context = AttentionContext.Create(mask);
+            var f = _side.Forward(inputs, finalNormed, context);
+            var logits = _head.Forward(f);                                               // [B, T, V]
+            loss = _stepper.Accumulate(CausalLmLoss.Compute(logits, labels));
+        }
+        _windowLoss += loss;
+        _batches.Remove(Next);
+        _taps.Remove(Next);
+        long sequence = Next++;
+        if (!_stepper.StepDue) return new Applied(sequence, _stepper.Step, float.NaN, false);
+        _stepper.Apply();
+        float stepLoss = _windowLoss / _accumulation;
+        _windowLoss = 0;
+        return new Applied(sequence, _stepper.Step, stepLoss, true);
+    }
+
+    /// <summary>Trainable weights by name (copies).</summary>
+    public Dictionary<string, TensorPayload> Weights() =>
+        _side.named_parameters().Where(p => p.parameter.requires_grad)
+            .ToDictionary(p => p.name, p => TensorPayloads.From(p.parameter.detach()));
+
+    public void Dispose()
+    {
+        _stepper.Dispose();
+        _side.Dispose();
+        _head.Dispose();
+    }
+
+    public sealed record Applied(long Sequence, int Step, float StepLoss, bool StepCompleted);
+}

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using QstOrleans.Contracts.Grains;
+using QstOrleans.Contracts.Wire;
+using QstOrleans.Grains.Hosting;
+using QstOrleans.Grains.Placement;
+using QstOrleans.Grains.Transport;
+using QstOrleans.Model.Backbone;
+using QstOrleans.Model.Config;
+using QstOrleans.Model.Layers;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Grains.Stages;
+
+/// <summary>
+/// A backbone stage on its device slot. Loads its layers on first use (quantizing while loading), then a
+/// dedicated worker thread takes micro-batches from a bounded queue, runs them forward under no_grad (one
+/// dispose scope each), sends the hidden state to the next stage and the taps to the job's side trainer.
+/// The worker never calls back into this grain, and Submit only waits for queue space, so the call graph
+/// is a DAG (job → stages → side trainer → job) and cannot deadlock.
+/// </summary>
+[DeviceSlotPlacement]
+public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStageGrain> log) : Grain, IBackboneStageGrain
+{
+    readonly StageCounters _counters = new();
+    Channel<StageWork>? _queue;
+    BackboneStage? _stage;
+    StageSpec? _spec;
+    Task? _worker;
+    string Key => this.GetPrimaryKeyString();
+
+    public async Task<StageStatus> EnsureLoaded(StageSpec spec)
+    {
+        if (_stage is not null)
+        {
+            if (_spec != spec) throw new ArgumentException($"stage '{Key}' is loaded with {_spec} and cannot serve {spec}");
+            return Status();
+        }
+        var key = StageKey.Parse(Key);
+        if (key.First != spec.First || key.End != spec.End)
+            throw new ArgumentException($"stage '{Key}' owns layers [{key.First}, {key.End}), not [{spec.First}, {spec.End})");
+        var clock = Stopwatch.StartNew();
+        _stage = await Task.Run(() =>
+        {
+            var config = ModelConfig.Load(spec.ModelDirectory);
+            return BackboneLoader.LoadStage(spec.ModelDirectory, config, spec.First, spec.End,
+                SpecMapping.Backbone(spec.BackboneFormat, spec.DoubleQuant, spec.Dtype));
+        });
+        _spec = spec;
+        log.LogInformation("stage {Key} loaded layers [{First}, {End}) of {Model} in {Seconds:F1} s on slot {Slot}",
+            Key, spec.First, spec.End, spec.ModelDirectory, clock.Elapsed.TotalSeconds, key.SlotId);
+        _queue = Channel.CreateBounded<StageWork>(new BoundedChannelOptions(silo.StageQueueCapacity) { SingleReader = true });
+        var factory = GrainFactory;
+        var stage = _stage;
+        var queue = _queue;
+        _worker = Task.Factory.StartNew(() => RunWorker(stage, queue.Reader, factory), CancellationToken.None,
+            TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        return Status();
+    }
+
+    public async Task Submit(StageWork work)
+    {
+        if (_queue is null) throw new InvalidOperationException($"stage '{Key}' received work before EnsureLoaded");
+        await _queue.Writer.WriteAsync(work);
+    }
+
+    public Task<StageStatus> GetStatus() => Task.FromResult(Status());
+
+    StageStatus Status() => new(Key, StageKey.SlotOf(Key) ?? "", silo.SiloName, _counters.Processed, _counters.ComputeSeconds,
+        _counters.SendSeconds, _counters.WaitSeconds, _counters.AliveSeconds, _counters.BytesSent);
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
+    {
+        _queue?.Writer.TryComplete();
+        _stage?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    async Task RunWorker(BackboneStage stage, ChannelReader<StageWork> queue, IGrainFactory grains)
+    {
+        var idle = Stopwatch.StartNew();
+        await foreach (var work in queue.ReadAllAsync())
+        {
+            _counters.AddWait(idle.Elapsed);
+            try
+            {
+                await Process(stage, work, grains);
+            }
+            catch (Exception e)
+            {
+                log.LogError(e, "stage {Key} failed on micro-batch {Sequence} of job {Job}", Key, work.Sequence, work.Route.JobId);
+                grains.GetGrain<ITrainingJobGrain>(work.Route.JobId).Fail($"stage {Key}: {e.Message}").Ignore();
+            }
+            idle.Restart();
+        }
+    }
+
+    async Task Process(BackboneStage stage, StageWork work, IGrainFactory grains)
+    {
+        var clock = Stopwatch.StartNew();
+        StageWork? next = null;
+        var chunks = new List<TapChunk>();
+        using (NewDisposeScope())
+        using (no_grad())
+        {
+            var input = TensorPayloads.ToTensor(work.Input);
+            var mask = TensorPayloads.ToTensor(work.AttentionMask);
+            using var context = AttentionContext.Create(mask);
+            using var output = stage.Forward(input, context);
+            // Global tap index: 0 = embedding output, l + 1 = output of layer l.
+            int firstTap = stage.IsFirst ? 0 : stage.First + 1;
+            for (int i = 0; i < output.Taps.Count; i++)
+                chunks.AddRange(TapChunks.Split(work.Sequence, firstTap + i, output.Taps[i], silo.MaxChunkBytes));
+            if (output.FinalNormed is not null)
+                chunks.AddRange(TapChunks.Split(work.Sequence, TapChunk.FinalNormed, output.FinalNormed, silo.MaxChunkBytes));
+            if (!work.Route.IsLast)
+                next = new StageWork(work.Route.Next(), work.Sequence, TensorPayloads.From(output.Hidden), work.AttentionMask);
+        }
+        _counters.AddCompute(clock.Elapsed);
+        clock.Restart();
+        long bytes = 0;
+        var side = grains.GetGrain<ISideTrainerGrain>(work.Route.JobId);
+        foreach (var message in TapChunks.Batch(chunks, silo.MaxChunkBytes))
+        {
+            await side.SubmitTaps(message);
+            bytes += message.Sum(c => (long)c.Data.Length);
+        }
+        if (next is not null)
+        {
+            await grains.GetGrain<IBackboneStageGrain>(next.Route.StageKeys[next.Route.StageIndex]).Submit(next);
+            bytes += next.Input.Data.Length;
+        }
+        _counters.AddSend(clock.Elapsed, bytes);
+        _counters.CountProcessed();
+    }
+}
