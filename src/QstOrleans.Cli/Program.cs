@@ -9,5 +9,6 @@ var root = new RootCommand("QstOrleans: Quantized Side Tuning of Llama/OPT model
     QuantizeCommand.Create(),
     LogitsCommand.Create(),
     TrainLocalCommand.Create(),
+    BenchCommand.Create(),
 };
 return root.Parse(args).Invoke();
