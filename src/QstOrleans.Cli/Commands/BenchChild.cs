@@ -16,7 +16,7 @@ internal static class BenchChild
         Console.WriteLine(Marker + System.Text.Json.JsonSerializer.Serialize(result, new System.Text.Json.JsonSerializerOptions(BenchJson.Options) { WriteIndented = false }));
 
     /// <exception cref="InvalidOperationException">The child failed or printed no result (its output tail is in the message).</exception>
-    public static T Run<T>(IReadOnlyList<string> args, TextWriter log, TimeSpan timeout)
+    public static T Run<T>(IReadOnlyList<string> args, TextWriter log, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this process's executable");
@@ -24,6 +24,7 @@ internal static class BenchChild
         // Under `dotnet qst.dll` the host is dotnet: pass the assembly first.
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(typeof(BenchChild).Assembly.Location);
         foreach (var a in args) start.ArgumentList.Add(a);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
         log.WriteLine($"  $ qst {string.Join(' ', args)}");
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a bench child process");
         var stderr = process.StandardError.ReadToEndAsync();

@@ -96,28 +96,30 @@ public static class BenchMarkdown
     static string TrafficSection(IReadOnlyList<PipelineRun> runs)
     {
         var sb = new StringBuilder("## 4. Bytes crossing grains per token\n\n");
-        sb.Append("Measured = the stages' `StageStatus.BytesSent` (split into the hidden state sent on and the taps sent to the side trainer) ÷ token positions (B·T). ");
-        sb.Append("Formula (`GrainTraffic`): stage → side 4·(H·(N+1) + E), stage → stage 4·H·(S−1) (fp32 activations).\n\n");
+        sb.Append("Measured = Σ over stages of `StageStatus.BytesSent` (taps sent to the side trainer + hidden states sent on) ÷ token positions (Σ B·T, padding included). ");
+        sb.Append("Formula (`GrainTraffic`, fp32 activations): stage → side 4·(H·(N+1) + E), stage → stage 4·H·(S−1). Llama-2 rows: formula only.\n\n");
         var rows = new List<IReadOnlyList<string>>();
-        foreach (var x in runs)
+        foreach (var x in runs.OrderBy(x => x.Stages))
         {
-            double tokens = Math.Max(1, x.TokenPositions);
-            rows.Add([x.Shape.Model, x.Stages.ToString(CultureInfo.InvariantCulture),
-                Num(x.StageToSideBytes / tokens, 0), GrainTraffic.StageToSidePerToken(x.Shape.Hidden, x.Shape.Layers, x.Shape.Hidden).ToString(CultureInfo.InvariantCulture),
-                Num(x.StageToStageBytes / tokens, 0), GrainTraffic.StageToStagePerToken(x.Shape.Hidden, x.Shape.Layers, x.Stages).ToString(CultureInfo.InvariantCulture)]);
+            long side = GrainTraffic.StageToSidePerToken(x.Shape.Hidden, x.Shape.Layers, x.Shape.Hidden);
+            long next = GrainTraffic.StageToStagePerToken(x.Shape.Hidden, x.Shape.Layers, x.Stages);
+            double measured = x.BytesSent / (double)Math.Max(1, x.TokenPositions);
+            rows.Add([x.Shape.Model, x.Stages.ToString(CultureInfo.InvariantCulture), Num(measured, 0), Str(side), Str(next), Str(side + next),
+                Num(measured / (side + next), 3)]);
         }
         foreach (var (preset, stages) in new[] { ("llama2-7b", 4), ("llama2-13b", 4), ("llama2-70b", 8) })
         {
             var c = ModelPresets.Get(preset);
-            rows.Add([preset + " (formula)", stages.ToString(CultureInfo.InvariantCulture), "",
-                $"{GrainTraffic.StageToSidePerToken(c)} ({GrainTraffic.StageToSidePerToken(c) / 1e6:F2} MB)", "",
-                $"{GrainTraffic.StageToStagePerToken(c, stages)} ({GrainTraffic.StageToStagePerToken(c, stages) / 1e3:F0} kB)"]);
+            long side = GrainTraffic.StageToSidePerToken(c), next = GrainTraffic.StageToStagePerToken(c, stages);
+            rows.Add([preset, Str(stages), "", $"{Str(side)} ({side / 1e6:F2} MB)", $"{Str(next)} ({next / 1e3:F0} kB)", $"{Str(side + next)} ({(side + next) / 1e6:F2} MB)", ""]);
         }
-        sb.Append(MarkdownTable.Render(["model", "stages", "stage→side measured B/token", "formula", "stage→stage measured B/token", "formula"], rows,
-            [false, true, true, true, true, true]));
+        sb.Append(MarkdownTable.Render(["model", "stages", "measured B/token", "stage→side", "stage→stage", "formula total", "measured ÷ formula"], rows,
+            [false, true, true, true, true, true, true]));
         sb.Append('\n');
         return sb.ToString();
     }
+
+    static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
 
     static string PipelineSection(IReadOnlyList<PipelineRun> runs)
     {

@@ -6,7 +6,7 @@ public sealed record BenchShape(string Model, int Hidden, int Intermediate, int 
 {
     public string Describe() =>
         $"{Model}: H={Hidden}, I={Intermediate}, layers={Layers}, heads={Heads}, vocab={Vocab}, {Parameters / 1e6:F1} M params; " +
-        $"batch {Batch} × seq {Sequence}, {Threads} threads, {Dtype}";
+        $"batch {Batch} × {(Sequence > 0 ? $"seq {Sequence}" : "seq padded per micro-batch")}, {Threads} thread{(Threads == 1 ? " per worker" : "s")}, {Dtype}";
 }
 
 /// <summary>
@@ -74,8 +74,8 @@ public sealed record PipelineRun
     /// <summary>Compute seconds per micro-batch: the stages in order, then the side trainer.</summary>
     public IReadOnlyList<double> ComputePerMicroBatch { get; init; } = [];
     public IReadOnlyList<string> Workers { get; init; } = [];
-    public long StageToSideBytes { get; init; }
-    public long StageToStageBytes { get; init; }
+    /// <summary>Σ over stages of <c>StageStatus.BytesSent</c> (taps to the side trainer + hidden states to the next stage).</summary>
+    public long BytesSent { get; init; }
     public long TokenPositions { get; init; }              // Σ B·T over the micro-batches
     public double Efficiency => PipelineEfficiency.Efficiency(ComputePerMicroBatch, MicroBatches, WallSeconds);
     public double IdealSpeedup => PipelineEfficiency.IdealSpeedup(ComputePerMicroBatch);
