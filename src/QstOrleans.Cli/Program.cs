@@ -9,6 +9,10 @@ var root = new RootCommand("QstOrleans: Quantized Side Tuning of Llama/OPT model
     QuantizeCommand.Create(),
     LogitsCommand.Create(),
     TrainLocalCommand.Create(),
+    ExportCommand.Create(),
+    PlotCommand.Create(),
+    GenerateCommand.Create(),
+    ChatCommand.Create(),
     BenchCommand.Create(),
 };
 return root.Parse(args).Invoke();

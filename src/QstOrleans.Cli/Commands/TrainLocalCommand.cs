@@ -3,6 +3,7 @@ using System.Globalization;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Baselines;
+using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Layers;
 using QstOrleans.Model.Qst;
@@ -26,14 +27,24 @@ public sealed record TrainLocalSettings
     public double LoraAlpha { get; init; } = 16;
     public int MaxSourceTokens { get; init; } = 512;
     public int MaxTargetTokens { get; init; } = 512;
-    /// <summary>Where the trained weights go (trainable.safetensors); null = not saved.</summary>
+    /// <summary>Run folder: trainable.safetensors, metrics.jsonl, loss.png and, for QST, the side-network export; null = not saved.</summary>
     public string? Output { get; init; }
+    /// <summary>Evaluate every N optimizer steps (0: only after the last step, when a set is given).</summary>
+    public int EvalEvery { get; init; }
+    /// <summary>Alpaca file of validation examples.</summary>
+    public string? ValData { get; init; }
+    /// <summary>Fraction of the training file held out for validation (0 = none).</summary>
+    public double ValFraction { get; init; }
+    /// <summary>MMLU-style JSONL file for multiple-choice accuracy.</summary>
+    public string? Mmlu { get; init; }
 }
 
 /// <summary>
 /// <c>qst train-local</c>: the single-process trainer. Without <c>--model</c>/<c>--data</c> it uses the
 /// embedded default (tiny Llama + synthetic dataset, made on first use). Prints one line per step:
-/// step, epoch, loss, lr, grad norm, tokens/s, peak memory.
+/// step, epoch, loss, lr, grad norm, tokens/s, peak memory, plus val-loss/val-ppl/mmlu-acc on evaluated steps
+/// (<c>--eval-every</c>, <c>--val-data</c>/<c>--val-fraction</c>, <c>--mmlu</c>). With <c>--out DIR</c> it writes a run
+/// folder (see <see cref="RunFolder"/>).
 /// </summary>
 internal static class TrainLocalCommand
 {
@@ -62,11 +73,16 @@ internal static class TrainLocalCommand
         var maxTarget = new Option<int>("--max-target-tokens") { DefaultValueFactory = _ => 512 };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 2 };
-        var output = new Option<string?>("--out") { Description = "Directory for the trained weights (trainable.safetensors)" };
+        var output = new Option<string?>("--out") { Description = "Run folder: trainable.safetensors, metrics.jsonl, loss.png, QST side-network export" };
+        var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps (default: after the last step only)", DefaultValueFactory = _ => 0 };
+        var valData = new Option<string?>("--val-data") { Description = "Alpaca JSON/JSONL validation file" };
+        var valFraction = new Option<double>("--val-fraction") { Description = "Hold out this fraction of the training file for validation", DefaultValueFactory = _ => 0 };
+        var mmlu = new Option<string?>("--mmlu") { Description = "MMLU-style JSONL (question, choices or A..D, answer) for multiple-choice accuracy" };
         var command = new Command("train-local", "Train in this process (QST or a baseline) and print one line per optimizer step.")
         {
             model, data, method, epochs, maxSteps, microBatch, accumulation, lr, schedule, warmup, clip, weightDecay,
             r, adapter, mergeGate, dtype, dq, loraRank, loraAlpha, maxSource, maxTarget, seed, threads, output,
+            evalEvery, valData, valFraction, mmlu,
         };
         command.SetAction(p => CliErrors.Run(() =>
         {
@@ -90,6 +106,10 @@ internal static class TrainLocalCommand
                 MaxSourceTokens = p.GetValue(maxSource),
                 MaxTargetTokens = p.GetValue(maxTarget),
                 Output = p.GetValue(output),
+                EvalEvery = p.GetValue(evalEvery),
+                ValData = p.GetValue(valData),
+                ValFraction = p.GetValue(valFraction),
+                Mmlu = p.GetValue(mmlu),
             };
             foreach (var line in Run(settings)) Console.WriteLine(line);
             return 0;
@@ -120,8 +140,12 @@ internal static class TrainLocalCommand
         string dataFile = s.Data ?? EmbeddedDefaults.EnsureData();
         var config = ModelConfig.Load(modelDir);
         var tokenizer = ModelTokenizer.Load(modelDir);
-        var batches = InstructionBatches.Load(dataFile, tokenizer, new CollatorOptions(s.MaxSourceTokens, s.MaxTargetTokens),
-            s.Trainer.MicroBatchSize, (int)s.Trainer.Seed);
+        var collatorOptions = new CollatorOptions(s.MaxSourceTokens, s.MaxTargetTokens);
+        var allBatches = InstructionBatches.Load(dataFile, tokenizer, collatorOptions, s.Trainer.MicroBatchSize, (int)s.Trainer.Seed);
+        var (batches, validationExamples) = TrainLocalEvaluation.Split(s, allBatches, tokenizer, collatorOptions, dataFile);
+        var validation = validationExamples is null ? null : TrainLocalEvaluation.Batches(batches.Collator, validationExamples, s.Trainer.MicroBatchSize);
+        var mmlu = s.Mmlu is null ? null : TrainLocalEvaluation.LoadMmlu(s.Mmlu, tokenizer);
+        TrainLocalEvaluation.CheckSettings(s, validation is not null, mmlu is not null);
         int microBatches = batches.MicroBatchesPerEpoch;
         if (microBatches < s.Trainer.GradientAccumulation)
             throw new ArgumentException($"{dataFile}: {batches.ExampleCount} examples make {microBatches} micro-batches of {s.Trainer.MicroBatchSize}, fewer than one optimizer step ({s.Trainer.GradientAccumulation} micro-batches)");
@@ -136,6 +160,12 @@ internal static class TrainLocalCommand
         yield return $"{s.Method} on {config.Name} (H={config.HiddenSize}, layers={config.NumLayers}, vocab={config.VocabSize}), " +
                      $"{trainable:N0} trainable parameters, {batches.ExampleCount} examples, " +
                      $"{totalSteps} steps, micro-batch {s.Trainer.MicroBatchSize} x {s.Trainer.GradientAccumulation}, {precision}";
+        if (validationExamples is not null || mmlu is not null)
+            yield return $"evaluation: {(validationExamples is null ? "no validation set" : $"{validationExamples.Count} validation examples")}, " +
+                         $"{(mmlu is null ? "no MMLU" : $"{mmlu.Items.Count} MMLU questions")}, " +
+                         (s.EvalEvery > 0 ? $"every {s.EvalEvery} steps and after the last" : "after the last step");
+        var evaluator = TrainLocalEvaluation.Evaluator(s, model, totalSteps, validation, mmlu);
+        using var metrics = s.Output is null ? null : RunFolder.OpenMetrics(s.Output);
 
         IEnumerable<MicroBatch> Epoch(int epoch)
         {
@@ -148,29 +178,19 @@ internal static class TrainLocalCommand
         }
 
         var trainer = new LocalTrainer(model, s.Optimizer, s.Trainer with { MaxSteps = totalSteps });
-        foreach (var report in trainer.Train(Epoch, totalSteps))
+        foreach (var report in trainer.Train(Epoch, totalSteps, evaluator is null ? null : evaluator.AfterStep))
         {
             reports.Add(report);
+            metrics?.Write(report);
             yield return string.Create(CultureInfo.InvariantCulture,
-                $"step {report.Step,5}  epoch {report.Epoch}  loss {report.Loss:F4}  lr {report.LearningRate:E2}  grad-norm {report.GradNorm:F3}  tokens/s {report.TokensPerSecond,8:F0}  peak-rss {report.PeakMemoryBytes / (1 << 20)} MiB");
+                $"step {report.Step,5}  epoch {report.Epoch}  loss {report.Loss:F4}  lr {report.LearningRate:E2}  grad-norm {report.GradNorm:F3}  tokens/s {report.TokensPerSecond,8:F0}  peak-rss {report.PeakMemoryBytes / (1 << 20)} MiB")
+                + TrainLocalEvaluation.Format(report.Evaluation);
         }
         if (s.Output is not null)
         {
-            Directory.CreateDirectory(s.Output);
-            var writer = new SafeTensorsWriter();
-            var named = model switch
-            {
-                QstModel q => q.Side.named_parameters().Where(p => p.parameter.requires_grad),
-                BaselineModel b => b.Backbone.named_parameters().Where(p => p.parameter.requires_grad),
-                _ => [],
-            };
-            foreach (var (name, parameter) in named) writer.Add(name, parameter.detach());
-            writer.Metadata["method"] = s.Method.ToString();
-            writer.Metadata["base_model"] = config.Name;
-            writer.Metadata["seed"] = s.Trainer.Seed.ToString(CultureInfo.InvariantCulture);
-            string path = Path.Combine(s.Output, "trainable.safetensors");
-            writer.Write(path);
-            yield return $"saved trained weights to {path}";
+            metrics!.Dispose();
+            var training = new SideNetworkTraining(precision, s.Trainer.Seed, build.BackboneFormat, s.DoubleQuant);
+            foreach (var line in RunFolder.Save(s.Output, model, config, modelDir, training, reports)) yield return line;
         }
     }
 }

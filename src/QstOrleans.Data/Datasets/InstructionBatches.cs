@@ -30,6 +30,17 @@ public sealed class InstructionBatches
     public int MicroBatchesPerEpoch => _examples.Count / MicroBatchSize;
     /// <summary>What the loader kept and dropped, and what the collator truncated.</summary>
     public string Summary { get; }
+    /// <summary>The tokenized examples in file order.</summary>
+    public IReadOnlyList<TokenizedExample> Examples => _examples;
+    /// <summary>The collator the micro-batches are padded with (reused for validation batches).</summary>
+    public InstructionCollator Collator => _collator;
+
+    /// <summary>
+    /// The same data restricted to the examples whose file-order index <paramref name="keep"/> accepts, with the same
+    /// micro-batch size and seed (the epoch order is drawn over the kept examples): holds out a validation split.
+    /// </summary>
+    public InstructionBatches Where(Func<int, bool> keep, string summary) =>
+        new(_collator, _examples.Where((_, i) => keep(i)).ToList(), MicroBatchSize, _sampler.Seed, summary);
 
     /// <summary>Loads an Alpaca file (errors name the file and line) and tokenizes it.</summary>
     public static InstructionBatches Load(string dataFile, ModelTokenizer tokenizer, CollatorOptions options, int microBatchSize, int seed)

@@ -49,21 +49,26 @@ public sealed class BackboneStage : nn.Module
     public int End { get; }
     public bool IsFirst => First == 0;
     public bool IsLast => End == _config.NumLayers;
+    /// <summary>Number of decoder layers in this stage (End − First).</summary>
+    public int LayerCount => End - First;
     /// <summary>The embedding matrix [V, E] (first stage), e.g. for a tied LM head.</summary>
     public Tensor? EmbeddingWeight => _embedding;
 
     /// <param name="input">First stage: token ids [B, T] int64. Later stages: the previous stage's hidden [B, T, H] fp32.</param>
     /// <param name="context">Mask and positions of this micro-batch.</param>
     /// <param name="collectTaps">false keeps only the last hidden state (baselines, logits-only runs).</param>
-    public StageOutput Forward(Tensor input, AttentionContext context, bool collectTaps = true)
+    /// <param name="caches">Incremental decoding: one KV cache per layer of this stage (see <see cref="DecoderLayer.Forward"/>).</param>
+    public StageOutput Forward(Tensor input, AttentionContext context, bool collectTaps = true, IReadOnlyList<KvCache>? caches = null)
     {
+        if (caches is not null && caches.Count != LayerCount)
+            throw new ArgumentException($"stage [{First}, {End}) has {LayerCount} layers but got {caches.Count} KV caches");
         var taps = new List<Tensor>();
         using var scope = NewDisposeScope();
         var h = IsFirst ? Embed(input, context) : input.to(_accumulate);       // [B, T, H]
         if (IsFirst && collectTaps) taps.Add(h);
-        foreach (var layer in _layers)
+        for (int i = 0; i < _layers.Count; i++)
         {
-            h = layer.Forward(h, context);                                             // [B, T, H]
+            h = _layers[i].Forward(h, context, caches?[i]);                           // [B, T, H]
             if (collectTaps) taps.Add(h);
         }
         if (!collectTaps || taps.Count == 0) taps.Add(h);

@@ -11,12 +11,15 @@ namespace QstOrleans.Model.Layers;
 /// </summary>
 public sealed class AttentionContext : IDisposable
 {
-    /// <summary>[B, 1, T, T] fp32: 0 where attention is allowed, most negative finite float elsewhere.</summary>
+    /// <summary>[B, 1, T, T_past + T] fp32: 0 where attention is allowed, most negative finite float elsewhere.</summary>
     public Tensor Mask { get; }
-    /// <summary>[B, T] int64 position ids (0..T-1 for right-padded batches).</summary>
+    /// <summary>[B, T] int64 position ids (0..T-1 for right-padded batches; T_past.. for a cached step).</summary>
     public Tensor Positions { get; }
     public long BatchSize { get; }
+    /// <summary>T: the number of query positions of this forward.</summary>
     public long SequenceLength { get; }
+    /// <summary>T_past: positions already in the layers' KV caches (0 for a full-sequence forward).</summary>
+    public long PastLength { get; private init; }
 
     readonly Dictionary<(int, double, RotaryKey), (Tensor Cos, Tensor Sin)> _rope = new();
     record struct RotaryKey(string? Type, double Factor);
@@ -43,6 +46,29 @@ public sealed class AttentionContext : IDisposable
         var positions = arange(t, dtype: ScalarType.Int64).unsqueeze(0).expand(b, t).contiguous();
         // The context owns its tensors (disposed with it), so they leave every dispose scope.
         return new AttentionContext(mask.DetachFromDisposeScope(), positions.DetachFromDisposeScope(), b, t);
+    }
+
+    /// <summary>
+    /// A decoding step over a KV cache (no padding): <paramref name="newLength"/> query positions
+    /// p..p+T_new−1 with p = <paramref name="pastLength"/>, attending to all T_past + T_new keys up to
+    /// their own position. With T_past = 0 the mask and positions equal <see cref="Create"/>'s for an all-ones mask.
+    /// </summary>
+    public static AttentionContext ForCachedStep(long batchSize, long pastLength, long newLength)
+    {
+        if (batchSize < 1 || pastLength < 0 || newLength < 1)
+            throw new ArgumentException($"cached step needs B >= 1, T_past >= 0, T_new >= 1 (got {batchSize}, {pastLength}, {newLength})");
+        long total = pastLength + newLength;
+        using var scope = NewDisposeScope();
+        // query i sits at absolute position p + i and may read key j when j <= p + i
+        var allowed = ones(newLength, total, dtype: ScalarType.Bool).tril(pastLength);  // [T_new, T_total]
+        var mask = zeros(newLength, total, dtype: ScalarType.Float32)
+            .masked_fill(allowed.logical_not(), float.MinValue)
+            .view(1, 1, newLength, total).expand(batchSize, 1, newLength, total).contiguous();
+        var positions = arange(pastLength, total, dtype: ScalarType.Int64).unsqueeze(0).expand(batchSize, newLength).contiguous();
+        return new AttentionContext(mask.DetachFromDisposeScope(), positions.DetachFromDisposeScope(), batchSize, newLength)
+        {
+            PastLength = pastLength,
+        };
     }
 
     /// <summary>cos/sin tables [B, 1, T, D] fp32 for a head dimension, computed once per context.</summary>

@@ -51,17 +51,18 @@ public sealed class LlamaDecoderLayer : DecoderLayer
     public LayerShape Shape => _shape;
 
     /// <param name="x">[B, T, D] fp32 residual stream.</param>
-    public override Tensor Forward(Tensor x, AttentionContext context)
+    /// <param name="cache">Optional KV cache (incremental decoding); null leaves the full-sequence path unchanged.</param>
+    public override Tensor Forward(Tensor x, AttentionContext context, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
         var u = _inputNorm.forward(x).to(_compute);                                      // [B, T, D]
-        var h = x + Attention(u, context).to(_accumulate);
+        var h = x + Attention(u, context, cache).to(_accumulate);
         var w = _postNorm.forward(h).to(_compute);
         var mlp = _down.forward(nn.functional.silu(_gate.forward(w)) * _up.forward(w));  // [B, T, D]
         return (h + mlp.to(_accumulate)).MoveToOuterDisposeScope();
     }
 
-    Tensor Attention(Tensor u, AttentionContext context)
+    Tensor Attention(Tensor u, AttentionContext context, KvCache? cache)
     {
         long b = u.shape[0], t = u.shape[1];
         int nh = _shape.Heads, nkv = _shape.KvHeads, hd = _shape.HeadDim;
@@ -71,12 +72,13 @@ public sealed class LlamaDecoderLayer : DecoderLayer
         var (cos, sin) = context.Rope(hd, _shape.RopeTheta, _shape.RopeScaling);
         q = RotaryEmbedding.Apply(q, cos, sin);
         k = RotaryEmbedding.Apply(k, cos, sin);
+        if (cache is not null) (k, v) = cache.Append(k, v);                            // [B, n_kv, T_past + T, D]
         if (nh != nkv)
         {
             k = k.repeat_interleave(nh / nkv, dim: 1);                                  // [B, n_h, T, D]
             v = v.repeat_interleave(nh / nkv, dim: 1);
         }
-        var scores = q.matmul(k.transpose(-2, -1)) * (1.0 / Math.Sqrt(hd));             // [B, n_h, T, T]
+        var scores = q.matmul(k.transpose(-2, -1)) * (1.0 / Math.Sqrt(hd));             // [B, n_h, T, T_past + T]
         var probs = (scores.to(_accumulate) + context.Mask).softmax(-1).to(u.dtype);
         var mixed = probs.matmul(v).transpose(1, 2).reshape(b, t, nh * hd);              // [B, T, n_h·D]
         return _o.forward(mixed);

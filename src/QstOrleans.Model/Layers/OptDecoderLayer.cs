@@ -44,7 +44,8 @@ public sealed class OptDecoderLayer : DecoderLayer
         register_module("final_layer_norm", _finalNorm);
     }
 
-    public override Tensor Forward(Tensor x, AttentionContext context)
+    /// <param name="cache">Optional KV cache (incremental decoding); null leaves the full-sequence path unchanged.</param>
+    public override Tensor Forward(Tensor x, AttentionContext context, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
@@ -53,6 +54,7 @@ public sealed class OptDecoderLayer : DecoderLayer
         var q = (_q.forward(u) * (1.0 / Math.Sqrt(hd))).view(b, t, nh, hd).transpose(1, 2); // [B, n_h, T, hd]
         var k = _k.forward(u).view(b, t, nh, hd).transpose(1, 2);
         var v = _v.forward(u).view(b, t, nh, hd).transpose(1, 2);
+        if (cache is not null) (k, v) = cache.Append(k, v);                            // [B, n_h, T_past + T, hd]
         var probs = (q.matmul(k.transpose(-2, -1)).to(_accumulate) + context.Mask).softmax(-1).to(_compute);
         var mixed = probs.matmul(v).transpose(1, 2).reshape(b, t, nh * hd);
         var h = x + _out.forward(mixed).to(_accumulate);

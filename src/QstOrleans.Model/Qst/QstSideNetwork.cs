@@ -89,9 +89,12 @@ public sealed class QstSideNetwork : nn.Module
 
     /// <param name="taps">N+1 frozen states [B, T, H]: the embedding output, then every layer's output.</param>
     /// <param name="finalNormed">ĥ [B, T, E]: the backbone's final-normed output (OPT: after project_out).</param>
+    /// <param name="caches">Incremental decoding: one KV cache per side layer (spec §8: a second cache next to the backbone's).</param>
     /// <returns>f [B, T, E] fp32, the merged state the LM head reads.</returns>
-    public Tensor Forward(IReadOnlyList<Tensor> taps, Tensor finalNormed, AttentionContext context)
+    public Tensor Forward(IReadOnlyList<Tensor> taps, Tensor finalNormed, AttentionContext context, IReadOnlyList<KvCache>? caches = null)
     {
+        if (caches is not null && caches.Count != _model.NumLayers)
+            throw new ArgumentException($"the side network has {_model.NumLayers} layers but got {caches.Count} KV caches");
         if (taps.Count != _model.NumLayers + 1)
             throw new ArgumentException($"the side network needs {_model.NumLayers + 1} taps (embedding + {_model.NumLayers} layers), got {taps.Count}");
         using var scope = NewDisposeScope();
@@ -100,7 +103,7 @@ public sealed class QstSideNetwork : nn.Module
         {
             var g = _z[i].to(_accumulate).sigmoid();                            // [d]
             s = (1 - g) * _downsample[i].forward(taps[i + 1]) + g * s;                 // ladder gate
-            s = _layers[i].Forward(s, context);
+            s = _layers[i].Forward(s, context, caches?[i]);
         }
         var up = _upsample.forward(_norm.forward(s).to(_compute)).to(_accumulate);  // [B, T, E]
         var a = _lmHeadZ.to(_accumulate).sigmoid();                                                     // [E]

@@ -13,7 +13,9 @@ public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimize
     /// <summary>Trains on micro-batches grouped by epoch; yields one report per optimizer step.</summary>
     /// <param name="epochs">For each epoch e, that epoch's micro-batches in order.</param>
     /// <param name="totalSteps">Optimizer steps in the whole run (drives the lr schedule).</param>
-    public IEnumerable<StepReport> Train(Func<int, IEnumerable<MicroBatch>> epochs, int totalSteps)
+    /// <param name="afterStep">Optional hook run after each optimizer step, outside the tokens/s clock (evaluation:
+    /// see <see cref="Evaluation.PeriodicEvaluator"/>); the report it returns is the one yielded.</param>
+    public IEnumerable<StepReport> Train(Func<int, IEnumerable<MicroBatch>> epochs, int totalSteps, Func<StepReport, StepReport>? afterStep = null)
     {
         set_num_threads(config.Threads);
         using var stepper = new OptimizerStepper(model.TrainableParameters, optimizer, config.GradientAccumulation, totalSteps);
@@ -35,8 +37,9 @@ public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimize
                 if (!stepper.StepDue) continue;
                 var (lr, gradNorm) = stepper.Apply();
                 double seconds = clock.Elapsed.TotalSeconds;
-                yield return new StepReport(stepper.Step, epoch, lossSum / config.GradientAccumulation, lr, gradNorm,
+                var report = new StepReport(stepper.Step, epoch, lossSum / config.GradientAccumulation, lr, gradNorm,
                     tokens / Math.Max(seconds, 1e-9), ProcessMemory.PeakResidentBytes());
+                yield return afterStep is null ? report : afterStep(report);
                 clock.Restart();
                 tokens = 0;
                 lossSum = 0;

@@ -15,5 +15,6 @@ public sealed record TrainerConfig(
     int Threads = 2,
     long Seed = 0);
 
-/// <summary>One optimizer step's report.</summary>
-public sealed record StepReport(int Step, int Epoch, float Loss, double LearningRate, double GradNorm, double TokensPerSecond, long PeakMemoryBytes);
+/// <summary>One optimizer step's report; <paramref name="Evaluation"/> is set on steps the evaluation hook measured.</summary>
+public sealed record StepReport(int Step, int Epoch, float Loss, double LearningRate, double GradNorm, double TokensPerSecond, long PeakMemoryBytes,
+    Evaluation.EvaluationReport? Evaluation = null);

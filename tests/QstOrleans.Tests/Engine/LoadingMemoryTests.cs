@@ -50,7 +50,7 @@ public sealed partial class LoadingMemoryTests(Xunit.Abstractions.ITestOutputHel
         long bound = nf4Bytes + 4 * largestFp32 + (48L << 20);
         Assert.True(nf4Peak < bound, $"NF4 load peaked at {nf4Peak >> 20} MiB over baseline; bound {bound >> 20} MiB (bf16 model is {bf16Bytes >> 20} MiB)");
         // The measurement can tell the difference: holding bf16 weights costs their full size.
-        Assert.True(bf16Peak > 0.9 * bf16Bytes, $"bf16 load grew only {bf16Peak >> 20} MiB for a {bf16Bytes >> 20} MiB model");
+        Assert.True(bf16Peak > 0.75 * bf16Bytes, $"bf16 load grew only {bf16Peak >> 20} MiB for a {bf16Bytes >> 20} MiB model");
         Assert.True(bound < bf16Bytes);
     }
 

@@ -1,0 +1,134 @@
+using System.CommandLine;
+using QstOrleans.Data.Datasets;
+
+namespace QstOrleans.Cli.Commands;
+
+/// <summary>
+/// <c>qst chat [--model DIR] [--side FILE] [generate's sampling options]</c>: an interactive conversation on
+/// stdin/stdout. Each user line is an Alpaca instruction (<see cref="AlpacaPrompt"/>, the template the QST
+/// runs train on); earlier turns stay in the prompt (header once, then "### Instruction / ### Response" pairs),
+/// the oldest dropped when the context would overflow. The reply streams as it is generated and ends at EOS,
+/// at the max token count, or where the model starts a new "### " section. <c>/reset</c> forgets the
+/// conversation, <c>/exit</c> (or end of input) quits.
+/// </summary>
+internal static class ChatCommand
+{
+    /// <summary>Text that ends a reply: the model opening the next section of the template.</summary>
+    const string StopText = "\n###";
+
+    public static Command Create()
+    {
+        var (model, side, maxNew, temperature, topP, seed, nf4, dtype, threads) = GenerateCommand.CommonOptions();
+        var command = new Command("chat", "Chat with the model (Alpaca prompt template); /reset clears the conversation, /exit quits.")
+        {
+            model, side, maxNew, temperature, topP, seed, nf4, dtype, threads,
+        };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            var settings = new GenerateSettings
+            {
+                Model = r.GetValue(model), Side = r.GetValue(side), MaxNewTokens = r.GetValue(maxNew),
+                Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), Seed = r.GetValue(seed),
+                Nf4 = r.GetValue(nf4), Dtype = r.GetValue(dtype)!, Threads = r.GetValue(threads),
+            };
+            Run(settings, Console.In, Console.Out);
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Runs the conversation until /exit or end of input; returns the replies (for tests).</summary>
+    public static IReadOnlyList<string> Run(GenerateSettings s, TextReader input, TextWriter output)
+    {
+        using var loaded = LoadedGenerator.Load(s.Model, s.Side, s.Nf4, s.Dtype, s.Threads);
+        output.WriteLine($"{loaded.Description}. /reset clears the conversation, /exit quits.");
+        var turns = new List<(string Instruction, string Response)>();
+        var replies = new List<string>();
+        int turn = 0;
+        while (true)
+        {
+            output.Write("> ");
+            output.Flush();
+            string? line = input.ReadLine()?.Trim();
+            if (line is null || line == "/exit") break;
+            if (line.Length == 0) continue;
+            if (line == "/reset")
+            {
+                turns.Clear();
+                output.WriteLine("(conversation cleared)");
+                continue;
+            }
+            var prompt = FitPrompt(loaded, turns, line, s.MaxNewTokens);
+            if (prompt is null)
+            {
+                output.WriteLine($"(message too long: the model's context is {loaded.Config.MaxPositionEmbeddings} tokens)");
+                continue;
+            }
+            // A new seed per turn, so the same question twice need not get the same sampled answer.
+            string reply = Reply(loaded, prompt, s with { Seed = s.Seed + turn++ }, output);
+            turns.Add((line, reply));
+            replies.Add(reply);
+        }
+        return replies;
+    }
+
+    /// <summary>The prompt ids of the conversation plus the new instruction, dropping old turns until it fits.</summary>
+    static IReadOnlyList<int>? FitPrompt(LoadedGenerator loaded, List<(string Instruction, string Response)> turns, string instruction, int maxNew)
+    {
+        int budget = loaded.Config.MaxPositionEmbeddings - Math.Min(maxNew, loaded.Config.MaxPositionEmbeddings / 2);
+        while (true)
+        {
+            var ids = loaded.Tokenizer.Encode(Transcript(turns, instruction), addBos: true);
+            if (ids.Count <= budget) return ids;
+            if (turns.Count == 0) return null;
+            turns.RemoveAt(0);
+        }
+    }
+
+    /// <summary>Header once, then each turn's instruction and response, then the new instruction's open response.</summary>
+    internal static string Transcript(IReadOnlyList<(string Instruction, string Response)> turns, string instruction)
+    {
+        string Body(string text) => AlpacaPrompt.Format(text, null)[AlpacaPrompt.NoInputHeader.Length..];
+        var sb = new System.Text.StringBuilder(AlpacaPrompt.NoInputHeader);
+        foreach (var (i, r) in turns) sb.Append(Body(i)).Append(r).Append("\n\n");
+        return sb.Append(Body(instruction)).ToString();
+    }
+
+    /// <summary>Streams one reply, holding back text that might be the start of <see cref="StopText"/>.</summary>
+    static string Reply(LoadedGenerator loaded, IReadOnlyList<int> prompt, GenerateSettings s, TextWriter output)
+    {
+        var decoder = new IncrementalDecoder(loaded.Tokenizer);
+        int printed = 0;
+        string visible = "";
+        foreach (int id in loaded.Generator.Stream(prompt, s.Options(loaded.StopTokens)))
+        {
+            decoder.Push(id);
+            int stop = decoder.Text.IndexOf(StopText, StringComparison.Ordinal);
+            visible = stop >= 0 ? decoder.Text[..stop] : decoder.Text;
+            int safe = visible.Length - HeldBack(visible);
+            if (safe > printed)
+            {
+                output.Write(visible[printed..safe]);
+                output.Flush();
+                printed = safe;
+            }
+            if (stop >= 0) break;   // leaving the enumeration stops the generator
+        }
+        if (decoder.Text.IndexOf(StopText, StringComparison.Ordinal) < 0)
+        {
+            decoder.Flush();   // an incomplete character held back at the very end
+            visible = decoder.Text;
+        }
+        output.Write(visible[Math.Min(printed, visible.Length)..]);
+        output.WriteLine();
+        return visible.Trim();
+    }
+
+    /// <summary>Length of the longest tail of <paramref name="text"/> that is a proper prefix of <see cref="StopText"/>.</summary>
+    static int HeldBack(string text)
+    {
+        for (int n = Math.Min(StopText.Length - 1, text.Length); n > 0; n--)
+            if (text.EndsWith(StopText[..n], StringComparison.Ordinal)) return n;
+        return 0;
+    }
+}
