@@ -21,6 +21,7 @@ internal static class BenchCommand
     {
         var bench = new Command("bench", "Benchmarks: memory and speed per method, analytic memory model, NF4 hot path, grain traffic, pipeline scaling.");
         foreach (var part in new[] { "all", "methods", "nf4", "pipeline" }) bench.Subcommands.Add(Part(part));
+        bench.Subcommands.Add(RenderCommand());
         bench.Subcommands.Add(RunOneCommand());
         bench.Subcommands.Add(RunNf4Command());
         bench.Subcommands.Add(BenchPipeline.RunCommand());
@@ -75,13 +76,36 @@ internal static class BenchCommand
         {
             try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
-        Directory.CreateDirectory(s.Output);
-        File.WriteAllText(Path.Combine(s.Output, "results.json"), BenchJson.Serialize(results));
-        var charts = BenchCharts.Write(results, s.Output);
+        Write(results, s.Output, log);
+    }
+
+    /// <summary>results.json, RESULTS.md and the charts.</summary>
+    static void Write(BenchResults results, string output, TextWriter log)
+    {
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "results.json"), BenchJson.Serialize(results));
+        var charts = BenchCharts.Write(results, output);
         string markdown = BenchMarkdown.Render(results) + "Charts: " + string.Join(", ", charts.Select(c => $"[{c}]({c})")) + "\n";
-        File.WriteAllText(Path.Combine(s.Output, "RESULTS.md"), markdown);
+        File.WriteAllText(Path.Combine(output, "RESULTS.md"), markdown);
         log.WriteLine(markdown);
-        log.WriteLine($"wrote {Path.Combine(s.Output, "RESULTS.md")}, results.json and {charts.Count} charts");
+        log.WriteLine($"wrote {Path.Combine(output, "RESULTS.md")}, results.json and {charts.Count} charts");
+    }
+
+    /// <summary><c>qst bench render</c>: rewrites RESULTS.md and the charts from results.json (no measuring).</summary>
+    static Command RenderCommand()
+    {
+        var output = new Option<string>("--out") { Description = "Results directory holding results.json", DefaultValueFactory = _ => Path.Combine("tests", "bench", "results") };
+        var command = new Command("render", "Rewrite RESULTS.md and the charts from an existing results.json") { output };
+        command.SetAction(p => CliErrors.Run(() =>
+        {
+            string dir = p.GetValue(output)!;
+            string file = Path.Combine(dir, "results.json");
+            if (!File.Exists(file)) throw new FileNotFoundException($"{file}: no results to render (run `qst bench all` first)", file);
+            Write(BenchJson.Deserialize<BenchResults>(File.ReadAllText(file)), dir, TextWriter.Null);
+            Console.WriteLine($"rewrote {Path.Combine(dir, "RESULTS.md")} from {file}");
+            return 0;
+        }));
+        return command;
     }
 
     static void RunMethods(BenchSettings s, Dictionary<string, string> dirs, BenchResults results, TextWriter log)

@@ -66,12 +66,21 @@ public static class BenchMarkdown
         sb.Append("`MemoryModel` (src/QstOrleans.Model/Benchmarks) estimates this engine's memory from the shape alone. ");
         sb.Append("The measured column is the training peak above the runtime floor (section 1) where the shape runs here; ");
         sb.Append("the paper column is its Llama-2-70B figure (weights / optimizer / activations = total, batch and sequence length not stated). GB = 10⁹ B.\n\n");
-        sb.Append(MarkdownTable.Render(["model", "batch × seq", "method", "weights", "optimizer + grads", "activations", "total", "measured", "model ÷ measured", "paper 70B"],
-            rows.Select(x => (IReadOnlyList<string>)[
-                x.Model, $"{x.Batch} × {x.Sequence}", x.Method, Gb(x.Estimate.Weights), Gb(x.Estimate.OptimizerAndGradients), Gb(x.Estimate.Activations),
-                Gb(x.Estimate.Total), x.MeasuredAboveFloor is double m ? Gb(m) : "", x.MeasuredAboveFloor is double mm ? Num(x.Estimate.Total / mm, 2) : "",
-                x.Paper is { } p ? $"{p.WeightsGb:F0} / {p.OptimizerGb:F0} / {p.ActivationsGb:F0} = {p.TotalGb:F0}" : ""]),
-            [false, false, false, true, true, true, true, true, true, false]));
+        // Shapes measured here in MiB (their figures are far below a GB), the Llama-2 shapes in GB.
+        var measured = rows.Where(x => x.MeasuredAboveFloor is not null).ToList();
+        if (measured.Count > 0)
+            sb.Append(MarkdownTable.Render(["model", "batch × seq", "method", "weights MiB", "optimizer + grads MiB", "activations MiB", "total MiB", "measured peak − floor MiB", "model ÷ measured"],
+                measured.Select(x => (IReadOnlyList<string>)[
+                    x.Model, $"{x.Batch} × {x.Sequence}", x.Method, MiB(x.Estimate.Weights), MiB(x.Estimate.OptimizerAndGradients), MiB(x.Estimate.Activations),
+                    MiB(x.Estimate.Total), MiB(x.MeasuredAboveFloor!.Value), Num(x.Estimate.Total / x.MeasuredAboveFloor.Value, 2)]),
+                [false, false, false, true, true, true, true, true, true])).Append('\n');
+        var presets = rows.Where(x => x.MeasuredAboveFloor is null).ToList();
+        if (presets.Count > 0)
+            sb.Append(MarkdownTable.Render(["model", "batch × seq", "method", "weights GB", "optimizer + grads GB", "activations GB", "total GB", "paper 70B (w / opt / act = total)"],
+                presets.Select(x => (IReadOnlyList<string>)[
+                    x.Model, $"{x.Batch} × {x.Sequence}", x.Method, Gb(x.Estimate.Weights), Gb(x.Estimate.OptimizerAndGradients), Gb(x.Estimate.Activations),
+                    Gb(x.Estimate.Total), x.Paper is { } p ? $"{p.WeightsGb:F0} / {p.OptimizerGb:F0} / {p.ActivationsGb:F0} = {p.TotalGb:F0}" : ""]),
+                [false, false, false, true, true, true, true, false]));
         sb.Append('\n');
         return sb.ToString();
     }
