@@ -6,29 +6,40 @@ namespace QstOrleans.Data.Tokenization;
 /// The tokenizer of a HF model directory, with the BOS/EOS/PAD ids the trainer needs.
 /// </summary>
 /// <remarks>
-/// <para>Features: loads <c>tokenizer.model</c> (or <c>original/tokenizer.model</c>) and detects its format:
-/// a SentencePiece model (Llama 1/2, through Microsoft.ML.Tokenizers' <see cref="LlamaTokenizer"/>) or a
-/// tiktoken ranks file (Llama 3, through <see cref="TiktokenTokenizer"/> with Llama-3's regex and special tokens
-/// taken from tokenizer_config.json's <c>added_tokens_decoder</c>, else Meta's default 256).</para>
+/// <para>Features: loads, in this order of preference, <c>tokenizer.model</c>, <c>tokenizer.json</c> or
+/// <c>original/tokenizer.model</c>. A tokenizer.model is sniffed: a SentencePiece model (Llama 1/2, through
+/// Microsoft.ML.Tokenizers' <see cref="LlamaTokenizer"/>) or a tiktoken ranks file (Llama 3, through
+/// <see cref="TiktokenTokenizer"/> with Llama-3's regex and special tokens taken from tokenizer_config.json's
+/// <c>added_tokens_decoder</c>, else Meta's default 256). A HF <c>tokenizer.json</c> with a (byte-level) BPE model
+/// (GPT-2, Llama-3 HF repos) goes through <see cref="BpeTokenizer"/> (see <see cref="HfTokenizerJson"/> for what is
+/// supported).</para>
+/// <para>Why tokenizer.model first when both exist: Llama-2 repos ship both, and their tokenizer.json is a
+/// SentencePiece-style BPE (Metaspace, byte fallback) that the BPE path does not support, while the SentencePiece
+/// model loads exactly. Llama-3 HF repos have only tokenizer.json at the top (the tiktoken file sits in original/),
+/// so they take the tokenizer.json path.</para>
 /// <para>Special ids: tokenizer_config.json token strings first, then config.json, then generation_config.json,
 /// else the tokenizer's own. With no pad token anywhere, PAD falls back to an existing id (unk for
 /// SentencePiece, eos for tiktoken; <see cref="PadIsFallback"/> is true). Spec 7.3: padded positions are masked
 /// and labelled -100, so the choice does not change the loss; the collator masks by position, not by id.</para>
-/// <para>Not supported: HF <c>tokenizer.json</c> (fast tokenizer) files.</para>
+/// <para><see cref="SpecialTokens"/> maps special-token text (BOS, EOS, PAD, added tokens) to ids, for templates
+/// whose text contains them.</para>
 /// Throws <see cref="FileNotFoundException"/> listing the files looked for, and <see cref="InvalidDataException"/>
 /// naming the file for an unreadable tokenizer or a config token missing from the vocabulary.
 /// </remarks>
 public sealed class ModelTokenizer
 {
     /// <summary>Where <see cref="Load"/> looks, in order, relative to the model directory.</summary>
-    public static readonly IReadOnlyList<string> SearchedFiles = ["tokenizer.model", Path.Combine("original", "tokenizer.model")];
+    public static readonly IReadOnlyList<string> SearchedFiles = ["tokenizer.model", "tokenizer.json", Path.Combine("original", "tokenizer.model")];
 
     private readonly Tokenizer _inner;
     private readonly HashSet<int> _specialIds;
 
     private ModelTokenizer(Tokenizer inner, string file, TokenizerFileFormat format, int vocabSize,
-        int bosId, int eosId, int padId, bool padIsFallback, HashSet<int> specialIds)
+        int bosId, int eosId, int padId, bool padIsFallback, HashSet<int> specialIds, Dictionary<string, int> specialTokens)
     {
+        SpecialTokens = specialTokens;
+        BosToken = specialTokens.First(kv => kv.Value == bosId).Key;
+        EosToken = specialTokens.First(kv => kv.Value == eosId).Key;
         _inner = inner;
         SourceFile = file;
         Format = format;
@@ -49,6 +60,12 @@ public sealed class ModelTokenizer
     public int PadId { get; }
     /// <summary>True when no file names a pad token and <see cref="PadId"/> reuses an existing id.</summary>
     public bool PadIsFallback { get; }
+    /// <summary>Special-token text to id: BOS, EOS and the tokenizer's special/added tokens (not PAD, which may be ordinary text).</summary>
+    public IReadOnlyDictionary<string, int> SpecialTokens { get; }
+    /// <summary>Text of <see cref="BosId"/> (e.g. "&lt;s&gt;", "&lt;|begin_of_text|&gt;").</summary>
+    public string BosToken { get; }
+    /// <summary>Text of <see cref="EosId"/>.</summary>
+    public string EosToken { get; }
 
     public static ModelTokenizer Load(string modelDirectory)
     {
@@ -56,13 +73,10 @@ public sealed class ModelTokenizer
             throw new DirectoryNotFoundException($"Model directory '{modelDirectory}' does not exist.");
         string? file = SearchedFiles.Select(f => Path.Combine(modelDirectory, f)).FirstOrDefault(File.Exists);
         if (file is null)
-        {
-            string hint = File.Exists(Path.Combine(modelDirectory, "tokenizer.json"))
-                ? " (a tokenizer.json is present, but HF fast-tokenizer files are not supported)" : "";
             throw new FileNotFoundException(
-                $"No tokenizer in '{modelDirectory}': looked for {string.Join(", ", SearchedFiles)}{hint}.");
-        }
+                $"No tokenizer in '{modelDirectory}': looked for {string.Join(", ", SearchedFiles)}.");
         var settings = HfTokenizerSettings.Read(modelDirectory);
+        if (Path.GetFileName(file) == "tokenizer.json") return LoadHfJson(file, settings);
         var format = TokenizerFormatDetector.Detect(file);
         return format == TokenizerFileFormat.SentencePiece
             ? LoadSentencePiece(file, settings)
@@ -103,7 +117,15 @@ public sealed class ModelTokenizer
 
         int vocab = Math.Max(sp.Vocabulary.Values.Max(), extra.Count > 0 ? extra.Values.Max() : 0) + 1;
         var special = new HashSet<int>(extra.Values) { bos, eos, pad, sp.BeginningOfSentenceId, sp.EndOfSentenceId };
-        return new ModelTokenizer(sp, file, TokenizerFileFormat.SentencePiece, vocab, bos, eos, pad, padFallback, special);
+        var reverse = sp.Vocabulary.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
+        var texts = new Dictionary<string, int>(extra, StringComparer.Ordinal)
+        {
+            [sp.BeginningOfSentenceToken] = sp.BeginningOfSentenceId,
+            [sp.EndOfSentenceToken] = sp.EndOfSentenceId,
+        };
+        AddText(texts, bos, settings.BosToken, reverse);
+        AddText(texts, eos, settings.EosToken, reverse);
+        return new ModelTokenizer(sp, file, TokenizerFileFormat.SentencePiece, vocab, bos, eos, pad, padFallback, special, texts);
     }
 
     private static ModelTokenizer LoadTiktoken(string file, HfTokenizerSettings settings)
@@ -139,7 +161,53 @@ public sealed class ModelTokenizer
 
         int vocab = Math.Max(rankLimit, specials.Values.Max() + 1);
         var special = new HashSet<int>(specials.Values) { bos, eos, pad };
-        return new ModelTokenizer(tk, file, TokenizerFileFormat.Tiktoken, vocab, bos, eos, pad, padFallback, special);
+        var texts = new Dictionary<string, int>(specials, StringComparer.Ordinal);
+        var reverse = specials.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
+        foreach (var (id, name) in new[] { (bos, settings.BosToken), (eos, settings.EosToken) })
+            AddText(texts, id, name ?? (reverse.ContainsKey(id) ? null : tk.Decode([id])), reverse);
+        return new ModelTokenizer(tk, file, TokenizerFileFormat.Tiktoken, vocab, bos, eos, pad, padFallback, special, texts);
+    }
+
+    private static ModelTokenizer LoadHfJson(string file, HfTokenizerSettings settings)
+    {
+        var hf = HfTokenizerJson.Load(file);
+        int Lookup(string token, string field) =>
+            hf.AddedTokens.TryGetValue(token, out int id) ? id
+            : hf.Vocabulary.TryGetValue(token, out id) ? id
+            : throw new InvalidDataException($"tokenizer_config.json: {field} '{token}' is not a token of {file}.");
+        int? Named(params string[] names)
+        {
+            foreach (string n in names)
+                if (hf.AddedTokens.TryGetValue(n, out int id) || hf.Vocabulary.TryGetValue(n, out id)) return id;
+            return null;
+        }
+        // Defaults when no config names them: Llama-3's, then GPT-2's single <|endoftext|>, then <s>/</s>.
+        int bos = Resolve(settings.BosToken, "bos_token", settings.BosId,
+            Named(Llama3Tiktoken.BeginOfText, "<|endoftext|>", "<s>")
+            ?? throw new InvalidDataException($"{file}: no bos token: tokenizer_config.json names none and the vocabulary has no <|begin_of_text|>, <|endoftext|> or <s>."), Lookup);
+        int eos = Resolve(settings.EosToken, "eos_token", settings.EosId,
+            Named(Llama3Tiktoken.EndOfText, "<|endoftext|>", "</s>")
+            ?? throw new InvalidDataException($"{file}: no eos token: tokenizer_config.json names none and the vocabulary has no <|end_of_text|>, <|endoftext|> or </s>."), Lookup);
+        bool padFallback = settings.PadToken is null && settings.PadId is null;
+        int pad = Resolve(settings.PadToken, "pad_token", settings.PadId, eos, Lookup);
+
+        int vocab = Math.Max(hf.Vocabulary.Count == 0 ? 0 : hf.Vocabulary.Values.Max(), hf.AddedTokens.Count == 0 ? 0 : hf.AddedTokens.Values.Max()) + 1;
+        var special = new HashSet<int>(hf.SpecialIds) { bos, eos, pad };
+        var texts = new Dictionary<string, int>(hf.AddedTokens, StringComparer.Ordinal);
+        var reverse = hf.Vocabulary.Concat(hf.AddedTokens).GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
+        AddText(texts, bos, settings.BosToken, reverse);
+        AddText(texts, eos, settings.EosToken, reverse);
+        return new ModelTokenizer(hf.Tokenizer, file, TokenizerFileFormat.HfTokenizerJson, vocab, bos, eos, pad, padFallback, special, texts);
+    }
+
+    /// <summary>
+    /// Records the text of the BOS/EOS id: the config's string, else the vocabulary's entry for the id. PAD is left
+    /// out on purpose: it may be an ordinary token (e.g. "&lt;unk&gt;" or a word) that must stay text in templates.
+    /// </summary>
+    private static void AddText(Dictionary<string, int> texts, int id, string? name, IReadOnlyDictionary<int, string> reverse)
+    {
+        string? text = name ?? (reverse.TryGetValue(id, out var r) ? r : null);
+        if (!string.IsNullOrEmpty(text)) texts.TryAdd(text, id);
     }
 
     private static int Resolve(string? token, string field, int? configId, int fallback, Func<string, string, int> lookup) =>
@@ -179,6 +247,9 @@ public sealed class ModelTokenizer
                 return sp.SpecialTokens is { } s && s.TryGetValue(token, out id) ? id : null;
             case TiktokenTokenizer tk:
                 return SingleTiktokenId(tk, token);
+            case BpeTokenizer bpe:
+                if (SpecialTokens.TryGetValue(token, out id)) return id;
+                return bpe.Vocabulary.TryGetValue(token, out id) ? id : null;
             default:
                 return null;
         }

@@ -3,13 +3,15 @@ using System.Text.RegularExpressions;
 
 namespace QstOrleans.Data.Tokenization;
 
-/// <summary>What a <c>tokenizer.model</c> file holds.</summary>
+/// <summary>What kind of tokenizer file a model directory provides.</summary>
 public enum TokenizerFileFormat
 {
     /// <summary>A serialized SentencePiece ModelProto (Llama 1/2).</summary>
     SentencePiece,
     /// <summary>A tiktoken BPE ranks file, lines "base64token rank" (Llama 3).</summary>
     Tiktoken,
+    /// <summary>A HF fast-tokenizer <c>tokenizer.json</c> with a BPE model (GPT-2 / Llama-3 byte-level BPE).</summary>
+    HfTokenizerJson,
 }
 
 /// <summary>Sniffs a tokenizer file's format from its first line.</summary>

@@ -1,3 +1,5 @@
+using QstOrleans.Contracts;
+
 namespace QstOrleans.Grains.Hosting;
 
 /// <summary>
@@ -23,11 +25,4 @@ public sealed class SlotOptions
 {
     public string Device { get; set; } = "cpu:0";
     public double MemoryGiB { get; set; } = 8;
-}
-
-/// <summary>Messaging limits shared by silos and clients so neither side rejects the other's messages.</summary>
-public static class Messaging
-{
-    /// <summary>Above the 16 MiB chunk size with room for headers; Orleans' default is 100 MiB.</summary>
-    public const int DefaultMaxMessageBodyBytes = 128 << 20;
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Starts a QstOrleans cluster on this machine: redis-server (membership table) + N silo processes with
+# Redis clustering, each with its own device slot(s). Records every PID under $RUN_DIR; stop it with
+# deploy/cluster-down.sh. Then: qst train --redis 127.0.0.1:$REDIS_PORT --stages N ...
+#
+#   deploy/cluster-up.sh [SILOS]            (default 2)
+#   env: RUN_DIR (./runs/cluster)  REDIS_PORT (6379)  CLUSTER_ID (qst)  SLOTS_PER_SILO (1)
+#        DEVICE (cpu; cuda gives cuda:0, cuda:1, ... per silo)  SILO_PORT_BASE (11111)  GATEWAY_PORT_BASE (30000)
+#        CONFIGURATION (Release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+silos=${1:-2}
+run_dir=${RUN_DIR:-runs/cluster}
+redis_port=${REDIS_PORT:-6379}
+cluster_id=${CLUSTER_ID:-qst}
+slots=${SLOTS_PER_SILO:-1}
+device=${DEVICE:-cpu}
+silo_base=${SILO_PORT_BASE:-11111}
+gateway_base=${GATEWAY_PORT_BASE:-30000}
+configuration=${CONFIGURATION:-Release}
+
+command -v redis-server >/dev/null || {
+  echo "redis-server is not installed: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server" >&2; exit 1; }
+mkdir -p "$run_dir"
+run_dir=$(cd "$run_dir" && pwd)
+
+echo "building the silo ($configuration)..."
+dotnet build silos/QstOrleans.Silo -c "$configuration" -v quiet -nologo >/dev/null
+silo_dll=silos/QstOrleans.Silo/bin/$configuration/net10.0/QstOrleans.Silo.dll
+
+redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes --save '' --appendonly no \
+             --pidfile "$run_dir/redis.pid" --logfile "$run_dir/redis.log"
+for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+echo "redis on 127.0.0.1:$redis_port (pid $(cat "$run_dir/redis.pid"))"
+
+for i in $(seq 0 $((silos - 1))); do
+  name="silo-$i"
+  args=(--Qst:Clustering redis --Qst:Redis "127.0.0.1:$redis_port" --Qst:ClusterId "$cluster_id" --Qst:SiloName "$name"
+        --Qst:SiloPort $((silo_base + i)) --Qst:GatewayPort $((gateway_base + i)))
+  for s in $(seq 0 $((slots - 1))); do
+    # CPU silos each number their slots from 0; CUDA silos on one host take distinct GPUs.
+    if [ "$device" = cuda ]; then index=$((i * slots + s)); else index=$s; fi
+    args+=(--Qst:Slots:$s:Device "$device:$index")
+  done
+  nohup dotnet "$silo_dll" "${args[@]}" >"$run_dir/$name.log" 2>&1 &
+  echo $! >"$run_dir/$name.pid"
+done
+
+for i in $(seq 0 $((silos - 1))); do
+  name="silo-$i"
+  for _ in $(seq 600); do
+    grep -q "silo $name up" "$run_dir/$name.log" 2>/dev/null && break
+    kill -0 "$(cat "$run_dir/$name.pid")" 2>/dev/null || { echo "$name exited:" >&2; cat "$run_dir/$name.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "$name up (pid $(cat "$run_dir/$name.pid"), gateway $((gateway_base + i)), log $run_dir/$name.log)"
+done
+echo "cluster '$cluster_id' ready: qst train --redis 127.0.0.1:$redis_port --cluster-id $cluster_id --stages $((silos * slots))"

@@ -1,0 +1,100 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
+using QstOrleans.Grains.Hosting;
+
+namespace QstOrleans.Silo;
+
+/// <summary>How the silo joins a cluster (keys under <c>Qst</c>, beside <see cref="QstSiloOptions"/>'s).</summary>
+public sealed record SiloHostOptions
+{
+    /// <summary><c>localhost</c> (one machine, a primary silo) or <c>redis</c> (membership table in Redis).</summary>
+    public string Clustering { get; init; } = "localhost";
+    /// <summary>StackExchange.Redis connection string; required when <see cref="Clustering"/> is <c>redis</c>.</summary>
+    public string? Redis { get; init; }
+    public string ClusterId { get; init; } = "qst";
+    public string ServiceId { get; init; } = "qst";
+    public int SiloPort { get; init; } = 11111;
+    public int GatewayPort { get; init; } = 30000;
+    /// <summary>Localhost clustering: the silo port of the primary silo (itself by default).</summary>
+    public int? PrimarySiloPort { get; init; }
+    /// <summary>Redis clustering: the address other silos and clients use to reach this one.</summary>
+    public string AdvertisedAddress { get; init; } = "127.0.0.1";
+    /// <summary>Redis clustering: listen on every interface (multi-host) instead of the advertised address only.</summary>
+    public bool ListenOnAnyHostAddress { get; init; }
+    /// <summary>Faster failure detection (probe every 2 s, 2 missed probes) for small clusters.</summary>
+    public bool FastFailureDetection { get; init; } = true;
+}
+
+/// <summary>
+/// Reads and checks the <c>Qst</c> section. Every problem is an <see cref="ArgumentException"/> whose
+/// message starts with the configuration key (e.g. <c>Qst:Slots:1:Device</c>), so a typo in appsettings.json,
+/// an environment variable or a command-line switch is reported where it was made.
+/// </summary>
+public static partial class SiloConfiguration
+{
+    public const string Section = "Qst";
+
+    [GeneratedRegex(@"^(cpu|cuda):\d+$")]
+    private static partial Regex DevicePattern();
+
+    public static (SiloHostOptions Host, QstSiloOptions Silo) Read(IConfiguration configuration)
+    {
+        var section = configuration.GetSection(Section);
+        var host = Bind(section, new SiloHostOptions());
+        // Bind into an empty slot list: the binder appends to a list that already holds the default slot.
+        var silo = Bind(section, new QstSiloOptions { Slots = [] });
+        if (silo.Slots.Count == 0) silo.Slots.Add(new SlotOptions());
+
+        string clustering = host.Clustering.Trim().ToLowerInvariant();
+        if (clustering is not ("localhost" or "redis"))
+            throw new ArgumentException($"{Section}:Clustering: unknown value '{host.Clustering}' (use localhost or redis)");
+        if (clustering == "redis" && string.IsNullOrWhiteSpace(host.Redis))
+            throw new ArgumentException($"{Section}:Redis: a connection string (e.g. 127.0.0.1:6379) is required when {Section}:Clustering is redis");
+        CheckPort("SiloPort", host.SiloPort);
+        CheckPort("GatewayPort", host.GatewayPort);
+        if (host.PrimarySiloPort is { } primary) CheckPort("PrimarySiloPort", primary);
+        if (host.SiloPort == host.GatewayPort)
+            throw new ArgumentException($"{Section}:GatewayPort: must differ from {Section}:SiloPort ({host.SiloPort})");
+        if (!IPAddress.TryParse(host.AdvertisedAddress, out _))
+            throw new ArgumentException($"{Section}:AdvertisedAddress: '{host.AdvertisedAddress}' is not an IP address");
+        if (string.IsNullOrWhiteSpace(host.ClusterId)) throw new ArgumentException($"{Section}:ClusterId must not be empty");
+        if (string.IsNullOrWhiteSpace(host.ServiceId)) throw new ArgumentException($"{Section}:ServiceId must not be empty");
+        if (string.IsNullOrWhiteSpace(silo.SiloName) || silo.SiloName.Contains('/') || silo.SiloName.Contains('|'))
+            throw new ArgumentException($"{Section}:SiloName: '{silo.SiloName}' must be non-empty and contain no '/' or '|'");
+        for (int i = 0; i < silo.Slots.Count; i++)
+        {
+            var slot = silo.Slots[i];
+            if (!DevicePattern().IsMatch(slot.Device ?? ""))
+                throw new ArgumentException($"{Section}:Slots:{i}:Device: '{slot.Device}' is not a device (use cpu:N or cuda:N)");
+            if (!(slot.MemoryGiB > 0))
+                throw new ArgumentException($"{Section}:Slots:{i}:MemoryGiB: must be positive, got {slot.MemoryGiB}");
+        }
+        var duplicate = silo.Slots.GroupBy(s => s.Device).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ArgumentException($"{Section}:Slots: device '{duplicate.Key}' is declared twice");
+        if (silo.MaxChunkBytes <= 0) throw new ArgumentException($"{Section}:MaxChunkBytes: must be positive, got {silo.MaxChunkBytes}");
+        if (silo.MaxMessageBodyBytes < silo.MaxChunkBytes + (1 << 20))
+            throw new ArgumentException($"{Section}:MaxMessageBodyBytes: {silo.MaxMessageBodyBytes} leaves no room for a {silo.MaxChunkBytes}-byte chunk plus headers");
+        if (silo.StageQueueCapacity < 1) throw new ArgumentException($"{Section}:StageQueueCapacity: must be at least 1, got {silo.StageQueueCapacity}");
+        return (host with { Clustering = clustering }, silo);
+    }
+
+    static T Bind<T>(IConfigurationSection section, T target)
+    {
+        try
+        {
+            section.Bind(target);
+            return target;
+        }
+        catch (InvalidOperationException e)
+        {
+            // The binder's message names the key ("Failed to convert configuration value at 'Qst:SiloPort' ...").
+            throw new ArgumentException(e.Message, e);
+        }
+    }
+
+    static void CheckPort(string key, int port)
+    {
+        if (port is < 1 or > 65535) throw new ArgumentException($"{Section}:{key}: port {port} is outside 1..65535");
+    }
+}

@@ -1,0 +1,82 @@
+using System.CommandLine;
+using Orleans.Runtime;
+using QstOrleans.Client;
+
+namespace QstOrleans.Cli.Commands;
+
+/// <summary>
+/// The connection options every cluster command shares (<c>--gateway</c>, <c>--redis</c>, <c>--cluster-id</c>,
+/// <c>--service-id</c>), with environment fallbacks <c>QST_GATEWAY</c>, <c>QST_REDIS</c>, <c>QST_CLUSTER_ID</c>,
+/// and the error mapping for cluster commands: bad input → "error: …" and exit 2, an unreachable or
+/// failing cluster → "error: …" and exit 3.
+/// </summary>
+internal sealed class ClusterConnection
+{
+    public Option<int[]> Gateway { get; } = new("--gateway")
+    {
+        Description = "Gateway port(s) of silos on this machine (localhost clustering); env QST_GATEWAY",
+        AllowMultipleArgumentsPerToken = true,
+    };
+    public Option<string?> Redis { get; } = new("--redis") { Description = "Redis connection string of the cluster's membership table, e.g. 127.0.0.1:6379; env QST_REDIS" };
+    public Option<string?> ClusterId { get; } = new("--cluster-id") { Description = $"Orleans cluster id (default {QstClientOptions.DefaultClusterId}); env QST_CLUSTER_ID" };
+    public Option<string?> ServiceId { get; } = new("--service-id") { Description = $"Orleans service id (default {QstClientOptions.DefaultServiceId})" };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Gateway);
+        command.Options.Add(Redis);
+        command.Options.Add(ClusterId);
+        command.Options.Add(ServiceId);
+    }
+
+    /// <summary>The client options the command line (or the environment) describes; null when no cluster is configured.</summary>
+    public QstClientOptions? Resolve(ParseResult p)
+    {
+        int[] ports = p.GetValue(Gateway) ?? [];
+        if (ports.Length == 0 && Environment.GetEnvironmentVariable("QST_GATEWAY") is { Length: > 0 } envPorts)
+            ports = envPorts.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(s => int.TryParse(s, out int port) ? port : throw new ArgumentException($"QST_GATEWAY: '{s}' is not a port number"))
+                .ToArray();
+        string? redis = p.GetValue(Redis) ?? NonEmpty(Environment.GetEnvironmentVariable("QST_REDIS"));
+        if (ports.Length == 0 && redis is null) return null;
+        var options = new QstClientOptions
+        {
+            GatewayPorts = ports,
+            RedisConnectionString = redis,
+            ClusterId = p.GetValue(ClusterId) ?? NonEmpty(Environment.GetEnvironmentVariable("QST_CLUSTER_ID")) ?? QstClientOptions.DefaultClusterId,
+            ServiceId = p.GetValue(ServiceId) ?? QstClientOptions.DefaultServiceId,
+        };
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>Connects to the configured cluster; without one, throws an error that says how to give one.</summary>
+    public async Task<QstClient> ConnectAsync(ParseResult p, CancellationToken cancel)
+    {
+        var options = Resolve(p)
+            ?? throw new ArgumentException("no cluster given: use --gateway PORT or --redis HOST:PORT (or set QST_GATEWAY / QST_REDIS)");
+        return await QstClient.ConnectAsync(options, cancel);
+    }
+
+    static string? NonEmpty(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
+
+    /// <summary>Runs a cluster command, turning input and connection errors into one line on stderr.</summary>
+    public static async Task<int> RunAsync(Func<Task<int>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or FormatException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (e is OrleansException or TimeoutException or OperationCanceledException
+                                      or System.Net.Sockets.SocketException or StackExchange.Redis.RedisException)
+        {
+            Console.Error.WriteLine(e is TimeoutException ? $"error: {e.Message}" : $"error: the cluster did not answer: {e.Message}");
+            return 3;
+        }
+    }
+}

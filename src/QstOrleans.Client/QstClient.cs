@@ -1,0 +1,154 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using QstOrleans.Contracts;
+using QstOrleans.Contracts.Grains;
+using QstOrleans.Contracts.Wire;
+
+namespace QstOrleans.Client;
+
+/// <summary>
+/// Drives training jobs on a QstOrleans cluster: submit, follow progress, list, status, pause, resume,
+/// cancel. <see cref="ConnectAsync"/> opens an Orleans client (localhost gateways or Redis clustering,
+/// message limits equal to the silos'); the <see cref="QstClient(IGrainFactory)"/> constructor wraps a grain
+/// factory that already exists (an in-process silo's, a test cluster's).
+/// Throws <see cref="ArgumentException"/> for bad options, <see cref="TimeoutException"/> when no gateway
+/// answers within <see cref="QstClientOptions.ConnectTimeout"/>, and Redis' connection exception when the
+/// membership table cannot be reached.
+/// </summary>
+public sealed class QstClient : IAsyncDisposable
+{
+    readonly IGrainFactory _grains;
+    readonly IHost? _host;
+
+    public QstClient(IGrainFactory grains) => _grains = grains;
+
+    QstClient(IHost host)
+    {
+        _host = host;
+        _grains = host.Services.GetRequiredService<IClusterClient>();
+    }
+
+    /// <summary>Connects to the cluster described by <paramref name="options"/>.</summary>
+    public static async Task<QstClient> ConnectAsync(QstClientOptions options, CancellationToken cancel = default)
+    {
+        options.Validate();
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        // Connection retries and the host's start failure are reported by the exception below, once.
+        builder.Logging.SetMinimumLevel(LogLevel.Error)
+            .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None)
+            .AddFilter("Orleans.Messaging", LogLevel.None)
+            .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.UseOrleansClient(client =>
+        {
+            if (options.RedisConnectionString is { } redis)
+            {
+                client.UseRedisClustering(redis);
+                client.Configure<ClusterOptions>(c => (c.ClusterId, c.ServiceId) = (options.ClusterId, options.ServiceId));
+            }
+            else
+            {
+                client.UseLocalhostClustering(options.GatewayPorts.ToArray(), options.ServiceId, options.ClusterId);
+            }
+            client.Configure<ClientMessagingOptions>(m => m.MaxMessageBodySize = Messaging.DefaultMaxMessageBodyBytes);
+            client.Configure<GatewayOptions>(g => g.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+            // Silos may still be starting (scripts launch everything at once): retry until the timeout.
+            client.UseConnectionRetryFilter(async (_, token) =>
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), token);
+                return !token.IsCancellationRequested;
+            });
+        });
+        var host = builder.Build();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        timeout.CancelAfter(options.ConnectTimeout);
+        try
+        {
+            await host.StartAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            host.Dispose();
+            string where = options.RedisConnectionString is { } redis
+                ? $"cluster '{options.ClusterId}' in Redis {redis}"
+                : $"gateway port(s) {string.Join(", ", options.GatewayPorts)} on 127.0.0.1";
+            throw new TimeoutException($"no silo answered within {options.ConnectTimeout.TotalSeconds:F0} s ({where}); is the cluster running?");
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+        return new QstClient(host);
+    }
+
+    /// <summary>The grain factory, for callers that need grains this class does not wrap.</summary>
+    public IGrainFactory Grains => _grains;
+
+    /// <summary>Starts job <paramref name="jobId"/>. A rejected spec comes back as State = Failed with the reason.</summary>
+    public Task<JobProgress> SubmitAsync(string jobId, JobSpec spec) => Job(jobId).Start(spec);
+
+    /// <summary>
+    /// Polls the job every <paramref name="pollInterval"/> and yields each snapshot that differs from the
+    /// previous one (state, step, epoch or message), ending with the finished one.
+    /// </summary>
+    public async IAsyncEnumerable<JobProgress> FollowAsync(string jobId, TimeSpan pollInterval,
+        [EnumeratorCancellation] CancellationToken cancel = default)
+    {
+        var job = Job(jobId);
+        JobProgress? last = null;
+        while (true)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var progress = await job.GetProgress();
+            if (last is null || progress.State != last.State || progress.Step != last.Step || progress.Epoch != last.Epoch
+                || progress.Message != last.Message)
+            {
+                last = progress;
+                yield return progress;
+            }
+            if (progress.IsFinished) yield break;
+            await Task.Delay(pollInterval, cancel);
+        }
+    }
+
+    /// <summary>Every job submitted to the cluster with its current progress, in submission order.</summary>
+    public async Task<IReadOnlyList<JobProgress>> ListAsync()
+    {
+        var ids = await _grains.GetGrain<IJobRegistryGrain>(0).List();
+        return await Task.WhenAll(ids.Select(id => Job(id).GetProgress()));
+    }
+
+    public Task<JobProgress> StatusAsync(string jobId) => Job(jobId).GetProgress();
+
+    public Task CancelAsync(string jobId) => Job(jobId).Cancel();
+
+    public Task PauseAsync(string jobId) => Job(jobId).Pause();
+
+    public Task ResumeAsync(string jobId) => Job(jobId).Resume();
+
+    /// <summary>The device slots the cluster's silos offer.</summary>
+    public Task<IReadOnlyList<DeviceSlot>> SlotsAsync() => _grains.GetGrain<IClusterSlotsGrain>(0).List();
+
+    ITrainingJobGrain Job(string jobId)
+    {
+        if (string.IsNullOrWhiteSpace(jobId)) throw new ArgumentException("job id must not be empty");
+        return _grains.GetGrain<ITrainingJobGrain>(jobId);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_host is null) return;
+        try
+        {
+            await _host.StopAsync(TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            _host.Dispose();
+        }
+    }
+}

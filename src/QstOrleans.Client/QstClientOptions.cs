@@ -1,0 +1,35 @@
+namespace QstOrleans.Client;
+
+/// <summary>
+/// How a <see cref="QstClient"/> finds the cluster: either the gateway port(s) of silos on this machine
+/// (localhost clustering) or a Redis connection string (Redis clustering, the multi-host setup).
+/// Exactly one of <see cref="GatewayPorts"/> and <see cref="RedisConnectionString"/> must be set.
+/// </summary>
+public sealed record QstClientOptions
+{
+    /// <summary>Gateway ports of silos on 127.0.0.1 (localhost clustering).</summary>
+    public IReadOnlyList<int> GatewayPorts { get; init; } = [];
+    /// <summary>StackExchange.Redis connection string, e.g. <c>127.0.0.1:6379</c> (Redis clustering).</summary>
+    public string? RedisConnectionString { get; init; }
+    public string ClusterId { get; init; } = DefaultClusterId;
+    public string ServiceId { get; init; } = DefaultServiceId;
+    /// <summary>How long to keep trying to reach a gateway before giving up.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public const string DefaultClusterId = "qst";
+    public const string DefaultServiceId = "qst";
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the option when the options are inconsistent.</summary>
+    public void Validate()
+    {
+        bool gateways = GatewayPorts.Count > 0, redis = !string.IsNullOrWhiteSpace(RedisConnectionString);
+        if (gateways == redis)
+            throw new ArgumentException(gateways
+                ? "give either gateway ports (--gateway) or a Redis connection string (--redis), not both"
+                : "no cluster given: set gateway ports (--gateway) or a Redis connection string (--redis)");
+        foreach (int port in GatewayPorts)
+            if (port is < 1 or > 65535) throw new ArgumentException($"--gateway: port {port} is outside 1..65535");
+        if (string.IsNullOrWhiteSpace(ClusterId)) throw new ArgumentException("--cluster-id must not be empty");
+        if (string.IsNullOrWhiteSpace(ServiceId)) throw new ArgumentException("--service-id must not be empty");
+    }
+}
