@@ -19,5 +19,6 @@ var root = new RootCommand("QstOrleans: Quantized Side Tuning of Llama/OPT model
     PlotCommand.Create(),
     GenerateCommand.Create(),
     ChatCommand.Create(),
+    BenchCommand.Create(),
 };
 return root.Parse(args).Invoke();

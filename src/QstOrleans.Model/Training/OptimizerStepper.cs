@@ -49,11 +49,16 @@ public sealed class OptimizerStepper : IDisposable
     {
         if (!StepDue) throw new InvalidOperationException($"only {_accumulated} of {_accumulation} micro-batches accumulated");
         double gradNorm = GlobalGradNorm();
-        if (Config.MaxGradNorm > 0) nn.utils.clip_grad_norm_(_parameters, Config.MaxGradNorm);
         double lr = _schedule.At(Step);
-        foreach (var group in _adamw.ParamGroups) group.LearningRate = lr;
-        _adamw.step();
-        _adamw.zero_grad();
+        // One scope for the step's temporaries (clipping, AdamW arithmetic): left to the GC finalizer they
+        // pile up in native memory. The optimizer keeps its own state outside the scope.
+        using (NewDisposeScope())
+        {
+            if (Config.MaxGradNorm > 0) nn.utils.clip_grad_norm_(_parameters, Config.MaxGradNorm);
+            foreach (var group in _adamw.ParamGroups) group.LearningRate = lr;
+            _adamw.step();
+            _adamw.zero_grad();
+        }
         _accumulated = 0;
         Step++;
         return (lr, gradNorm);

@@ -1,0 +1,43 @@
+using System.Diagnostics;
+using QstOrleans.Model.Benchmarks;
+
+namespace QstOrleans.Cli.Commands;
+
+/// <summary>
+/// Runs a hidden <c>qst bench</c> sub-command in a fresh process (so VmHWM and thread pools are its own)
+/// and reads the one result line it prints: <c>BENCH-RESULT {json}</c>.
+/// </summary>
+internal static class BenchChild
+{
+    public const string Marker = "BENCH-RESULT ";
+
+    /// <summary>Prints a result for the parent to pick up.</summary>
+    public static void Emit<T>(T result) =>
+        Console.WriteLine(Marker + System.Text.Json.JsonSerializer.Serialize(result, new System.Text.Json.JsonSerializerOptions(BenchJson.Options) { WriteIndented = false }));
+
+    /// <exception cref="InvalidOperationException">The child failed or printed no result (its output tail is in the message).</exception>
+    public static T Run<T>(IReadOnlyList<string> args, TextWriter log, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var start = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this process's executable");
+        start.FileName = self;
+        // Under `dotnet qst.dll` the host is dotnet: pass the assembly first.
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(typeof(BenchChild).Assembly.Location);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
+        log.WriteLine($"  $ qst {string.Join(' ', args)}");
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a bench child process");
+        var stderr = process.StandardError.ReadToEndAsync();
+        var lines = new List<string>();
+        string? line;
+        while ((line = process.StandardOutput.ReadLine()) is not null) lines.Add(line);
+        if (!process.WaitForExit(timeout)) { process.Kill(entireProcessTree: true); throw new InvalidOperationException($"qst {string.Join(' ', args)}: timed out after {timeout}"); }
+        var result = lines.LastOrDefault(l => l.StartsWith(Marker, StringComparison.Ordinal));
+        if (process.ExitCode != 0 || result is null)
+        {
+            string tail = string.Join('\n', lines.TakeLast(10)) + "\n" + string.Join('\n', stderr.Result.Split('\n').TakeLast(15));
+            throw new InvalidOperationException($"qst {string.Join(' ', args)}: exit {process.ExitCode}, no result:\n{tail}");
+        }
+        return BenchJson.Deserialize<T>(result[Marker.Length..]);
+    }
+}

@@ -1,0 +1,31 @@
+using QstOrleans.Model.Config;
+
+namespace QstOrleans.Cli.Commands;
+
+/// <summary>The model shapes the benchmark trains here, each with the batch and sequence length it uses.</summary>
+internal sealed record BenchModel(ModelConfig Config, int Batch, int Sequence, int WarmupSteps, int Steps)
+{
+    public string Name => Config.Name;
+
+    /// <summary>tiny: the embedded default (H 256, 4 layers, vocab 512).</summary>
+    public static BenchModel Tiny => new(ModelPresets.Get("tiny"), 8, 128, 1, 4);
+
+    /// <summary>
+    /// A ~134 M-parameter Llama shape (H 768, I 2048, 12 layers, 12 heads, vocab 32000; GPT-2-small-like):
+    /// full fine-tuning (fp32 weights + gradients + AdamW ≈ 2.1 GB) still takes seconds per step on a shared
+    /// 2-core box, so this is the largest that keeps the whole table within minutes. The vocabulary is
+    /// Llama-2's, so logits weigh as they do at scale.
+    /// </summary>
+    public static BenchModel Medium => new(new ModelConfig
+    {
+        Name = "llama-134m", VocabSize = 32000, HiddenSize = 768, IntermediateSize = 2048, NumLayers = 12,
+        NumHeads = 12, NumKeyValueHeads = 12, HeadDim = 64, NormEps = 1e-5, RopeTheta = 10000, MaxPositionEmbeddings = 2048,
+    }, 4, 128, 1, 2);
+
+    public static BenchModel Parse(string name) => name switch
+    {
+        "tiny" => Tiny,
+        "medium" or "llama-134m" => Medium,
+        _ => throw new ArgumentException($"--models: unknown model '{name}' (tiny, medium)"),
+    };
+}

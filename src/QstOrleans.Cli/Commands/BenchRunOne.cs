@@ -1,0 +1,139 @@
+using QstOrleans.Model.Backbone;
+using QstOrleans.Model.Baselines;
+using QstOrleans.Model.Benchmarks;
+using QstOrleans.Model.Config;
+using QstOrleans.Model.Layers;
+using QstOrleans.Model.Qst;
+using QstOrleans.Model.Quantization;
+using QstOrleans.Model.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Cli.Commands;
+
+/// <summary>What one <c>qst bench run-one</c> process measures.</summary>
+public sealed record RunOneSettings(string ModelDirectory, string Method, int Batch, int Sequence, int WarmupSteps, int Steps,
+    int Threads, string Dtype = "bf16", long Seed = 0);
+
+/// <summary>
+/// One method trained for a few steps in this process on seeded random tokens (every position a label),
+/// measuring RSS before/after loading and VmHWM during the steps (reset after loading), tokens/s over the
+/// steps after the warm-up, and the bytes of the tensors held. Must run alone in its process: VmHWM is per process.
+/// </summary>
+internal static class BenchRunOne
+{
+    public static readonly string[] Methods = ["qst", "qst-cached", "qlora", "lora", "full"];
+
+    public static MethodRun Run(RunOneSettings s)
+    {
+        set_num_threads(s.Threads);
+        using (var warm = ones(16)) using (var sum = warm.sum()) sum.item<float>();   // libtorch initialised before the floor
+        GC.Collect();
+        long floor = ProcessMemory.ResidentBytes();
+
+        var config = ModelConfig.Load(s.ModelDirectory);
+        var (method, cache) = s.Method switch
+        {
+            "qst" => (TrainingMethod.Qst, false),
+            "qst-cached" => (TrainingMethod.Qst, true),
+            "qlora" => (TrainingMethod.QLora, false),
+            "lora" => (TrainingMethod.Lora, false),
+            "full" => (TrainingMethod.Full, false),
+            _ => throw new ArgumentException($"--method: unknown '{s.Method}' ({string.Join(", ", Methods)})"),
+        };
+        var build = new ModelBuildOptions(method, new QstConfig(), Precision.Parse(s.Dtype), DoubleQuant: true, Seed: s.Seed, CacheDequantized: cache);
+        using var model = ModelBuilder.Build(s.ModelDirectory, config, build);
+        var batches = RandomBatches(config.VocabSize, s.Batch, s.Sequence, s.WarmupSteps + s.Steps, s.Seed);
+        if (cache)
+        {
+            // Fill the dequantized-weight caches now, so they count as weights rather than as step memory.
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var (ids, _, mask) = batches[0].ToTensors();
+            model.Logits(ids, mask);
+        }
+        GC.Collect();
+        long afterLoad = ProcessMemory.ResidentBytes();
+        long weights = WeightBytes(model);
+        long trainable = model.TrainableParameters.Sum(p => p.numel());
+        long trainableBytes = model.TrainableParameters.Sum(p => p.numel() * p.ElementSize);
+        ResetPeak();
+
+        var trainer = new LocalTrainer(model, new OptimizerConfig { LearningRate = 1e-4, MaxGradNorm = 1.0 },
+            new TrainerConfig(1, s.WarmupSteps + s.Steps, s.Batch, 1, s.Threads, s.Seed));
+        var reports = trainer.Train(_ => batches, s.WarmupSteps + s.Steps).ToList();
+        var measured = reports.Skip(s.WarmupSteps).ToList();
+        double tokensPerStep = (double)s.Batch * s.Sequence;
+        double seconds = measured.Sum(r => tokensPerStep / r.TokensPerSecond);
+        long peakTraining = ProcessMemory.PeakResidentBytes();
+        return new MethodRun
+        {
+            Method = s.Method,
+            Shape = new BenchShape(config.Name, config.HiddenSize, config.IntermediateSize, config.NumLayers, config.NumHeads, config.VocabSize,
+                MemoryModel.TotalParameters(config), s.Batch, s.Sequence, s.Threads, s.Dtype),
+            TrainableParameters = trainable,
+            Steps = measured.Count,
+            TokensPerSecond = measured.Count * tokensPerStep / seconds,
+            SecondsPerStep = seconds / measured.Count,
+            FirstLoss = reports[0].Loss,
+            LastLoss = reports[^1].Loss,
+            RssBeforeLoad = floor,
+            RssAfterLoad = afterLoad,
+            PeakRssProcess = PeakSinceStart ?? peakTraining,
+            PeakRssTraining = peakTraining,
+            WeightBytes = weights,
+            GradientBytes = trainableBytes,
+            OptimizerBytes = 2 * trainable * sizeof(float),
+        };
+    }
+
+    static long? PeakSinceStart;
+
+    /// <summary>Resets VmHWM to the current RSS (Linux ≥ 4.0); remembers the process peak so far.</summary>
+    static void ResetPeak()
+    {
+        PeakSinceStart = ProcessMemory.PeakResidentBytes();
+        try { File.WriteAllText("/proc/self/clear_refs", "5"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* the training peak then includes loading */ }
+    }
+
+    /// <summary>Bytes of every parameter and buffer of the modules, every NF4 weight (and its dequantized cache) and the LM head.</summary>
+    static long WeightBytes(ITrainableModel model)
+    {
+        static long Bytes(IEnumerable<Tensor> tensors) => tensors.Sum(t => t.numel() * t.ElementSize);
+        static long ModuleBytes(nn.Module m) =>
+            Bytes(m.parameters()) + Bytes(m.buffers()) +
+            m.modules().OfType<Nf4Linear>().Sum(q => q.Weight.ByteSize + (q.CacheDequantized ? q.Weight.ElementCount * 2 : 0));
+        switch (model)
+        {
+            case QstModel q:
+                return ModuleBytes(q.Backbone) + ModuleBytes(q.Side) + Bytes([q.LmHead.Weight]);
+            case BaselineModel b:
+                long backboneTrainable = Bytes(b.Backbone.parameters().Where(p => p.requires_grad));
+                long outside = Bytes(b.TrainableParameters) - backboneTrainable;   // full fine-tuning's trainable head
+                return ModuleBytes(b.Backbone) + outside + HeadBytes(b);
+            default:
+                throw new NotSupportedException(model.GetType().Name);
+        }
+    }
+
+    /// <summary>The frozen LM head a LoRA/QLoRA baseline holds (bf16 [V, E]); full fine-tuning's is trainable and counted already.</summary>
+    static long HeadBytes(BaselineModel b) =>
+        b.Method == TrainingMethod.Full ? 0 : (long)b.Backbone.Config.VocabSize * QstConfig.OutputWidth(b.Backbone.Config) * 2;
+
+    /// <summary>Seeded random tokens (ids ≥ 3, past the special tokens), every position a label, no padding.</summary>
+    public static List<MicroBatch> RandomBatches(int vocab, int batch, int sequence, int count, long seed)
+    {
+        var random = new Random((int)seed);
+        var list = new List<MicroBatch>();
+        for (int i = 0; i < count; i++)
+        {
+            var ids = new long[batch * sequence];
+            for (int j = 0; j < ids.Length; j++) ids[j] = random.Next(3, vocab);
+            var mask = new long[ids.Length];
+            Array.Fill(mask, 1L);
+            list.Add(new MicroBatch(ids, (long[])ids.Clone(), mask, batch, sequence));
+        }
+        return list;
+    }
+}

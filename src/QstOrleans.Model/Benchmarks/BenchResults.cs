@@ -1,0 +1,95 @@
+namespace QstOrleans.Model.Benchmarks;
+
+/// <summary>The shape a figure was measured on: model, batch, sequence length, threads and dtype.</summary>
+public sealed record BenchShape(string Model, int Hidden, int Intermediate, int Layers, int Heads, int Vocab,
+    long Parameters, int Batch, int Sequence, int Threads, string Dtype)
+{
+    public string Describe() =>
+        $"{Model}: H={Hidden}, I={Intermediate}, layers={Layers}, heads={Heads}, vocab={Vocab}, {Parameters / 1e6:F1} M params; " +
+        $"batch {Batch} × {(Sequence > 0 ? $"seq {Sequence}" : "seq padded per micro-batch")}, {Threads} thread{(Threads == 1 ? " per worker" : "s")}, {Dtype}";
+}
+
+/// <summary>
+/// One training configuration measured in its own process (<c>qst bench run-one</c>). Memory figures are bytes.
+/// RSS figures come from /proc/self/status; the peak during training is VmHWM after resetting it at the end of
+/// loading (<c>echo 5 &gt; /proc/self/clear_refs</c>), so the loader's transient peak does not hide it.
+/// </summary>
+public sealed record MethodRun
+{
+    public required string Method { get; init; }
+    public required BenchShape Shape { get; init; }
+    public long TrainableParameters { get; init; }
+    public int Steps { get; init; }
+    public double TokensPerSecond { get; init; }
+    public double SecondsPerStep { get; init; }
+    public float FirstLoss { get; init; }
+    public float LastLoss { get; init; }
+    /// <summary>RSS with libtorch loaded and initialised, before the model (the runtime's floor).</summary>
+    public long RssBeforeLoad { get; init; }
+    public long RssAfterLoad { get; init; }
+    /// <summary>VmHWM over the whole process (loading included).</summary>
+    public long PeakRssProcess { get; init; }
+    /// <summary>VmHWM since the end of loading: the training steps' peak.</summary>
+    public long PeakRssTraining { get; init; }
+    /// <summary>Sum of the byte sizes of every parameter, buffer and NF4 tensor held (frozen and trainable).</summary>
+    public long WeightBytes { get; init; }
+    public long GradientBytes { get; init; }
+    /// <summary>AdamW's two fp32 moments: 8 B per trainable parameter.</summary>
+    public long OptimizerBytes { get; init; }
+
+    /// <summary>Training peak above the loaded model, less the optimizer state and gradients created in the first step.</summary>
+    public long ActivationBytes => Math.Max(0, PeakRssTraining - RssAfterLoad - OptimizerBytes - GradientBytes);
+
+    /// <summary>The training peak above the runtime floor: what the method itself costs.</summary>
+    public long PeakAboveFloor => PeakRssTraining - RssBeforeLoad;
+}
+
+/// <summary>The analytic model beside measurements (where they exist) and the paper (70B).</summary>
+public sealed record MemoryModelRow(string Model, string Method, int Batch, int Sequence, MemoryBreakdown Estimate,
+    double? MeasuredAboveFloor, PaperFigures.Bar? Paper);
+
+/// <summary>NF4 kernels against the memory bandwidth and against a bf16 linear of the same shape.</summary>
+public sealed record Nf4Result
+{
+    public required string Shape { get; init; }           // "[out, in]", x [M, in]
+    public int Threads { get; init; }
+    public double CopyGBps { get; init; }                  // read + write bytes per second of a plain copy
+    public double DequantMs { get; init; }
+    public double DequantBytes { get; init; }              // packed + absmax read, bf16 written
+    public double DequantBoundMs => DequantBytes / (CopyGBps * 1e9) * 1e3;
+    public double Bf16LinearMs { get; init; }
+    public double Nf4LinearMs { get; init; }               // dequantize per call + matmul
+    public double Nf4CachedLinearMs { get; init; }         // CacheDequantized
+    public long CacheBytes { get; init; }                  // what caching costs: 2 B/param
+}
+
+/// <summary>One pipeline run (S stages on S one-slot silos in one process) and its traffic.</summary>
+public sealed record PipelineRun
+{
+    public required int Stages { get; init; }
+    public required BenchShape Shape { get; init; }
+    public int MicroBatches { get; init; }
+    public double WallSeconds { get; init; }
+    public double TokensPerSecond { get; init; }
+    /// <summary>Compute seconds per micro-batch: the stages in order, then the side trainer.</summary>
+    public IReadOnlyList<double> ComputePerMicroBatch { get; init; } = [];
+    public IReadOnlyList<string> Workers { get; init; } = [];
+    /// <summary>Σ over stages of <c>StageStatus.BytesSent</c> (taps to the side trainer + hidden states to the next stage).</summary>
+    public long BytesSent { get; init; }
+    public long TokenPositions { get; init; }              // Σ B·T over the micro-batches
+    public double Efficiency => PipelineEfficiency.Efficiency(ComputePerMicroBatch, MicroBatches, WallSeconds);
+    public double IdealSpeedup => PipelineEfficiency.IdealSpeedup(ComputePerMicroBatch);
+}
+
+/// <summary>Everything one <c>qst bench all</c> writes (JSON + Markdown).</summary>
+public sealed record BenchResults
+{
+    public required string Command { get; init; }
+    public required string Machine { get; init; }
+    public DateTimeOffset Date { get; init; }
+    public List<MethodRun> Methods { get; init; } = [];
+    public List<MemoryModelRow> MemoryModel { get; init; } = [];
+    public List<Nf4Result> Nf4 { get; init; } = [];
+    public List<PipelineRun> Pipeline { get; init; } = [];
+    public List<string> Notes { get; init; } = [];
+}

@@ -1,0 +1,51 @@
+using QstOrleans.Model.Benchmarks;
+
+namespace QstOrleans.Tests.Benchmarks;
+
+/// <summary>The Markdown and JSON writers of the bench results.</summary>
+public sealed class ReportWriterTests
+{
+    [Fact]
+    public void MarkdownTableIsExact()
+    {
+        string table = MarkdownTable.Render(["a", "b|c"], [["1", "x\ny"], ["22", "z"]], [false, true]);
+        Assert.Equal("| a | b\\|c |\n|---|---:|\n| 1 | x y |\n| 22 | z |\n", table);
+        Assert.Throws<ArgumentException>(() => MarkdownTable.Render(["a", "b"], [["1"]]));
+        Assert.Equal("1.5", MarkdownTable.Gb(1.5e9));
+        Assert.Equal("3", MarkdownTable.MiB(3 * 1048576.0));
+        Assert.Equal("–", MarkdownTable.Num(double.NaN, 2));
+    }
+
+    [Fact]
+    public void ReportStartsWithItsCommandAndShowsTheRatios()
+    {
+        var results = new BenchResults
+        {
+            Command = "qst bench all --models tiny",
+            Machine = "test box",
+            Methods = [HarnessTests.Run("qst", 100, 300, 900), HarnessTests.Run("qlora", 100, 560, 300)],
+        };
+        string md = BenchMarkdown.Render(results);
+        Assert.StartsWith("# QstOrleans benchmarks\n\nProduced by:\n\n```bash\nqst bench all --models tiny\n```", md);
+        Assert.Contains("| m | qlora | 1.87× | 2.30× | 3.00× |", md);
+    }
+
+    [Fact]
+    public void JsonRoundTripsTheResults()
+    {
+        var results = new BenchResults
+        {
+            Command = "qst bench nf4", Machine = "box", Date = new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero),
+            Methods = [HarnessTests.Run("qst", 100, 300, double.NaN)],
+            Nf4 = [new Nf4Result { Shape = "W [2, 64]", Threads = 2, CopyGBps = 10, DequantMs = 1, DequantBytes = 2e7 }],
+        };
+        string json = BenchJson.Serialize(results);
+        Assert.Contains("\"command\": \"qst bench nf4\"", json);
+        var back = BenchJson.Deserialize<BenchResults>(json);
+        Assert.Equal(results.Command, back.Command);
+        Assert.Equal(results.Date, back.Date);
+        Assert.Equal(results.Methods[0] with { }, back.Methods[0]);
+        Assert.True(double.IsNaN(back.Methods[0].TokensPerSecond));
+        Assert.Equal(2.0, back.Nf4[0].DequantBoundMs, 12);   // 2e7 B at 10 GB/s
+    }
+}
