@@ -1,3 +1,5 @@
+using System.Globalization;
+using QstOrleans.Model.SafeTensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -8,12 +10,14 @@ namespace QstOrleans.Model.Training;
 /// The optimizer side of one training step, shared by the single-process trainer and the side-network
 /// grain so they cannot drift apart: accumulate micro-batch gradients (each micro-batch's mean loss
 /// divided by the accumulation count, like the HF Trainer, spec §1.6), then clip, set the scheduled lr,
-/// AdamW-step and zero the gradients.
+/// AdamW-step and zero the gradients. <see cref="SaveState"/> / <see cref="RestoreState"/> checkpoint the AdamW
+/// moments, per-parameter step counts and the stepper's own step (which drives the lr schedule), so a restored
+/// stepper continues bitwise like an uninterrupted one.
 /// </summary>
 public sealed class OptimizerStepper : IDisposable
 {
     readonly IReadOnlyList<Parameter> _parameters;
-    readonly optim.Optimizer _adamw;
+    readonly AdamW _adamw;
     readonly LrSchedule _schedule;
     readonly int _accumulation;
     int _accumulated;
@@ -29,6 +33,8 @@ public sealed class OptimizerStepper : IDisposable
     }
 
     public OptimizerConfig Config { get; }
+    /// <summary>The parameters AdamW updates, in its state order.</summary>
+    public IReadOnlyList<Parameter> Parameters => _parameters;
     /// <summary>Optimizer steps taken so far.</summary>
     public int Step { get; private set; }
     public bool StepDue => _accumulated == _accumulation;
@@ -75,6 +81,97 @@ public sealed class OptimizerStepper : IDisposable
             sum += sq.item<double>();
         }
         return Math.Sqrt(sum);
+    }
+
+    // ---- checkpointing (consistent cut: only between optimizer steps) ----
+
+    const string StepKey = "optimizer_step", KindKey = "optimizer", CountKey = "parameters";
+
+    /// <summary>
+    /// Adds the AdamW state to <paramref name="writer"/>: for parameter i named n_i, <c>n_i.exp_avg</c> and
+    /// <c>n_i.exp_avg_sq</c> (the parameter's shape and dtype) and <c>n_i.step</c> (I64 scalar); metadata
+    /// <c>optimizer</c> = AdamW, <c>optimizer_step</c>, <c>parameters</c>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Micro-batches are accumulated but not applied (not a step boundary).</exception>
+    /// <exception cref="ArgumentException">Names do not match the parameters one to one.</exception>
+    public void SaveState(SafeTensorsWriter writer, IReadOnlyList<string> parameterNames)
+    {
+        if (_accumulated != 0)
+            throw new InvalidOperationException($"{_accumulated} micro-batches are accumulated but not applied: checkpoint only between optimizer steps");
+        var states = AdamStates(parameterNames);
+        for (int i = 0; i < states.Count; i++)
+        {
+            var s = states[i];
+            if (s.max_exp_avg_sq is not null) throw new NotSupportedException("AMSGrad state is not checkpointed");
+            writer.Add($"{parameterNames[i]}.exp_avg", s.exp_avg);
+            writer.Add($"{parameterNames[i]}.exp_avg_sq", s.exp_avg_sq);
+            writer.Add($"{parameterNames[i]}.step", SafeTensorDType.I64, [], BitConverter.GetBytes(s.step));
+        }
+        writer.Metadata[KindKey] = "AdamW";
+        writer.Metadata[StepKey] = Step.ToString(CultureInfo.InvariantCulture);
+        writer.Metadata[CountKey] = states.Count.ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Restores what <see cref="SaveState"/> wrote: copies the moments into AdamW's state tensors, sets the
+    /// per-parameter and stepper step counts and drops any partial accumulation. Everything is checked before
+    /// anything changes.
+    /// </summary>
+    /// <exception cref="SafeTensorsFormatException">A tensor missing, extra, or of another shape/dtype; bad metadata (names file and tensor/key).</exception>
+    public void RestoreState(SafeTensorsFile file, IReadOnlyList<string> parameterNames)
+    {
+        var states = AdamStates(parameterNames);
+        string Meta(string key) => file.Metadata.TryGetValue(key, out var v) ? v
+            : throw new SafeTensorsFormatException(file.FilePath, null, $"metadata '{key}' is missing (not an optimizer checkpoint?)");
+        if (Meta(KindKey) != "AdamW")
+            throw new SafeTensorsFormatException(file.FilePath, null, $"metadata '{KindKey}' is '{Meta(KindKey)}', expected AdamW");
+        if (!int.TryParse(Meta(StepKey), NumberStyles.None, CultureInfo.InvariantCulture, out int step))
+            throw new SafeTensorsFormatException(file.FilePath, null, $"metadata '{StepKey}' is '{Meta(StepKey)}', not a step count");
+        var expected = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < states.Count; i++)
+        {
+            foreach (var (suffix, like) in new[] { ("exp_avg", states[i].exp_avg), ("exp_avg_sq", states[i].exp_avg_sq) })
+            {
+                string name = $"{parameterNames[i]}.{suffix}";
+                expected.Add(name);
+                var info = file.Info(name);
+                if (!info.Shape.SequenceEqual(like.shape) || SafeTensorDTypes.ToTorch(info.DType) != like.dtype)
+                    throw new SafeTensorsFormatException(file.FilePath, name,
+                        $"is {info.DType} [{string.Join(", ", info.Shape)}] but the parameter's state is {like.dtype} [{string.Join(", ", like.shape)}]");
+            }
+            string stepName = $"{parameterNames[i]}.step";
+            expected.Add(stepName);
+            var stepInfo = file.Info(stepName);
+            if (stepInfo.DType != SafeTensorDType.I64 || stepInfo.Shape.Length != 0)
+                throw new SafeTensorsFormatException(file.FilePath, stepName, "must be an I64 scalar");
+        }
+        var extra = file.Tensors.Keys.FirstOrDefault(n => !expected.Contains(n));
+        if (extra is not null)
+            throw new SafeTensorsFormatException(file.FilePath, extra, "is not state of this optimizer's parameters (another model or QST config?)");
+
+        using var noGrad = no_grad();
+        for (int i = 0; i < states.Count; i++)
+        {
+            using (var m = file.ReadTensor($"{parameterNames[i]}.exp_avg")) states[i].exp_avg.copy_(m);
+            using (var v = file.ReadTensor($"{parameterNames[i]}.exp_avg_sq")) states[i].exp_avg_sq.copy_(v);
+            states[i].step = BitConverter.ToInt64(file.ReadBytes($"{parameterNames[i]}.step"));
+        }
+        _adamw.zero_grad();
+        _accumulated = 0;
+        Step = step;
+    }
+
+    List<AdamW.State> AdamStates(IReadOnlyList<string> parameterNames)
+    {
+        if (parameterNames.Count != _parameters.Count)
+            throw new ArgumentException($"{parameterNames.Count} names for {_parameters.Count} optimizer parameters", nameof(parameterNames));
+        if (parameterNames.Distinct(StringComparer.Ordinal).Count() != parameterNames.Count)
+            throw new ArgumentException("parameter names must be distinct", nameof(parameterNames));
+        // One parameter group, so the state list follows the constructor's parameter order.
+        var states = _adamw.state_dict().State.Cast<AdamW.State>().ToList();
+        if (states.Count != _parameters.Count)
+            throw new InvalidOperationException($"AdamW holds {states.Count} states for {_parameters.Count} parameters");
+        return states;
     }
 
     public void Dispose() => _adamw.Dispose();
