@@ -4,7 +4,7 @@ using QstOrleans.Data.Datasets;
 namespace QstOrleans.Cli.Commands;
 
 /// <summary>
-/// <c>qst chat [--model DIR] [--side FILE] [generate's sampling options]</c>: an interactive conversation on
+/// <c>qst chat [--model DIR] [--side FILE|DIR] [generate's sampling options]</c>: an interactive conversation on
 /// stdin/stdout. Each user line is an Alpaca instruction (<see cref="AlpacaPrompt"/>, the template the QST
 /// runs train on); earlier turns stay in the prompt (header once, then "### Instruction / ### Response" pairs),
 /// the oldest dropped when the context would overflow. The reply streams as it is generated and ends at EOS,

@@ -9,7 +9,8 @@ public sealed record GenerateSettings
 {
     /// <summary>HF model directory; null = the embedded tiny model.</summary>
     public string? Model { get; init; }
-    /// <summary>Trained side weights (trainable.safetensors from <c>qst train-local --out</c>); null = plain model.</summary>
+    /// <summary>Trained side weights: trainable.safetensors from <c>qst train-local --out</c>, or an export folder
+    /// (side_model.safetensors + side_config.json); null = plain model.</summary>
     public string? Side { get; init; }
     public string Prompt { get; init; } = "";
     public int MaxNewTokens { get; init; } = 128;
@@ -28,7 +29,7 @@ public sealed record GenerateSettings
 }
 
 /// <summary>
-/// <c>qst generate --model DIR [--side FILE] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P]
+/// <c>qst generate --model DIR [--side FILE|DIR] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P]
 /// [--seed S] [--nf4] [--dtype bf16|fp32] [--no-cache] [--threads N]</c>: continues the prompt (BOS + prompt tokens, no template) with the
 /// KV-cached generator, printing text as the tokens arrive; a summary (token count, stop reason, tokens/s) goes
 /// to stderr.
@@ -64,7 +65,7 @@ internal static class GenerateCommand
         Option<long> Seed, Option<bool> Nf4, Option<string> Dtype, Option<int> Threads) CommonOptions() =>
     (
         new Option<string?>("--model") { Description = "HF model directory (default: the embedded tiny model)" },
-        new Option<string?>("--side") { Description = "Trained QST side weights (trainable.safetensors from train-local --out)" },
+        new Option<string?>("--side") { Description = "Trained QST side network: trainable.safetensors, or an export folder (qst export / train-local --out)" },
         new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 128 },
         new Option<double>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0.0 },
         new Option<double>("--top-p") { Description = "Nucleus sampling mass (with temperature > 0)", DefaultValueFactory = _ => 1.0 },

@@ -1,5 +1,6 @@
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Backbone;
+using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Generation;
 using QstOrleans.Model.Layers;
@@ -10,8 +11,12 @@ namespace QstOrleans.Cli.Commands;
 
 /// <summary>
 /// What <c>qst generate</c> and <c>qst chat</c> load: tokenizer, backbone (NF4 or bf16/fp32), LM head and,
-/// with a side-weights file, the trained QST side network (its r and adapter size read from the file).
+/// with <c>--side</c>, the trained QST side network: either a <c>trainable.safetensors</c> file (its r and adapter
+/// size read from the shapes) or an export folder (<c>side_model.safetensors</c> + <c>side_config.json</c> from
+/// <c>qst export</c> or <c>train-local --out</c>), whose recorded base model is checked against <c>--model</c>.
 /// </summary>
+/// <remarks>Throws <see cref="SideNetworkMismatchException"/> when an export folder belongs to another base model,
+/// <see cref="FileNotFoundException"/> for a missing file or a folder without <c>side_config.json</c>.</remarks>
 internal sealed class LoadedGenerator : IDisposable
 {
     readonly BackboneStage _backbone;
@@ -38,7 +43,7 @@ internal sealed class LoadedGenerator : IDisposable
     public IReadOnlyCollection<int> StopTokens => new HashSet<int> { Tokenizer.EosId, Config.EosTokenId };
 
     /// <param name="model">HF model directory; null = the embedded tiny model.</param>
-    /// <param name="side">trainable.safetensors of a QST run; null = the plain pre-trained model.</param>
+    /// <param name="side">trainable.safetensors of a QST run, or an export folder; null = the plain pre-trained model.</param>
     public static LoadedGenerator Load(string? model, string? side, bool nf4, string dtype, int threads = 0)
     {
         if (threads < 0) throw new ArgumentException($"--threads must be >= 0, got {threads}");
@@ -49,19 +54,37 @@ internal sealed class LoadedGenerator : IDisposable
         var precision = Precision.Parse(dtype);
         var format = nf4 ? WeightFormat.Nf4 : precision.Compute == ScalarType.Float32 ? WeightFormat.Float32 : WeightFormat.BFloat16;
         var options = new BackboneOptions(format, DoubleQuant: true, Precision: precision);
-        QstSideNetwork? sideNetwork = null;
-        if (side is not null)
-        {
-            var qst = SideWeights.InferConfig(side, config).Validate(config);
-            sideNetwork = new QstSideNetwork(config, qst, precision, seed: 0);
-            try { SideWeights.Load(sideNetwork, side); }
-            catch { sideNetwork.Dispose(); throw; }
-        }
+        var sideNetwork = side is null ? null : LoadSide(side, config, precision);
         var backbone = BackboneLoader.LoadAll(dir, config, options);
         var head = BackboneLoader.LoadLmHead(dir, config, options);
         string what = $"{config.Name} ({format}, {precision} compute)" +
-                      (side is null ? ", no side network" : $", QST side network from {side}");
+                      (side is null ? ", no side network" : Directory.Exists(side) ? $", QST side network exported in {side}" : $", QST side network from {side}");
         return new LoadedGenerator(config, tokenizer, backbone, head, sideNetwork, what);
+    }
+
+    /// <summary>The side network of a trainable.safetensors file or of an export folder (checked against the base model).</summary>
+    static QstSideNetwork LoadSide(string side, ModelConfig config, Precision precision)
+    {
+        QstSideNetwork network;
+        if (Directory.Exists(side))
+        {
+            // Checked before anything is built: the wrong base model is refused naming both models.
+            var manifest = SideNetworkExport.CheckBase(side, config);
+            string weights = Path.Combine(side, SideNetworkExport.WeightsFile);
+            if (!File.Exists(weights)) throw new FileNotFoundException($"'{weights}' does not exist (an incomplete export folder?)", weights);
+            // Built at the compute dtype asked for here; the stored tensors are fp32 master weights by default, so
+            // they fit whatever the training precision was (CopyInto names any tensor whose dtype differs).
+            network = new QstSideNetwork(config, manifest.Qst.Validate(config), precision, manifest.Seed);
+            try { SideNetworkExport.CopyInto(network, weights, requireAll: true); }
+            catch { network.Dispose(); throw; }
+            return network;
+        }
+        if (!File.Exists(side)) throw new FileNotFoundException($"--side: '{side}' is neither a file nor an export folder", side);
+        var qst = SideWeights.InferConfig(side, config).Validate(config);
+        network = new QstSideNetwork(config, qst, precision, seed: 0);
+        try { SideWeights.Load(network, side); }
+        catch { network.Dispose(); throw; }
+        return network;
     }
 
     public void Dispose()

@@ -17,7 +17,12 @@ internal static class TrainCommand
     public static Command Create()
     {
         var model = new Option<string?>("--model") { Description = "HF model directory, as the silos see it (default: the embedded tiny model)" };
-        var data = new Option<string?>("--data") { Description = "Alpaca JSON/JSONL file, as the silos see it (default: the embedded synthetic dataset)" };
+        var data = new Option<string?>("--data") { Description = "Training data (Alpaca, chat, text or pre-tokenized), as the silos see it (default: the embedded synthetic dataset)" };
+        var format = new Option<string>("--format") { Description = "Dataset format: auto, alpaca, chat, text, tokens", DefaultValueFactory = _ => "auto" };
+        var maxLength = new Option<int>("--max-length") { Description = "Tokens per example and packing block size (0 = max-source + max-target)", DefaultValueFactory = _ => 0 };
+        var pack = new Option<bool>("--pack") { Description = "Pack examples into blocks of exactly --max-length tokens" };
+        var groupByLength = new Option<bool>("--group-by-length") { Description = "Batch examples of similar length together" };
+        var skipInvalid = new Option<bool>("--skip-invalid") { Description = "Drop bad records (counted in the data report) instead of failing" };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
         var maxSteps = new Option<int>("--max-steps") { Description = "Stop after N optimizer steps (0 = all epochs)", DefaultValueFactory = _ => 0 };
         var microBatch = new Option<int>("--micro-batch-size") { DefaultValueFactory = _ => 8 };
@@ -48,11 +53,13 @@ internal static class TrainCommand
         {
             model, data, epochs, maxSteps, microBatch, accumulation, lr, schedule, warmup, clip, weightDecay, r, adapter, mergeGate,
             dtype, backbone, dq, maxSource, maxTarget, seed, stages, window, jobId, local, detach, plain, poll,
+            format, maxLength, pack, groupByLength, skipInvalid,
         };
         connection.AddTo(command);
         command.SetAction((p, cancel) => ClusterConnection.RunAsync(async () =>
         {
             LrSchedule.ParseKind(p.GetValue(schedule)!); // validates the name here, with the option's name in the message
+            QstOrleans.Data.Datasets.DataOptions.ParseFormat(p.GetValue(format)); // likewise
             var remote = connection.Resolve(p);
             bool runLocal = p.GetValue(local) || remote is null;
             if (p.GetValue(local) && remote is not null)
@@ -70,6 +77,8 @@ internal static class TrainCommand
                 Qst = new QstSpec { R = p.GetValue(r), AdapterBottleneck = p.GetValue(adapter), TrainMergeGate = p.GetValue(mergeGate) },
                 Dtype = p.GetValue(dtype)!, BackboneFormat = p.GetValue(backbone)!, DoubleQuant = p.GetValue(dq),
                 Window = p.GetValue(window), MaxSourceTokens = p.GetValue(maxSource), MaxTargetTokens = p.GetValue(maxTarget),
+                Format = p.GetValue(format)!, MaxLength = p.GetValue(maxLength), Pack = p.GetValue(pack),
+                GroupByLength = p.GetValue(groupByLength), SkipInvalid = p.GetValue(skipInvalid),
             };
             string id = p.GetValue(jobId) ?? $"train-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}";
             var pollInterval = TimeSpan.FromMilliseconds(Math.Max(p.GetValue(poll), 10));

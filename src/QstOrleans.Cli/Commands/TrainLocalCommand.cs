@@ -27,11 +27,25 @@ public sealed record TrainLocalSettings
     public double LoraAlpha { get; init; } = 16;
     public int MaxSourceTokens { get; init; } = 512;
     public int MaxTargetTokens { get; init; } = 512;
+    /// <summary>Dataset format: auto, alpaca, chat, text or tokens (see <see cref="DataOptions.ParseFormat"/>).</summary>
+    public string Format { get; init; } = "auto";
+    /// <summary>Tokens per example and packing block size; 0 = source + target limits.</summary>
+    public int MaxLength { get; init; }
+    /// <summary>Pack examples into fixed blocks of the maximum length.</summary>
+    public bool Pack { get; init; }
+    /// <summary>Group examples of similar length into micro-batches.</summary>
+    public bool GroupByLength { get; init; }
+    /// <summary>Drop bad records (reported) instead of failing.</summary>
+    public bool SkipInvalid { get; init; }
+
+    /// <summary>The data options these settings describe.</summary>
+    public DataOptions DataOptions() => new(QstOrleans.Data.Datasets.DataOptions.ParseFormat(Format), MaxSourceTokens, MaxTargetTokens,
+        MaxLength, Pack, GroupByLength, SkipInvalid);
     /// <summary>Run folder: trainable.safetensors, metrics.jsonl, loss.png and, for QST, the side-network export; null = not saved.</summary>
     public string? Output { get; init; }
     /// <summary>Evaluate every N optimizer steps (0: only after the last step, when a set is given).</summary>
     public int EvalEvery { get; init; }
-    /// <summary>Alpaca file of validation examples.</summary>
+    /// <summary>File of validation examples (any format; never packed).</summary>
     public string? ValData { get; init; }
     /// <summary>Fraction of the training file held out for validation (0 = none).</summary>
     public double ValFraction { get; init; }
@@ -41,7 +55,9 @@ public sealed record TrainLocalSettings
 
 /// <summary>
 /// <c>qst train-local</c>: the single-process trainer. Without <c>--model</c>/<c>--data</c> it uses the
-/// embedded default (tiny Llama + synthetic dataset, made on first use). Prints one line per step:
+/// embedded default (tiny Llama + synthetic dataset, made on first use). The data may be in any format
+/// <see cref="InstructionBatches"/> reads (<c>--format</c>, <c>--max-length</c>, <c>--pack</c>, <c>--group-by-length</c>,
+/// <c>--skip-invalid</c>); its kept/dropped/truncated report is the first line. Prints one line per step:
 /// step, epoch, loss, lr, grad norm, tokens/s, peak memory, plus val-loss/val-ppl/mmlu-acc on evaluated steps
 /// (<c>--eval-every</c>, <c>--val-data</c>/<c>--val-fraction</c>, <c>--mmlu</c>). With <c>--out DIR</c> it writes a run
 /// folder (see <see cref="RunFolder"/>).
@@ -51,7 +67,12 @@ internal static class TrainLocalCommand
     public static Command Create()
     {
         var model = new Option<string?>("--model") { Description = "HF model directory (default: the embedded tiny model)" };
-        var data = new Option<string?>("--data") { Description = "Alpaca JSON/JSONL file (default: the embedded synthetic dataset)" };
+        var data = new Option<string?>("--data") { Description = "Training data: Alpaca, ShareGPT/OpenAI chat, {\"text\"} JSONL, .txt or pre-tokenized JSONL (default: the embedded synthetic dataset)" };
+        var format = new Option<string>("--format") { Description = "Dataset format: auto, alpaca, chat, text, tokens", DefaultValueFactory = _ => "auto" };
+        var maxLength = new Option<int>("--max-length") { Description = "Tokens per example and packing block size (0 = max-source + max-target)", DefaultValueFactory = _ => 0 };
+        var pack = new Option<bool>("--pack") { Description = "Pack examples into blocks of exactly --max-length tokens" };
+        var groupByLength = new Option<bool>("--group-by-length") { Description = "Batch examples of similar length together (less padding)" };
+        var skipInvalid = new Option<bool>("--skip-invalid") { Description = "Drop bad records (counted in the data report) instead of failing" };
         var method = new Option<string>("--method") { Description = "qst, lora, qlora or full", DefaultValueFactory = _ => "qst" };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
         var maxSteps = new Option<int>("--max-steps") { Description = "Stop after N optimizer steps (0 = all epochs)", DefaultValueFactory = _ => 0 };
@@ -75,14 +96,14 @@ internal static class TrainLocalCommand
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 2 };
         var output = new Option<string?>("--out") { Description = "Run folder: trainable.safetensors, metrics.jsonl, loss.png, QST side-network export" };
         var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps (default: after the last step only)", DefaultValueFactory = _ => 0 };
-        var valData = new Option<string?>("--val-data") { Description = "Alpaca JSON/JSONL validation file" };
+        var valData = new Option<string?>("--val-data") { Description = "Validation file (any format, never packed)" };
         var valFraction = new Option<double>("--val-fraction") { Description = "Hold out this fraction of the training file for validation", DefaultValueFactory = _ => 0 };
         var mmlu = new Option<string?>("--mmlu") { Description = "MMLU-style JSONL (question, choices or A..D, answer) for multiple-choice accuracy" };
         var command = new Command("train-local", "Train in this process (QST or a baseline) and print one line per optimizer step.")
         {
             model, data, method, epochs, maxSteps, microBatch, accumulation, lr, schedule, warmup, clip, weightDecay,
             r, adapter, mergeGate, dtype, dq, loraRank, loraAlpha, maxSource, maxTarget, seed, threads, output,
-            evalEvery, valData, valFraction, mmlu,
+            evalEvery, valData, valFraction, mmlu, format, maxLength, pack, groupByLength, skipInvalid,
         };
         command.SetAction(p => CliErrors.Run(() =>
         {
@@ -105,6 +126,11 @@ internal static class TrainLocalCommand
                 LoraAlpha = p.GetValue(loraAlpha),
                 MaxSourceTokens = p.GetValue(maxSource),
                 MaxTargetTokens = p.GetValue(maxTarget),
+                Format = p.GetValue(format)!,
+                MaxLength = p.GetValue(maxLength),
+                Pack = p.GetValue(pack),
+                GroupByLength = p.GetValue(groupByLength),
+                SkipInvalid = p.GetValue(skipInvalid),
                 Output = p.GetValue(output),
                 EvalEvery = p.GetValue(evalEvery),
                 ValData = p.GetValue(valData),
@@ -140,15 +166,15 @@ internal static class TrainLocalCommand
         string dataFile = s.Data ?? EmbeddedDefaults.EnsureData();
         var config = ModelConfig.Load(modelDir);
         var tokenizer = ModelTokenizer.Load(modelDir);
-        var collatorOptions = new CollatorOptions(s.MaxSourceTokens, s.MaxTargetTokens);
-        var allBatches = InstructionBatches.Load(dataFile, tokenizer, collatorOptions, s.Trainer.MicroBatchSize, (int)s.Trainer.Seed);
-        var (batches, validationExamples) = TrainLocalEvaluation.Split(s, allBatches, tokenizer, collatorOptions, dataFile);
-        var validation = validationExamples is null ? null : TrainLocalEvaluation.Batches(batches.Collator, validationExamples, s.Trainer.MicroBatchSize);
+        var dataOptions = s.DataOptions();
+        var allBatches = InstructionBatches.Load(dataFile, tokenizer, dataOptions, s.Trainer.MicroBatchSize, (int)s.Trainer.Seed, modelDir);
+        var (batches, validationExamples) = TrainLocalEvaluation.Split(s, allBatches, tokenizer, modelDir, dataFile);
+        var validation = validationExamples is null ? null : TrainLocalEvaluation.Batches(batches, validationExamples, s.Trainer.MicroBatchSize);
         var mmlu = s.Mmlu is null ? null : TrainLocalEvaluation.LoadMmlu(s.Mmlu, tokenizer);
         TrainLocalEvaluation.CheckSettings(s, validation is not null, mmlu is not null);
         int microBatches = batches.MicroBatchesPerEpoch;
         if (microBatches < s.Trainer.GradientAccumulation)
-            throw new ArgumentException($"{dataFile}: {batches.ExampleCount} examples make {microBatches} micro-batches of {s.Trainer.MicroBatchSize}, fewer than one optimizer step ({s.Trainer.GradientAccumulation} micro-batches)");
+            throw new ArgumentException($"{dataFile}: {batches.RowCount} {(dataOptions.Pack ? "packed blocks" : "examples")} make {microBatches} micro-batches of {s.Trainer.MicroBatchSize}, fewer than one optimizer step ({s.Trainer.GradientAccumulation} micro-batches)");
         int stepsPerEpoch = microBatches / s.Trainer.GradientAccumulation;
         int totalSteps = s.Trainer.MaxSteps > 0 ? Math.Min(s.Trainer.MaxSteps, stepsPerEpoch * s.Trainer.Epochs) : stepsPerEpoch * s.Trainer.Epochs;
 
@@ -158,7 +184,8 @@ internal static class TrainLocalCommand
         using var model = ModelBuilder.Build(modelDir, config, build);
         long trainable = model.TrainableParameters.Sum(p => p.numel());
         yield return $"{s.Method} on {config.Name} (H={config.HiddenSize}, layers={config.NumLayers}, vocab={config.VocabSize}), " +
-                     $"{trainable:N0} trainable parameters, {batches.ExampleCount} examples, " +
+                     $"{trainable:N0} trainable parameters, {batches.ExampleCount} examples" +
+                     (dataOptions.Pack ? $" in {batches.RowCount} blocks of {dataOptions.EffectiveMaxLength} tokens" : "") + ", " +
                      $"{totalSteps} steps, micro-batch {s.Trainer.MicroBatchSize} x {s.Trainer.GradientAccumulation}, {precision}";
         if (validationExamples is not null || mmlu is not null)
             yield return $"evaluation: {(validationExamples is null ? "no validation set" : $"{validationExamples.Count} validation examples")}, " +

@@ -17,10 +17,12 @@ internal static class TrainLocalEvaluation
     /// <summary>The training batches left and the validation examples, as the settings ask.</summary>
     /// <exception cref="ArgumentException">Both sources given, a fraction outside (0, 1), or a split leaving either side empty.</exception>
     public static (InstructionBatches Train, IReadOnlyList<TokenizedExample>? Validation) Split(
-        TrainLocalSettings s, InstructionBatches all, ModelTokenizer tokenizer, CollatorOptions options, string dataFile)
+        TrainLocalSettings s, InstructionBatches all, ModelTokenizer tokenizer, string modelDirectory, string dataFile)
     {
         if (s.ValData is not null && s.ValFraction > 0) throw new ArgumentException("give --val-data or --val-fraction, not both");
-        if (s.ValData is not null) return (all, InstructionBatches.Load(s.ValData, tokenizer, options, s.Trainer.MicroBatchSize, 0).Examples);
+        // Validation examples are scored one by one (never packed), with the training file's truncation.
+        if (s.ValData is not null)
+            return (all, InstructionBatches.Load(s.ValData, tokenizer, all.Options with { Pack = false }, s.Trainer.MicroBatchSize, 0, modelDirectory).Examples);
         if (s.ValFraction == 0) return (all, null);
         if (s.ValFraction is < 0 or >= 1) throw new ArgumentException($"--val-fraction must be in (0, 1), got {s.ValFraction}");
         // Example i is held out when floor((i+1)·F) > floor(i·F): evenly spread through the file, deterministic,
@@ -35,10 +37,10 @@ internal static class TrainLocalEvaluation
     }
 
     /// <summary>The validation examples in file order, cut into micro-batches (the last may be smaller).</summary>
-    public static IReadOnlyList<MicroBatch> Batches(InstructionCollator collator, IReadOnlyList<TokenizedExample> examples, int microBatchSize) =>
+    public static IReadOnlyList<MicroBatch> Batches(InstructionBatches data, IReadOnlyList<TokenizedExample> examples, int microBatchSize) =>
         examples.Chunk(microBatchSize).Select(chunk =>
         {
-            var b = collator.Collate(chunk);
+            var b = data.Collate(chunk);
             return new MicroBatch(b.InputIds, b.Labels, b.AttentionMask, b.BatchSize, b.SequenceLength);
         }).ToList();
 

@@ -33,6 +33,16 @@ public sealed record JobSpec
     [Id(17)] public int Window { get; init; } = 4;
     [Id(18)] public int MaxSourceTokens { get; init; } = 512;
     [Id(19)] public int MaxTargetTokens { get; init; } = 512;
+    /// <summary>Dataset format: auto, alpaca, chat, text or tokens.</summary>
+    [Id(20)] public string Format { get; init; } = "auto";
+    /// <summary>Tokens per example and packing block size (0 = MaxSourceTokens + MaxTargetTokens).</summary>
+    [Id(21)] public int MaxLength { get; init; }
+    /// <summary>Pack the examples into blocks of exactly the maximum length.</summary>
+    [Id(22)] public bool Pack { get; init; }
+    /// <summary>Batch examples of similar length together.</summary>
+    [Id(23)] public bool GroupByLength { get; init; }
+    /// <summary>Drop bad records (reported in the data summary) instead of failing the job.</summary>
+    [Id(24)] public bool SkipInvalid { get; init; }
 }
 
 /// <summary>The QST side-network options (mirrors QstOrleans.Model.Qst.QstConfig; defaults = the reference's).</summary>

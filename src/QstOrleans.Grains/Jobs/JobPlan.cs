@@ -32,11 +32,13 @@ public sealed record JobPlan(
         if (spec.Window < 1) throw new ArgumentException($"window must be >= 1, got {spec.Window}");
         if (spec.Epochs < 1) throw new ArgumentException($"epochs must be >= 1, got {spec.Epochs}");
         var tokenizer = ModelTokenizer.Load(spec.ModelDirectory);
-        var batches = InstructionBatches.Load(spec.DataFile, tokenizer, new CollatorOptions(spec.MaxSourceTokens, spec.MaxTargetTokens),
-            spec.MicroBatchSize, (int)spec.Seed);
+        var data = new DataOptions(DataOptions.ParseFormat(spec.Format), spec.MaxSourceTokens, spec.MaxTargetTokens, spec.MaxLength,
+            spec.Pack, spec.GroupByLength, spec.SkipInvalid);
+        // The same loader as `qst train-local` (same model directory for the chat template), so the batches are identical.
+        var batches = InstructionBatches.Load(spec.DataFile, tokenizer, data, spec.MicroBatchSize, (int)spec.Seed, spec.ModelDirectory);
         int stepsPerEpoch = batches.MicroBatchesPerEpoch / spec.GradientAccumulation;
         if (stepsPerEpoch == 0)
-            throw new ArgumentException($"{spec.DataFile}: {batches.ExampleCount} examples make no whole optimizer step of {spec.GradientAccumulation} x {spec.MicroBatchSize}");
+            throw new ArgumentException($"{spec.DataFile}: {batches.RowCount} {(data.Pack ? "packed blocks" : "examples")} make no whole optimizer step of {spec.GradientAccumulation} x {spec.MicroBatchSize}");
         int totalSteps = stepsPerEpoch * spec.Epochs;
         if (spec.MaxSteps > 0) totalSteps = Math.Min(totalSteps, spec.MaxSteps);
         var stages = StagePlanner.Plan(model.NumLayers, spec.Stages, await slots.List());
