@@ -66,71 +66,45 @@ internal static class TrainLocalCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "HF model directory (default: the embedded tiny model)" };
-        var data = new Option<string?>("--data") { Description = "Training data: Alpaca, ShareGPT/OpenAI chat, {\"text\"} JSONL, .txt or pre-tokenized JSONL (default: the embedded synthetic dataset)" };
-        var format = new Option<string>("--format") { Description = "Dataset format: auto, alpaca, chat, text, tokens", DefaultValueFactory = _ => "auto" };
-        var maxLength = new Option<int>("--max-length") { Description = "Tokens per example and packing block size (0 = max-source + max-target)", DefaultValueFactory = _ => 0 };
-        var pack = new Option<bool>("--pack") { Description = "Pack examples into blocks of exactly --max-length tokens" };
-        var groupByLength = new Option<bool>("--group-by-length") { Description = "Batch examples of similar length together (less padding)" };
-        var skipInvalid = new Option<bool>("--skip-invalid") { Description = "Drop bad records (counted in the data report) instead of failing" };
+        var o = new TrainingOptions("");
         var method = new Option<string>("--method") { Description = "qst, lora, qlora or full", DefaultValueFactory = _ => "qst" };
-        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
-        var maxSteps = new Option<int>("--max-steps") { Description = "Stop after N optimizer steps (0 = all epochs)", DefaultValueFactory = _ => 0 };
-        var microBatch = new Option<int>("--micro-batch-size") { DefaultValueFactory = _ => 8 };
-        var accumulation = new Option<int>("--grad-accum") { DefaultValueFactory = _ => 1 };
-        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1e-3 };
-        var schedule = new Option<string>("--schedule") { Description = "constant, constant_with_warmup, linear, cosine", DefaultValueFactory = _ => "constant" };
-        var warmup = new Option<int>("--warmup-steps") { DefaultValueFactory = _ => 0 };
-        var clip = new Option<double>("--max-grad-norm") { Description = "0 disables clipping", DefaultValueFactory = _ => 0.3 };
-        var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => 0.0 };
-        var r = new Option<int>("--r") { Description = "QST side reduction factor (d = H/r)", DefaultValueFactory = _ => 16 };
-        var adapter = new Option<int>("--adapter-dim") { Description = "QST adapter bottleneck p", DefaultValueFactory = _ => 16 };
-        var mergeGate = new Option<bool>("--train-merge-gate") { Description = "Train lm_head_z (the reference never does; default false)" };
-        var dtype = new Option<string>("--dtype") { Description = "Compute dtype: bf16 or fp32", DefaultValueFactory = _ => "bf16" };
-        var dq = new Option<bool>("--double-quant") { DefaultValueFactory = _ => true };
         var loraRank = new Option<int>("--lora-r") { DefaultValueFactory = _ => 8 };
         var loraAlpha = new Option<double>("--lora-alpha") { DefaultValueFactory = _ => 16 };
-        var maxSource = new Option<int>("--max-source-tokens") { DefaultValueFactory = _ => 512 };
-        var maxTarget = new Option<int>("--max-target-tokens") { DefaultValueFactory = _ => 512 };
-        var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 2 };
         var output = new Option<string?>("--out") { Description = "Run folder: trainable.safetensors, metrics.jsonl, loss.png, QST side-network export" };
         var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps (default: after the last step only)", DefaultValueFactory = _ => 0 };
         var valData = new Option<string?>("--val-data") { Description = "Validation file (any format, never packed)" };
         var valFraction = new Option<double>("--val-fraction") { Description = "Hold out this fraction of the training file for validation", DefaultValueFactory = _ => 0 };
         var mmlu = new Option<string?>("--mmlu") { Description = "MMLU-style JSONL (question, choices or A..D, answer) for multiple-choice accuracy" };
-        var command = new Command("train-local", "Train in this process (QST or a baseline) and print one line per optimizer step.")
-        {
-            model, data, method, epochs, maxSteps, microBatch, accumulation, lr, schedule, warmup, clip, weightDecay,
-            r, adapter, mergeGate, dtype, dq, loraRank, loraAlpha, maxSource, maxTarget, seed, threads, output,
-            evalEvery, valData, valFraction, mmlu, format, maxLength, pack, groupByLength, skipInvalid,
-        };
+        var command = new Command("train-local", "Train in this process (QST or a baseline) and print one line per optimizer step.");
+        o.AddTo(command);
+        foreach (Option option in new Option[] { method, loraRank, loraAlpha, threads, output, evalEvery, valData, valFraction, mmlu }) command.Options.Add(option);
         command.SetAction(p => CliErrors.Run(() =>
         {
             var settings = new TrainLocalSettings
             {
-                Model = p.GetValue(model),
-                Data = p.GetValue(data),
+                Model = p.GetValue(o.Model),
+                Data = p.GetValue(o.Data),
                 Method = ParseMethod(p.GetValue(method)!),
-                Qst = new QstConfig { R = p.GetValue(r), AdapterBottleneck = p.GetValue(adapter), TrainMergeGate = p.GetValue(mergeGate) },
+                Qst = new QstConfig { R = p.GetValue(o.R), AdapterBottleneck = p.GetValue(o.Adapter), TrainMergeGate = p.GetValue(o.MergeGate) },
                 Optimizer = new OptimizerConfig
                 {
-                    LearningRate = p.GetValue(lr), Schedule = LrSchedule.ParseKind(p.GetValue(schedule)!), WarmupSteps = p.GetValue(warmup),
-                    MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(weightDecay),
+                    LearningRate = p.GetValue(o.Lr), Schedule = LrSchedule.ParseKind(p.GetValue(o.Schedule)!), WarmupSteps = p.GetValue(o.Warmup),
+                    MaxGradNorm = p.GetValue(o.Clip), WeightDecay = p.GetValue(o.WeightDecay),
                 },
-                Trainer = new TrainerConfig(p.GetValue(epochs), p.GetValue(maxSteps), p.GetValue(microBatch), p.GetValue(accumulation),
-                    p.GetValue(threads), p.GetValue(seed)),
-                Dtype = p.GetValue(dtype)!,
-                DoubleQuant = p.GetValue(dq),
+                Trainer = new TrainerConfig(p.GetValue(o.Epochs), p.GetValue(o.MaxSteps), p.GetValue(o.MicroBatch), p.GetValue(o.Accumulation),
+                    p.GetValue(threads), p.GetValue(o.Seed)),
+                Dtype = p.GetValue(o.Dtype)!,
+                DoubleQuant = p.GetValue(o.DoubleQuant),
                 LoraRank = p.GetValue(loraRank),
                 LoraAlpha = p.GetValue(loraAlpha),
-                MaxSourceTokens = p.GetValue(maxSource),
-                MaxTargetTokens = p.GetValue(maxTarget),
-                Format = p.GetValue(format)!,
-                MaxLength = p.GetValue(maxLength),
-                Pack = p.GetValue(pack),
-                GroupByLength = p.GetValue(groupByLength),
-                SkipInvalid = p.GetValue(skipInvalid),
+                MaxSourceTokens = p.GetValue(o.MaxSource),
+                MaxTargetTokens = p.GetValue(o.MaxTarget),
+                Format = p.GetValue(o.Format)!,
+                MaxLength = p.GetValue(o.MaxLength),
+                Pack = p.GetValue(o.Pack),
+                GroupByLength = p.GetValue(o.GroupByLength),
+                SkipInvalid = p.GetValue(o.SkipInvalid),
                 Output = p.GetValue(output),
                 EvalEvery = p.GetValue(evalEvery),
                 ValData = p.GetValue(valData),
