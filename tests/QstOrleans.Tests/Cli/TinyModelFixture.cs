@@ -6,7 +6,7 @@ namespace QstOrleans.Tests.Cli;
 /// <summary>One tiny model (made by `qst make-model --preset tiny`) and synthetic dataset shared by the CLI tests.</summary>
 public sealed class TinyModelFixture : IDisposable
 {
-    readonly CliTestDirectory _dir = new();
+    readonly TestDirectory _dir = new();
 
     public TinyModelFixture()
     {

@@ -16,7 +16,7 @@ public sealed class AlpacaDatasetTests
     [Fact]
     public void JsonArrayGoldenParse()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.Write("data.json", """
             [
               {"instruction": "Translate.", "input": "bonjour", "output": "hello"},
@@ -40,7 +40,7 @@ public sealed class AlpacaDatasetTests
     [Fact]
     public void JsonlGoldenParseSkipsBlankLinesAndBom()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("data.jsonl");
         File.WriteAllText(path,
             "\uFEFF{\"instruction\": \"Translate.\", \"input\": \"bonjour\", \"output\": \"hello\"}\r\n\n" +
@@ -62,7 +62,7 @@ public sealed class AlpacaDatasetTests
     [InlineData("{\"instruction\": \"a\", \"output\": \"b\"}\n[1, 2]\n", 2, "record must be a JSON object, got Array")]
     public void JsonlErrorsNameFileAndLine(string content, int line, string problem)
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.Write("data.jsonl", content);
         var ex = Assert.Throws<DataFormatException>(() => AlpacaDataset.Load(path));
         Assert.StartsWith($"{path}:{line}: {problem}", ex.Message);
@@ -72,7 +72,7 @@ public sealed class AlpacaDatasetTests
     [Fact]
     public void JsonArrayBadElementReportsItsLine()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.Write("data.json",
             "[\n  {\"instruction\": \"a\", \"output\": \"b\"},\n\n  {\"instruction\": \"a\",\n   \"output\": \"\"}\n]\n");
         var ex = Assert.Throws<DataFormatException>(() => AlpacaDataset.Load(path));
@@ -82,7 +82,7 @@ public sealed class AlpacaDatasetTests
     [Fact]
     public void JsonArraySyntaxErrorReportsItsLine()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.Write("data.json",
             "[\n  {\"instruction\": \"a\", \"output\": \"b\"},\n  {\"instruction\": \"a\" \"output\": \"b\"}\n]\n");
         var ex = Assert.Throws<DataFormatException>(() => AlpacaDataset.Load(path));
@@ -92,7 +92,7 @@ public sealed class AlpacaDatasetTests
     [Fact]
     public void UnclosedArrayIsReported()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.Write("data.json", "[\n  {\"instruction\": \"a\", \"output\": \"b\"},\n");
         var ex = Assert.Throws<DataFormatException>(() => AlpacaDataset.Load(path));
         Assert.Contains("invalid JSON", ex.Message);
@@ -102,7 +102,7 @@ public sealed class AlpacaDatasetTests
     [Fact]
     public void SkipInvalidReportsDroppedRecordsWithReasons()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.Write("data.jsonl",
             "{\"instruction\": \"a\", \"output\": \"b\"}\n" +
             "{\"instruction\": \"a\"}\n" +
@@ -124,7 +124,7 @@ public sealed class AlpacaDatasetTests
     [Fact]
     public void EmptyFileAndMissingFileAreErrors()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string empty = dir.Write("empty.jsonl", "\n\n");
         Assert.Equal($"{empty}:1: no examples in file", Assert.Throws<DataFormatException>(() => AlpacaDataset.Load(empty)).Message);
         Assert.Throws<FileNotFoundException>(() => AlpacaDataset.Load(dir.File("nope.json")));

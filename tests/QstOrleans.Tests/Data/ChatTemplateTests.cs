@@ -95,7 +95,7 @@ public sealed class ChatTemplateTests
     [Fact]
     public void FromModelDirectoryReadsStringOrNamedList()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         Assert.Equal(ChatTemplateFamily.Plain, ChatTemplate.FromModelDirectory(dir.Path, "<s>", "</s>").Family);
         dir.Write("tokenizer_config.json", System.Text.Json.JsonSerializer.Serialize(new { chat_template = Llama3Jinja }));
         Assert.Equal(ChatTemplateFamily.Llama3, ChatTemplate.FromModelDirectory(dir.Path, "<s>", "</s>").Family);

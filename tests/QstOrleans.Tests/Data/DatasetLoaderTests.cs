@@ -11,7 +11,7 @@ public sealed class DatasetLoaderTests
     [Fact]
     public void ShareGptJsonArrayIsDetectedAndParsed()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.Write("chat.json", """
             [
               {"conversations": [
@@ -37,7 +37,7 @@ public sealed class DatasetLoaderTests
     [Fact]
     public void OpenAiMessagesJsonl()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.Write("chat.jsonl",
             "{\"messages\": [{\"role\": \"user\", \"content\": \"2+2?\"}, {\"role\": \"assistant\", \"content\": \"4\"}]}\n\n" +
             "{\"messages\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"x\"}, {\"role\": \"assistant\", \"content\": \"y\"}]}\n");
@@ -51,7 +51,7 @@ public sealed class DatasetLoaderTests
     [Fact]
     public void AlpacaTextAndPreTokenizedAreDetected()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         var alpaca = DatasetLoader.Load(dir.Write("a.jsonl", "{\"instruction\": \"Do\", \"input\": \"x\", \"output\": \"done\"}\n"));
         Assert.Equal(DatasetFormat.Alpaca, alpaca.Format);
         Assert.Equal(new AlpacaRecord("Do", "x", "done"), ((InstructionRecord)alpaca.Records[0]).Alpaca);
@@ -73,7 +73,7 @@ public sealed class DatasetLoaderTests
     [Fact]
     public void TxtFileIsOneDocument()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string body = "First paragraph.\n\nSecond paragraph,\nstill the same document.\n";
         var result = DatasetLoader.Load(dir.Write("corpus.txt", body));
         Assert.Equal(DatasetFormat.Text, result.Format);
@@ -95,7 +95,7 @@ public sealed class DatasetLoaderTests
     [InlineData("{\"prompt\": \"p\", \"completion\": \"c\"}\n", 1, "cannot detect the dataset format from the first record's fields [prompt, completion]")]
     public void BadRecordsNameFileAndLine(string content, int line, string problem)
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.Write("bad.jsonl", content);
         var ex = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(path));
         Assert.Equal(path, ex.File);
@@ -107,7 +107,7 @@ public sealed class DatasetLoaderTests
     [Fact]
     public void SkipInvalidCountsDroppedRecordsWithReasons()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.Write("mixed.jsonl", string.Join('\n',
             "{\"conversations\": [{\"from\": \"human\", \"value\": \"q\"}, {\"from\": \"gpt\", \"value\": \"a\"}]}",
             "{\"conversations\": [{\"from\": \"human\", \"value\": \"q\"}, {\"from\": \"gpt\", \"value\": \"\"}]}",
@@ -124,7 +124,7 @@ public sealed class DatasetLoaderTests
     [Fact]
     public void ExplicitFormatOverridesDetectionAndUnrecognisedTemplateWarns()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         // A record with both 'text' and 'instruction' is Alpaca by detection, Text when asked.
         string path = dir.Write("both.jsonl", "{\"instruction\": \"i\", \"output\": \"o\", \"text\": \"t\"}\n");
         Assert.Equal(DatasetFormat.Alpaca, DatasetLoader.Load(path).Format);
@@ -139,7 +139,7 @@ public sealed class DatasetLoaderTests
     [Fact]
     public void MissingFileAndEmptyFile()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         Assert.Throws<FileNotFoundException>(() => DatasetLoader.Load(dir.File("nope.jsonl")));
         var ex = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(dir.Write("empty.jsonl", "\n\n")));
         Assert.Contains("no records", ex.Message);

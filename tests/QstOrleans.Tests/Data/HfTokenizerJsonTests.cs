@@ -17,7 +17,7 @@ public sealed class HfTokenizerJsonTests
     private const string Llama3Regex =
         @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-    private static string Write(TempDir dir, object preTokenizer, bool arrayMerges = false)
+    private static string Write(TestDirectory dir, object preTokenizer, bool arrayMerges = false)
     {
         var json = new Dictionary<string, object?>
         {
@@ -43,7 +43,7 @@ public sealed class HfTokenizerJsonTests
     [InlineData(true)]
     public void Gpt2StyleEncodesToHandComputedIds(bool arrayMerges)
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         Write(dir, Gpt2Pre, arrayMerges);
         var tok = ModelTokenizer.Load(dir.Path);
         Assert.Equal(TokenizerFileFormat.HfTokenizerJson, tok.Format);
@@ -65,7 +65,7 @@ public sealed class HfTokenizerJsonTests
     [Fact]
     public void Llama3StyleSplitThenByteLevel()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         Write(dir, new
         {
             type = "Sequence",
@@ -82,7 +82,7 @@ public sealed class HfTokenizerJsonTests
     [Fact]
     public void WithoutASplitMergesCrossWordBoundaries()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         Write(dir, new { type = "ByteLevel", add_prefix_space = false, use_regex = false });
         var tok = ModelTokenizer.Load(dir.Path);
         // h e l l o Ġ w o r l d: he(0) ll(1) hell(2) then "o Ġ"(3) beats "hell o"(4): hell oĠ w o r l d; then or(6).
@@ -92,7 +92,7 @@ public sealed class HfTokenizerJsonTests
     [Fact]
     public void ConfigTokensAndSegmentCollatorUseTheAddedTokens()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         Write(dir, Gpt2Pre);
         dir.Write("tokenizer_config.json", """{ "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "pad_token": "h" }""");
         var tok = ModelTokenizer.Load(dir.Path);
@@ -106,7 +106,7 @@ public sealed class HfTokenizerJsonTests
     [Fact]
     public void TokenizerModelIsPreferredOverTokenizerJson()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         Write(dir, Gpt2Pre);
         SentencePieceModelWriter.WriteBpe(dir.File("tokenizer.model"), ["▁a"]);
         Assert.Equal(TokenizerFileFormat.SentencePiece, ModelTokenizer.Load(dir.Path).Format);
@@ -122,7 +122,7 @@ public sealed class HfTokenizerJsonTests
     [InlineData("""{"model": """, "invalid JSON")]
     public void UnsupportedOrBrokenFilesNameFileAndField(string json, string problem)
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.Write("tokenizer.json", json);
         var ex = Assert.Throws<InvalidDataException>(() => ModelTokenizer.Load(dir.Path));
         Assert.Contains(path, ex.Message);

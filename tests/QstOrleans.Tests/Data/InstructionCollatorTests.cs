@@ -85,7 +85,7 @@ public sealed class InstructionCollatorTests
     public void WorksWithARealTokenizer()
     {
         // Pieces: ab=259, ▁ab=260, ▁=261; "ab" -> ▁ab, "ab ab" -> ▁ab ▁ab.
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         SentencePieceModelWriter.WriteHfTokenizerFiles(dir.Path, ["ab", "▁ab", "▁", "a", "b"]);
         var c = new InstructionCollator(ModelTokenizer.Load(dir.Path));
         var e = c.Tokenize(Ex("ab ab", "ab"));

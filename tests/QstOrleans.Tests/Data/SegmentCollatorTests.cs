@@ -122,7 +122,7 @@ public sealed class SegmentCollatorSentencePieceTests
     [Fact]
     public void AlpacaThroughSentencePieceMatchesTheInstructionCollator()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         QstOrleans.Data.Tokenization.SentencePieceModelWriter.WriteHfTokenizerFiles(dir.Path, ["▁a", "▁b", "▁", "a", "b"]);
         var tok = QstOrleans.Data.Tokenization.ModelTokenizer.Load(dir.Path);
         Assert.Equal(("<s>", "</s>"), (tok.BosToken, tok.EosToken));

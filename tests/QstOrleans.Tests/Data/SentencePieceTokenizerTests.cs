@@ -11,7 +11,7 @@ public sealed class SentencePieceTokenizerTests
     [Fact]
     public void MlTokenizersLoadsOurFileDirectly()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         SentencePieceModelWriter.WriteBpe(dir.File("tokenizer.model"), Pieces);
         using var stream = File.OpenRead(dir.File("tokenizer.model"));
         var sp = LlamaTokenizer.Create(stream, addBeginOfSentence: true, addEndOfSentence: false);
@@ -34,7 +34,7 @@ public sealed class SentencePieceTokenizerTests
     [InlineData("😀", new[] { 261, 3 + 0xF0, 3 + 0x9F, 3 + 0x98, 3 + 0x80 })] // U+1F600 = F0 9F 98 80
     public void KnownTextsEncodeToHandComputedIds(string text, int[] expected)
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         SentencePieceModelWriter.WriteHfTokenizerFiles(dir.Path, Pieces);
         var tok = ModelTokenizer.Load(dir.Path);
         Assert.Equal(expected, tok.Encode(text));
@@ -45,7 +45,7 @@ public sealed class SentencePieceTokenizerTests
     [Fact]
     public void ByteFallbackIdsAreThreePlusByteValue()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         SentencePieceModelWriter.WriteHfTokenizerFiles(dir.Path, Pieces);
         var tok = ModelTokenizer.Load(dir.Path);
         for (int b = 0; b < 256; b++)
@@ -59,7 +59,7 @@ public sealed class SentencePieceTokenizerTests
     [InlineData("### Response: ")]
     public void RoundTripsArbitraryText(string text)
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         SentencePieceModelWriter.WriteHfTokenizerFiles(dir.Path, Pieces);
         var tok = ModelTokenizer.Load(dir.Path);
         Assert.Equal(text, tok.Decode(tok.Encode(text)));
@@ -68,7 +68,7 @@ public sealed class SentencePieceTokenizerTests
     [Fact]
     public void HfFilesGiveLlamaSpecialIdsAndVocabSize()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         int written = SentencePieceModelWriter.WriteHfTokenizerFiles(dir.Path, Pieces);
         var tok = ModelTokenizer.Load(dir.Path);
         Assert.Equal(265, written);
@@ -84,7 +84,7 @@ public sealed class SentencePieceTokenizerTests
     [Fact]
     public void ConfigFilesOverrideSpecialIds()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         SentencePieceModelWriter.WriteBpe(dir.File("tokenizer.model"), Pieces);
         dir.Write("tokenizer_config.json", """{ "bos_token": {"content": "<s>"}, "pad_token": "</s>" }""");
         dir.Write("config.json", """{ "eos_token_id": [264, 2], "pad_token_id": 5 }""");
@@ -98,7 +98,7 @@ public sealed class SentencePieceTokenizerTests
     [Fact]
     public void MissingTokenizerNamesTheFilesLookedFor()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         var ex = Assert.Throws<FileNotFoundException>(() => ModelTokenizer.Load(dir.Path));
         Assert.Contains("tokenizer.model", ex.Message);
         Assert.Contains(Path.Combine("original", "tokenizer.model"), ex.Message);
@@ -108,7 +108,7 @@ public sealed class SentencePieceTokenizerTests
     [Fact]
     public void GarbageFileIsReportedWithItsPath()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         File.WriteAllBytes(dir.File("tokenizer.model"), [0xFF, 0x00, 0x13]);
         var ex = Assert.Throws<InvalidDataException>(() => ModelTokenizer.Load(dir.Path));
         Assert.Contains(dir.File("tokenizer.model"), ex.Message);
@@ -117,7 +117,7 @@ public sealed class SentencePieceTokenizerTests
     [Fact]
     public void UnknownConfigTokenNamesTheField()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         SentencePieceModelWriter.WriteBpe(dir.File("tokenizer.model"), Pieces);
         dir.Write("tokenizer_config.json", """{ "pad_token": "[PAD]" }""");
         var ex = Assert.Throws<InvalidDataException>(() => ModelTokenizer.Load(dir.Path));
@@ -128,7 +128,7 @@ public sealed class SentencePieceTokenizerTests
     public void AddedTokenOutsideTheModelBecomesASpecialToken()
     {
         // The QLoRA reference adds "[PAD]" = 32000 after the SentencePiece vocabulary (spec 7.3).
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         SentencePieceModelWriter.WriteBpe(dir.File("tokenizer.model"), Pieces);
         dir.Write("tokenizer_config.json",
             """{ "pad_token": "[PAD]", "added_tokens_decoder": { "265": { "content": "[PAD]", "special": true } } }""");

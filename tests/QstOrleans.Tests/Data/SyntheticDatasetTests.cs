@@ -8,7 +8,7 @@ public sealed class SyntheticDatasetTests
     [Fact]
     public void SameSeedSameFileOtherSeedOtherFile()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         SyntheticDatasets.WriteAlpacaJsonl(dir.File("a.jsonl"), 200, 5);
         SyntheticDatasets.WriteAlpacaJsonl(dir.File("b.jsonl"), 200, 5);
         SyntheticDatasets.WriteAlpacaJsonl(dir.File("c.jsonl"), 200, 6);
@@ -45,7 +45,7 @@ public sealed class SyntheticDatasetTests
         var records = SyntheticDatasets.Generate(300, 3);
         var pieces = TinyTokenizerBuilder.Build(SyntheticDatasets.TokenizerCorpus(records), 512);
         Assert.InRange(pieces.Count, 100, 512 - 259);
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         SentencePieceModelWriter.WriteHfTokenizerFiles(dir.Path, pieces);
         var tok = ModelTokenizer.Load(dir.Path);
         foreach (var r in records.Take(50))

@@ -7,7 +7,7 @@ public sealed class TiktokenTokenizerTests
 {
     // Ranks: the 256 single bytes (rank = byte value), then merges he=256, ll=257, hell=258, hello=259,
     // 12=260, 123=261, 1234=262. Rank limit 263, so Meta's default specials start at 263.
-    private static string WriteRanks(TempDir dir)
+    private static string WriteRanks(TestDirectory dir)
     {
         var sb = new StringBuilder();
         for (int b = 0; b < 256; b++) sb.Append(Convert.ToBase64String([(byte)b])).Append(' ').Append(b).Append('\n');
@@ -20,7 +20,7 @@ public sealed class TiktokenTokenizerTests
     [Fact]
     public void DetectsTiktokenAndUsesDefaultLlama3Specials()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         WriteRanks(dir);
         var tok = ModelTokenizer.Load(dir.Path);
         Assert.Equal(TokenizerFileFormat.Tiktoken, tok.Format);
@@ -35,7 +35,7 @@ public sealed class TiktokenTokenizerTests
     [Fact]
     public void EncodesWithRanksAndLlama3Regex()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         WriteRanks(dir);
         var tok = ModelTokenizer.Load(dir.Path);
         // "hello" merges fully; " world" is one pre-token with no merges -> its bytes.
@@ -48,7 +48,7 @@ public sealed class TiktokenTokenizerTests
     [Fact]
     public void AddedTokensDecoderAndBosTokenFromConfig()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         WriteRanks(dir);
         dir.Write("tokenizer_config.json", """
             { "bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>",
@@ -68,7 +68,7 @@ public sealed class TiktokenTokenizerTests
     [Fact]
     public void BadRankLineNamesFileAndLine()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         dir.Write("tokenizer.model", "IQ== 0\nIg== 1\nnot-a-rank-line\n");
         var ex = Assert.Throws<InvalidDataException>(() => ModelTokenizer.Load(dir.Path));
         Assert.Contains(dir.File("tokenizer.model") + ":3:", ex.Message);

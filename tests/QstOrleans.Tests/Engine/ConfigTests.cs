@@ -38,7 +38,7 @@ public sealed class ConfigTests
     [Fact]
     public void Llama2DefaultsKvHeadsToHeadsAndRopeThetaTo10000()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         dir.Write("config.json", Llama2);
         var c = ModelConfig.Load(dir.Path);
         Assert.Equal(ModelArchitecture.Llama, c.Architecture);
@@ -56,7 +56,7 @@ public sealed class ConfigTests
     [Fact]
     public void Llama3GqaRopeThetaEosListAndLlama3Scaling()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         var c = ModelConfig.Load(dir.Write("config.json", Llama3));
         Assert.Equal((32, 8, 128), (c.NumHeads, c.NumKeyValueHeads, c.HeadDim));
         Assert.Equal(1024, c.KvDim);
@@ -88,7 +88,7 @@ public sealed class ConfigTests
     [Fact]
     public void OptConfig()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         var c = ModelConfig.Load(dir.Write("config.json", Opt));
         Assert.Equal(ModelArchitecture.Opt, c.Architecture);
         Assert.Equal((2048, 8192, 24, 32, 32, 64), (c.HiddenSize, c.IntermediateSize, c.NumLayers, c.NumHeads, c.NumKeyValueHeads, c.HeadDim));
@@ -99,7 +99,7 @@ public sealed class ConfigTests
         Assert.True(c.EnableBias);
     }
 
-    static ModelConfigException LoadFails(EngineTempDir dir, string json, out string path)
+    static ModelConfigException LoadFails(TestDirectory dir, string json, out string path)
     {
         path = dir.Write("config.json", json);
         string p = path;
@@ -109,7 +109,7 @@ public sealed class ConfigTests
     [Fact]
     public void MissingHiddenSizeNamesFileAndField()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         var e = LoadFails(dir, Llama2.Replace("\"hidden_size\":4096,", ""), out var path);
         Assert.Equal("hidden_size", e.Field);
         Assert.Contains(path, e.Message);
@@ -120,7 +120,7 @@ public sealed class ConfigTests
     [Fact]
     public void WrongTypeNamesFileAndField()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         var e = LoadFails(dir, Llama2.Replace("\"num_hidden_layers\":32", "\"num_hidden_layers\":\"32\""), out var path);
         Assert.Equal("num_hidden_layers", e.Field);
         Assert.Contains(path, e.Message);
@@ -130,7 +130,7 @@ public sealed class ConfigTests
     [Fact]
     public void UnsupportedRopeScalingIsRejected()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         var e = LoadFails(dir, Llama2.Replace("\"rope_scaling\":null", "\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":2.0}"), out var path);
         Assert.Contains(path, e.Message);
         Assert.Contains("rope_scaling", e.Message);
@@ -140,7 +140,7 @@ public sealed class ConfigTests
     [Fact]
     public void WrongActivationAndBadJsonAreRejected()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         var e = LoadFails(dir, Llama2.Replace("\"silu\"", "\"gelu\""), out _);
         Assert.Equal("hidden_act", e.Field);
         var bad = LoadFails(dir, "{\"hidden_size\": 4096,", out var path);
@@ -155,7 +155,7 @@ public sealed class ConfigTests
     public void MissingTensorIsNamed(WeightFormat format)
     {
         const string name = "model.layers.1.self_attn.k_proj.weight";
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         TinyLlama.Write(dir.Path, TinyLlama.Config, 1, (n, t) => n == name ? null : t);
         var e = Assert.Throws<ModelWeightsException>(() =>
             BackboneLoader.LoadAll(dir.Path, TinyLlama.Config, new BackboneOptions(format, true, Precision.Float32)));
@@ -170,7 +170,7 @@ public sealed class ConfigTests
     public void MisShapedTensorIsNamedWithBothShapes(WeightFormat format)
     {
         const string name = "model.layers.0.mlp.up_proj.weight";
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         TinyLlama.Write(dir.Path, TinyLlama.Config, 1, (n, t) =>
         {
             if (n != name) return t;
@@ -188,7 +188,7 @@ public sealed class ConfigTests
     [Fact]
     public void MissingLmHeadIsNamed()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         TinyLlama.Write(dir.Path, TinyLlama.Config, 1, (n, t) => n == "lm_head.weight" ? null : t);
         var e = Assert.Throws<ModelWeightsException>(() =>
             BackboneLoader.LoadLmHead(dir.Path, TinyLlama.Config, new BackboneOptions(WeightFormat.Float32, false, Precision.Float32)));

@@ -10,32 +10,6 @@ using static TorchSharp.torch;
 
 namespace QstOrleans.Tests.Engine;
 
-/// <summary>A fresh temporary directory, deleted on dispose.</summary>
-internal sealed class EngineTempDir : IDisposable
-{
-    public EngineTempDir()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "qst-engine-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public string Write(string name, string text)
-    {
-        string p = File(name);
-        System.IO.File.WriteAllText(p, text);
-        return p;
-    }
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-    }
-}
-
 /// <summary>
 /// The tiny random Llama every engine test uses: H = 64, I = 128, N = 2, n_h = 4, n_kv = 2 (GQA),
 /// head dim 16, vocab 96, RoPE base 50000 (not 10000, so a backbone that ignored the config's base

@@ -29,7 +29,7 @@ public sealed partial class LoadingMemoryTests(Xunit.Abstractions.ITestOutputHel
     public void Nf4LoadingPeaksNearTheQuantizedSizeNotTheBf16Size()
     {
         if (!File.Exists("/proc/self/status")) return;   // Linux-only measurement
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         RandomModelWriter.Write(dir.Path, Shape, seed: 5);
         long bf16Bytes = Shape.BackboneLinearParameters * 2;
         long largestFp32 = (long)Shape.HiddenSize * Shape.IntermediateSize * 4;

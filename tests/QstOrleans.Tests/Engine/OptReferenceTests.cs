@@ -23,7 +23,7 @@ public sealed class OptReferenceTests
     [Fact]
     public void OptLogitsMatchDoubleReference()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         RandomModelWriter.Write(dir.Path, Opt, seed: 9);
         var config = ModelConfig.Load(dir.Path);
         Assert.Equal(ModelArchitecture.Opt, config.Architecture);

@@ -7,7 +7,7 @@ namespace QstOrleans.Tests.Evaluation;
 /// <summary>MMLU-style JSONL parsing: both choice forms, letter and index answers, errors naming file:line.</summary>
 public sealed class MmluFileTests : IDisposable
 {
-    readonly EngineTempDir _dir = new();
+    readonly TestDirectory _dir = new();
 
     public void Dispose() => _dir.Dispose();
 

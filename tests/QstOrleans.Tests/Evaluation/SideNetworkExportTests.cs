@@ -15,7 +15,7 @@ namespace QstOrleans.Tests.Evaluation;
 /// <summary>Side-network export: tensor names, the base-model checksum, bitwise reload, wrong-base refusal.</summary>
 public sealed class SideNetworkExportTests : IDisposable
 {
-    readonly EngineTempDir _dir = new();
+    readonly TestDirectory _dir = new();
 
     public void Dispose() => _dir.Dispose();
 

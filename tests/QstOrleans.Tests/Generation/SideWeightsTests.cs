@@ -18,7 +18,7 @@ public sealed class SideWeightsTests
     static QstSideNetwork Side(long seed, QstConfig? config = null) =>
         new(TinyLlama.Config, config ?? TinyLlama.Qst, Precision.Float32, seed);
 
-    static string Write(EngineTempDir dir, QstSideNetwork side, Func<string, Tensor, Tensor?>? edit = null)
+    static string Write(TestDirectory dir, QstSideNetwork side, Func<string, Tensor, Tensor?>? edit = null)
     {
         var writer = new SafeTensorsWriter();
         foreach (var (name, p) in side.named_parameters().Where(p => p.parameter.requires_grad))
@@ -34,7 +34,7 @@ public sealed class SideWeightsTests
     [Fact]
     public void RoundTripRestoresEveryParameterAndTheConfig()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         using var scope = NewDisposeScope();
         using var trained = Side(1);
         string path = Write(dir, trained);
@@ -53,7 +53,7 @@ public sealed class SideWeightsTests
     [Fact]
     public void MisShapedTensorIsNamedAndNothingIsCopied()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         using var scope = NewDisposeScope();
         using var trained = Side(1);
         const string bad = "qst_layers.1.self_attn.k_proj.weight";
@@ -70,7 +70,7 @@ public sealed class SideWeightsTests
     [Fact]
     public void MissingOrUnknownTensorIsNamed()
     {
-        using var dir = new EngineTempDir();
+        using var dir = new TestDirectory();
         using var scope = NewDisposeScope();
         using var trained = Side(1);
         using var fresh = Side(2);

@@ -11,9 +11,9 @@ public sealed class CheckpointTests
         File.WriteAllText(Path.Combine(dir, "model.safetensors.index.json"), json);
 
     /// <summary>Two hand-made shards and a hand-made index.</summary>
-    private static TempDir HandShardedCheckpoint()
+    private static TestDirectory HandShardedCheckpoint()
     {
-        var dir = new TempDir();
+        var dir = new TestDirectory();
         HandMade.Write(dir.File("model-00001-of-00002.safetensors"),
             "{\"__metadata__\":{\"format\":\"pt\"},\"model.embed_tokens.weight\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}",
             HandMade.F32(1f, 2f, 3f, 4f));
@@ -61,7 +61,7 @@ public sealed class CheckpointTests
     [Fact]
     public void SingleFileCheckpoint()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         HandMade.Write(dir.File("model.safetensors"),
             "{\"a\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}}", HandMade.I32(5, -6));
         using var ckpt = CheckpointReader.Open(dir.Path);
@@ -103,7 +103,7 @@ public sealed class CheckpointTests
     [InlineData("{\"weight_map\":{\"w\":\"../x.safetensors\"}}", "plain file name", true)]
     public void BadIndex(string json, string fragment, bool namesTensor)
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         WriteIndex(dir.Path, json);
         var ex = Assert.Throws<SafeTensorsFormatException>(() => CheckpointReader.Open(dir.Path));
         Assert.Contains("model.safetensors.index.json", ex.Message);
@@ -114,7 +114,7 @@ public sealed class CheckpointTests
     [Fact]
     public void EmptyDirectory()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         var ex = Assert.Throws<SafeTensorsFormatException>(() => CheckpointReader.Open(dir.Path));
         Assert.Contains(dir.Path, ex.Message);
     }
@@ -122,7 +122,7 @@ public sealed class CheckpointTests
     [Fact]
     public void ShardedWriteSplitsBySizeAndReadsBack()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         using var scope = NewDisposeScope();
         // Bytes: a=16, b=24, c=8, d=40, e=4. Greedy with max 40 in name order:
         // [a,b]=40 | [c]=8 (+d would be 48) | [d]=40 | [e]=4  -> 4 shards.
@@ -178,7 +178,7 @@ public sealed class CheckpointTests
     [Fact]
     public void WriterRejectsBadArguments()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         using var scope = NewDisposeScope();
         Assert.Throws<ArgumentOutOfRangeException>(() =>
             ShardedCheckpointWriter.Write(dir.Path, new[] { ("x", tensor(1f)) }, maxShardBytes: 0));

@@ -13,7 +13,7 @@ public sealed class SafeTensorsReaderTests
     [Fact]
     public void ReadsEveryDtypeWrittenByHand()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         var parts = new List<(string Name, string DType, string Shape, byte[] Bytes)>
         {
             ("f64", "F64", "[2]", HandMade.F64(1.5, -2.25)),
@@ -94,7 +94,7 @@ public sealed class SafeTensorsReaderTests
     [Fact]
     public void InfoReportsOffsetsRelativeToDataBuffer()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("x.safetensors");
         HandMade.Write(path, "{" + Entry("a", "I32", "[2]", 0, 8) + "," + Entry("b", "U8", "[3]", 8, 11) + "}",
             HandMade.Concat(HandMade.I32(1, 2), new byte[] { 9, 8, 7 }));
@@ -108,7 +108,7 @@ public sealed class SafeTensorsReaderTests
     [Fact]
     public void ReadTensorOwnsItsMemoryAfterDispose()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("x.safetensors");
         HandMade.Write(path, "{" + Entry("a", "F32", "[2]", 0, 8) + "}", HandMade.F32(7f, 8f));
         Tensor t;
@@ -125,7 +125,7 @@ public sealed class SafeTensorsReaderTests
     [Fact]
     public void ReadsOneTensorWithoutTouchingOthers()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("sparse.safetensors");
         const long huge = 4L << 30;
         var small = HandMade.F32(1.25f, -4f, 9f);
@@ -151,7 +151,7 @@ public sealed class SafeTensorsReaderTests
     [Fact]
     public void ChunkedCopyGivesTheSameValues()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("x.safetensors");
         var values = Enumerable.Range(0, 101).Select(i => i * 0.5f - 7f).ToArray();
         HandMade.Write(path, "{" + Entry("v", "F32", "[101]", 0, 404) + "}", HandMade.F32(values));

@@ -2,25 +2,6 @@ using System.Text;
 
 namespace QstOrleans.Tests.SafeTensors;
 
-/// <summary>A fresh temp directory, deleted on dispose.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "qst-st-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-    }
-}
-
 /// <summary>Builds safetensors files byte by byte, independently of the code under test.</summary>
 internal static class HandMade
 {

@@ -22,7 +22,7 @@ public sealed class SafeTensorsValidationTests
     [Fact]
     public void ByteCountMismatchHasTheDocumentedMessage()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("model.safetensors");
         HandMade.Write(path, "{\"model.layers.0.mlp.up_proj.weight\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,10]}}", new byte[10]);
         var ex = OpenFails(path, "model.layers.0.mlp.up_proj.weight", "needs 48");
@@ -33,7 +33,7 @@ public sealed class SafeTensorsValidationTests
     [Fact]
     public void FileShorterThanEightBytes()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("short.safetensors");
         File.WriteAllBytes(path, new byte[] { 1, 2, 3, 4, 5 });
         OpenFails(path, null, "5 bytes");
@@ -44,7 +44,7 @@ public sealed class SafeTensorsValidationTests
     [Fact]
     public void HeaderLengthPastEndOfFile()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("trunc.safetensors");
         HandMade.WriteRaw(path, 1000, System.Text.Encoding.UTF8.GetBytes("{\"a\":"));
         OpenFails(path, null, "header length 1000 runs past");
@@ -53,7 +53,7 @@ public sealed class SafeTensorsValidationTests
     [Fact]
     public void HeaderLengthOverLimit()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("big.safetensors");
         HandMade.WriteRaw(path, 200_000_000, new byte[16]);
         OpenFails(path, null, "exceeds");
@@ -68,7 +68,7 @@ public sealed class SafeTensorsValidationTests
     [InlineData("{\"__metadata__\": {\"n\": 1}}", "entry 'n' must be a string")]
     public void BadJsonWithoutTensor(string header, string fragment)
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("bad.safetensors");
         HandMade.Write(path, header, Array.Empty<byte>());
         OpenFails(path, null, fragment);
@@ -85,7 +85,7 @@ public sealed class SafeTensorsValidationTests
     [InlineData("{\"w.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"w.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", "twice")]
     public void WrongJsonShapeNamesTheTensor(string header, string fragment)
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("shape.safetensors");
         HandMade.Write(path, header, new byte[8]);
         OpenFails(path, "w.weight", fragment);
@@ -94,7 +94,7 @@ public sealed class SafeTensorsValidationTests
     [Fact]
     public void UnknownDtype()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("dt.safetensors");
         HandMade.Write(path, OneEntry("F8_E4M3", "[4]", "[0,4]"), new byte[4]);
         OpenFails(path, "w.weight", "unsupported dtype 'F8_E4M3'");
@@ -105,7 +105,7 @@ public sealed class SafeTensorsValidationTests
     [Fact]
     public void OffsetsPastDataBufferMeansTruncated()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("cut.safetensors");
         HandMade.Write(path, OneEntry("F32", "[3,4]", "[0,48]"), new byte[20]); // file cut after 20 data bytes
         OpenFails(path, "w.weight", "past the data buffer of 20 bytes");
@@ -114,7 +114,7 @@ public sealed class SafeTensorsValidationTests
     [Fact]
     public void BeginAfterEnd()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("rev.safetensors");
         HandMade.Write(path, OneEntry("U8", "[4]", "[8,4]"), new byte[8]);
         OpenFails(path, "w.weight", "begin > end");
@@ -123,7 +123,7 @@ public sealed class SafeTensorsValidationTests
     [Fact]
     public void OverlappingTensors()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("ov.safetensors");
         HandMade.Write(path,
             "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[6,10]}}",
@@ -135,7 +135,7 @@ public sealed class SafeTensorsValidationTests
     [Fact]
     public void EmptyTensorsSharingAnOffsetAreNotOverlaps()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("ok.safetensors");
         HandMade.Write(path,
             "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},\"b\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8]}}",
@@ -147,7 +147,7 @@ public sealed class SafeTensorsValidationTests
     [Fact]
     public void MissingFileAndUnknownTensor()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string missing = dir.File("nothere.safetensors");
         OpenFails(missing, null, "does not exist");
 
@@ -165,7 +165,7 @@ public sealed class SafeTensorsValidationTests
     [Fact]
     public void ReadAfterDisposeThrows()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("d.safetensors");
         HandMade.Write(path, OneEntry("U8", "[1]", "[0,1]"), new byte[1]);
         var f = SafeTensorsFile.Open(path);

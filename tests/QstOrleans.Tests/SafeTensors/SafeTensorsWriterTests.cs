@@ -13,7 +13,7 @@ public sealed class SafeTensorsWriterTests
     [Fact]
     public void WriterLayoutMatchesTheFormat()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("w.safetensors");
         var w = new SafeTensorsWriter();
         w.Add("b", SafeTensorDType.F32, new long[] { 3 }, HandMade.F32(1f, 2f, 3f)); // added first, sorts second
@@ -50,7 +50,7 @@ public sealed class SafeTensorsWriterTests
     [Fact]
     public void OutputIsDeterministic()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         var w1 = new SafeTensorsWriter();
         var w2 = new SafeTensorsWriter();
         w1.Add("x", SafeTensorDType.U8, new long[] { 2 }, new byte[] { 1, 2 });
@@ -67,7 +67,7 @@ public sealed class SafeTensorsWriterTests
     [Fact]
     public void EveryDtypeRoundTripsIncludingScalarsAndEmpty()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         using var scope = NewDisposeScope();
         string path = dir.File("rt.safetensors");
         var w = new SafeTensorsWriter();
@@ -119,7 +119,7 @@ public sealed class SafeTensorsWriterTests
     [Fact]
     public void MetadataRoundTripsAndEmptyMetadataIsOmitted()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         var w = new SafeTensorsWriter();
         w.Metadata["format"] = "pt";
         w.Metadata["quant"] = "nf4 \"double\" ünïcode";
@@ -139,7 +139,7 @@ public sealed class SafeTensorsWriterTests
     [Fact]
     public void EmptyFileHasOnlyAHeader()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         new SafeTensorsWriter().Write(dir.File("e.safetensors"));
         var bytes = File.ReadAllBytes(dir.File("e.safetensors"));
         Assert.Equal(16, bytes.Length);                    // "{}" padded to 8 bytes
@@ -167,7 +167,7 @@ public sealed class SafeTensorsWriterTests
     [Fact]
     public void FailedWriteKeepsTheOldFile()
     {
-        using var dir = new TempDir();
+        using var dir = new TestDirectory();
         string path = dir.File("model.safetensors");
         File.WriteAllBytes(path, new byte[] { 1, 2, 3 });
         var w = new SafeTensorsWriter();
