@@ -131,11 +131,20 @@ public sealed class TrainingJobGrain(ILogger<TrainingJobGrain> log) : Grain, ITr
     public async Task<JobProgress> GetProgress()
     {
         if (_plan is null) return _progress;
-        var statuses = await Task.WhenAll(_plan.StageKeys.Select(k => GrainFactory.GetGrain<IBackboneStageGrain>(k).GetStatus()));
-        return _progress with
+        try
         {
-            StageUtilisation = statuses.ToDictionary(s => s.Key, s => s.AliveSeconds > 0 ? s.ComputeSeconds / s.AliveSeconds : 0),
-        };
+            var statuses = await Task.WhenAll(_plan.StageKeys.Select(k => GrainFactory.GetGrain<IBackboneStageGrain>(k).GetStatus()));
+            return _progress with
+            {
+                StageUtilisation = statuses.ToDictionary(s => s.Key, s => s.AliveSeconds > 0 ? s.ComputeSeconds / s.AliveSeconds : 0),
+            };
+        }
+        catch (Exception e)
+        {
+            // A stage that cannot answer (its silo is gone) must not hide the job's own progress from clients.
+            log.LogWarning("job {Job}: stage status unavailable: {Message}", JobId, Unwrap(e));
+            return _progress;
+        }
     }
 
     public Task Pause()
