@@ -27,7 +27,10 @@ public sealed record JobPlan(
     {
         if (!Directory.Exists(spec.ModelDirectory)) throw new ArgumentException($"model directory '{spec.ModelDirectory}' does not exist on the silo");
         var model = ModelConfig.Load(spec.ModelDirectory);
-        new QstConfig { R = spec.Qst.R, AdapterBottleneck = spec.Qst.AdapterBottleneck, TrainMergeGate = spec.Qst.TrainMergeGate }.Validate(model);
+        // Every option the stages and the side trainer will map, checked before anything is loaded.
+        SpecMapping.Qst(spec.Qst).Validate(model);
+        SpecMapping.Optimizer(spec);
+        SpecMapping.Backbone(spec);
         if (spec.GradientAccumulation < 1) throw new ArgumentException($"gradient accumulation must be >= 1, got {spec.GradientAccumulation}");
         if (spec.Window < 1) throw new ArgumentException($"window must be >= 1, got {spec.Window}");
         if (spec.Epochs < 1) throw new ArgumentException($"epochs must be >= 1, got {spec.Epochs}");

@@ -1,5 +1,4 @@
 using QstOrleans.Contracts.Wire;
-using QstOrleans.Grains.Stages;
 using QstOrleans.Grains.Transport;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Config;
@@ -31,16 +30,11 @@ public sealed class SideTrainerCore : IDisposable
     {
         var job = spec.Job;
         var config = ModelConfig.Load(job.ModelDirectory);
-        var precision = Precision.Parse(job.Dtype);
-        var qst = new QstConfig { R = job.Qst.R, AdapterBottleneck = job.Qst.AdapterBottleneck, TrainMergeGate = job.Qst.TrainMergeGate }.Validate(config);
-        _side = new QstSideNetwork(config, qst, precision, job.Seed);
-        _head = BackboneLoader.LoadLmHead(job.ModelDirectory, config, SpecMapping.Backbone(job.BackboneFormat, job.DoubleQuant, job.Dtype));
-        var optimizer = new OptimizerConfig
-        {
-            LearningRate = job.LearningRate, Schedule = LrSchedule.ParseKind(job.Schedule), WarmupSteps = job.WarmupSteps,
-            MaxGradNorm = job.MaxGradNorm, WeightDecay = job.WeightDecay,
-        };
-        _stepper = new OptimizerStepper(_side.parameters().Where(p => p.requires_grad).ToList(), optimizer, job.GradientAccumulation, spec.TotalSteps);
+        var backbone = SpecMapping.Backbone(job);
+        _side = new QstSideNetwork(config, SpecMapping.Qst(job.Qst).Validate(config), backbone.Compute, job.Seed);
+        _head = BackboneLoader.LoadLmHead(job.ModelDirectory, config, backbone);
+        _stepper = new OptimizerStepper(_side.parameters().Where(p => p.requires_grad).ToList(), SpecMapping.Optimizer(job),
+            job.GradientAccumulation, spec.TotalSteps);
         _tapCount = spec.TapCount;
         _accumulation = job.GradientAccumulation;
     }

@@ -110,12 +110,14 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
             using var output = stage.Forward(input, context);
             // Global tap index: 0 = embedding output, l + 1 = output of layer l.
             int firstTap = stage.IsFirst ? 0 : stage.First + 1;
-            for (int i = 0; i < output.Taps.Count; i++)
-                chunks.AddRange(TapChunks.Split(work.Sequence, firstTap + i, output.Taps[i], silo.MaxChunkBytes));
+            // The last tap is also the next stage's input: serialize it once and send the same bytes to both.
+            var taps = output.Taps.Select(TensorPayloads.From).ToList();
+            for (int i = 0; i < taps.Count; i++)
+                chunks.AddRange(TapChunks.Split(work.Sequence, firstTap + i, taps[i], silo.MaxChunkBytes));
             if (output.FinalNormed is not null)
-                chunks.AddRange(TapChunks.Split(work.Sequence, TapChunk.FinalNormed, output.FinalNormed, silo.MaxChunkBytes));
+                chunks.AddRange(TapChunks.Split(work.Sequence, TapChunk.FinalNormed, TensorPayloads.From(output.FinalNormed), silo.MaxChunkBytes));
             if (!work.Route.IsLast)
-                next = new StageWork(work.Route.Next(), work.Sequence, TensorPayloads.From(output.Hidden), work.AttentionMask);
+                next = new StageWork(work.Route.Next(), work.Sequence, taps[^1], work.AttentionMask);
         }
         _counters.AddCompute(clock.Elapsed);
         clock.Restart();

@@ -6,10 +6,10 @@ namespace QstOrleans.Grains.Transport;
 /// <summary>Splits tap tensors into <see cref="TapChunk"/>s of bounded size, and groups chunks into messages.</summary>
 public static class TapChunks
 {
-    /// <summary>The bytes of <paramref name="tensor"/> cut into chunks of at most <paramref name="maxChunkBytes"/>.</summary>
-    public static IEnumerable<TapChunk> Split(long sequence, int tapIndex, Tensor tensor, int maxChunkBytes)
+    /// <summary>The bytes of <paramref name="payload"/> cut into chunks of at most <paramref name="maxChunkBytes"/>
+    /// (a payload that fits is sent as it is, without a copy).</summary>
+    public static IEnumerable<TapChunk> Split(long sequence, int tapIndex, TensorPayload payload, int maxChunkBytes)
     {
-        var payload = TensorPayloads.From(tensor);
         int count = Math.Max(1, (int)((payload.Data.LongLength + maxChunkBytes - 1) / maxChunkBytes));
         for (int c = 0; c < count; c++)
         {
