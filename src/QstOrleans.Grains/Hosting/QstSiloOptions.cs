@@ -19,6 +19,8 @@ public sealed class QstSiloOptions
     public int MaxMessageBodyBytes { get; set; } = Messaging.DefaultMaxMessageBodyBytes;
     /// <summary>Micro-batches a stage accepts ahead of the one it is computing (its bounded queue).</summary>
     public int StageQueueCapacity { get; set; } = 2;
+    /// <summary>Where side trainers write and restore checkpoints.</summary>
+    public CheckpointOptions Checkpoints { get; set; } = new();
 }
 
 public sealed class SlotOptions
