@@ -54,7 +54,10 @@ public sealed record Nf4Result
     public required string Shape { get; init; }           // "[out, in]", x [M, in]
     public int Threads { get; init; }
     public double CopyGBps { get; init; }                  // read + write bytes per second of a plain copy
-    public double DequantMs { get; init; }
+    public double DequantMs { get; init; }                 // fastest decode path (DecodePath)
+    public string DecodePath { get; init; } = "";
+    /// <summary>Dequantize ms per decode path (Scalar, Ssse3, Avx2, Avx512) this CPU supports, timed in the same rounds.</summary>
+    public Dictionary<string, double> DequantMsByPath { get; init; } = [];
     public double DequantBytes { get; init; }              // packed + absmax read, bf16 written
     public double DequantBoundMs => DequantBytes / (CopyGBps * 1e9) * 1e3;
     public double Bf16LinearMs { get; init; }

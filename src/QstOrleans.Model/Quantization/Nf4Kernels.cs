@@ -8,7 +8,9 @@ namespace QstOrleans.Model.Quantization;
 /// Raw-memory NF4 loops (the CPU hot path). Everything works on pointers into tensor storage so
 /// no intermediate tensors are created: quantize reads the input in its own dtype and writes
 /// packed bytes; dequantize writes bf16/fp32 straight into the output storage.
-/// Work is split into chunks of whole 64-blocks and run with <see cref="Parallel.For(long, long, Action{long})"/>.
+/// Work is split into chunks of whole 64-blocks and run with <see cref="Parallel.For(long, long, ParallelOptions, Action{long})"/>
+/// on at most <c>torch.get_num_threads()</c> threads (inline when that is 1).
+/// Dequantization picks an instruction set per call (<see cref="Nf4DecodePath"/>); all give the same bits.
 /// Callers guarantee contiguous CPU storage and correct lengths; nothing is checked here.
 /// </summary>
 internal static unsafe class Nf4Kernels
@@ -17,7 +19,8 @@ internal static unsafe class Nf4Kernels
 
     // 256 blocks = 16,384 elements per task: big enough to amortise scheduling, small enough
     // to balance a 4096-wide row set over a few cores.
-    private const long BlocksPerChunk = 256;
+    // Also a multiple of the 256-block nested absmax group, so a chunk's absmax uses one nested value per group of 8.
+    internal const long BlocksPerChunk = 256;
 
     /// <summary>
     /// Address of a contiguous CPU tensor's storage. <c>Tensor.bytes</c> is a span over native
@@ -32,6 +35,23 @@ internal static unsafe class Nf4Kernels
     private static long ChunkCount(long blocks) => (blocks + BlocksPerChunk - 1) / BlocksPerChunk;
 
     /// <summary>
+    /// Runs body(chunk) for every chunk on at most libtorch's intra-op thread count
+    /// (<c>torch.get_num_threads()</c>). WHY: a pipeline worker that set one torch thread (and may be
+    /// pinned to one core) must not fan its decode out over every core; with one thread the loop
+    /// runs inline on the calling thread, with no thread-pool hand-off at all.
+    /// </summary>
+    private static void ForEachChunk(long chunks, Action<long> body)
+    {
+        int threads = Math.Max(1, torch.get_num_threads());
+        if (threads == 1 || chunks == 1)
+        {
+            for (long c = 0; c < chunks; c++) body(c);
+            return;
+        }
+        Parallel.For(0L, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, body);
+    }
+
+    /// <summary>
     /// Quantizes n elements of <paramref name="input"/> (dtype bf16, f16 or f32) into
     /// <paramref name="packed"/> ((n+1)/2 bytes, first element in the high nibble) and writes one
     /// fp32 absmax per 64-block into <paramref name="absmax"/>.
@@ -39,7 +59,7 @@ internal static unsafe class Nf4Kernels
     public static void Quantize(IntPtr input, torch.ScalarType dtype, long n, IntPtr packed, float[] absmax)
     {
         long blocks = (n + BlockSize - 1) / BlockSize;
-        Parallel.For(0L, ChunkCount(blocks), chunk =>
+        ForEachChunk(ChunkCount(blocks), chunk =>
         {
             float* x = stackalloc float[BlockSize];
             long b1 = Math.Min((chunk + 1) * BlocksPerChunk, blocks);
@@ -99,103 +119,64 @@ internal static unsafe class Nf4Kernels
     }
 
     /// <summary>
-    /// Decodes n NF4 elements to bf16: per block a 16-entry table of bf16(code[k] · absmax), then
-    /// a table lookup per nibble. Rounding each table entry once is bit-identical to rounding every
-    /// element's fp32 product. Full blocks use SSSE3 byte shuffles (16 lookups per instruction)
-    /// where available; partial blocks and other CPUs use the scalar loop.
+    /// Decodes n NF4 elements to bf16 with <paramref name="path"/> (see <see cref="Nf4BlockDecoders"/>):
+    /// chunks of <see cref="BlocksPerChunk"/> blocks run in parallel; each chunk first decodes its
+    /// blocks' absmax into a stack buffer, then its blocks. Full blocks with a finite absmax take the
+    /// SIMD decoder; a partial last block or a NaN/Inf absmax takes the scalar one.
     /// </summary>
-    public static void DequantizeBf16(IntPtr packed, long n, float[] absmax, float[] code, IntPtr output)
+    /// <exception cref="PlatformNotSupportedException">The CPU lacks <paramref name="path"/>'s instructions.</exception>
+    public static void DequantizeBf16(IntPtr packed, long n, Nf4AbsmaxSource absmax, float[] code, IntPtr output, Nf4DecodePath path)
     {
+        if (!Nf4DecodePaths.IsSupported(path))
+            throw new PlatformNotSupportedException($"NF4 decode path {path} is not supported on this CPU.");
         long blocks = (n + BlockSize - 1) / BlockSize;
-        bool simd = Ssse3.IsSupported && BitConverter.IsLittleEndian;
-        Parallel.For(0L, ChunkCount(blocks), chunk =>
+        fixed (float* codePinned = code)
         {
-            ushort* table = stackalloc ushort[16];
-            long b1 = Math.Min((chunk + 1) * BlocksPerChunk, blocks);
-            fixed (float* codePtr = code)
-            {
-                for (long b = chunk * BlocksPerChunk; b < b1; b++)
-                {
-                    float a = absmax[b];
-                    long e0 = b * BlockSize;
-                    long len = Math.Min(BlockSize, n - e0);
-                    byte* src = (byte*)packed + e0 / 2;
-                    ushort* dst = (ushort*)output + e0;
-                    if (simd && len == BlockSize && float.IsFinite(a))
-                    {
-                        DecodeBlockBf16Ssse3(src, dst, codePtr, a);
-                        continue;
-                    }
-                    for (int k = 0; k < 16; k++)
-                        table[k] = BFloat16Bits.FromFloat(code[k] * a);
-                    DecodeScalarBf16(src, dst, len, table);
-                }
-            }
-        });
-    }
-
-    private static void DecodeScalarBf16(byte* src, ushort* dst, long len, ushort* table)
-    {
-        long pairs = len / 2;
-        // Two bf16 per uint: on little-endian the even (high-nibble) element is the low half.
-        uint* dst32 = (uint*)dst;
-        for (long j = 0; j < pairs; j++)
-        {
-            byte v = src[j];
-            dst32[j] = table[v >> 4] | ((uint)table[v & 0x0F] << 16);
-        }
-        if ((len & 1) != 0)
-            dst[len - 1] = table[src[pairs] >> 4];
-    }
-
-    /// <summary>One full 64-element block (32 packed bytes) with SSSE3. a must be finite.</summary>
-    private static void DecodeBlockBf16Ssse3(byte* src, ushort* dst, float* code, float a)
-    {
-        // Table: bf16 bits of code[k]·a, rounded to nearest even (finite inputs: no NaN special case).
-        var scale = Vector256.Create(a);
-        var p0 = (Vector256.Load(code) * scale).AsUInt32();
-        var p1 = (Vector256.Load(code + 8) * scale).AsUInt32();
-        var bias = Vector256.Create(0x7FFFu);
-        var one = Vector256.Create(1u);
-        var r0 = (p0 + bias + ((p0 >> 16) & one)) >> 16;
-        var r1 = (p1 + bias + ((p1 >> 16) & one)) >> 16;
-        var bf = Vector256.Narrow(r0, r1); // 16 × bf16 bits (truncating narrow; values < 2^16)
-        // pshufb looks up bytes, so split the 16-bit entries into a low-byte and a high-byte table.
-        var tLo = Vector128.Narrow(bf.GetLower(), bf.GetUpper());
-        var tHi = Vector128.Narrow(bf.GetLower() >> 8, bf.GetUpper() >> 8);
-
-        var nibble = Vector128.Create((byte)0x0F);
-        for (int c = 0; c < 2; c++)
-        {
-            var v = Vector128.Load(src + 16 * c);                // 16 bytes = 32 elements
-            var hiN = (v.AsUInt16() >> 4).AsByte() & nibble;       // even elements
-            var loN = v & nibble;                                  // odd elements
-            var idxA = Sse2.UnpackLow(hiN, loN);                   // elements 0..15 in order
-            var idxB = Sse2.UnpackHigh(hiN, loN);                  // elements 16..31
-            StoreLookup(tLo, tHi, idxA, dst + 32 * c);
-            StoreLookup(tLo, tHi, idxB, dst + 32 * c + 16);
+            nint codeAddress = (nint)codePinned; // a fixed local cannot be captured; the array stays pinned until the loop returns
+            ForEachChunk(ChunkCount(blocks), chunk =>
+                DecodeChunkBf16((byte*)packed, n, absmax, (float*)codeAddress, (ushort*)output, path,
+                    chunk * BlocksPerChunk, Math.Min((chunk + 1) * BlocksPerChunk, blocks)));
         }
     }
 
-    private static void StoreLookup(Vector128<byte> tLo, Vector128<byte> tHi, Vector128<byte> idx, ushort* dst)
+    private static void DecodeChunkBf16(byte* packed, long n, Nf4AbsmaxSource source, float* code, ushort* output,
+        Nf4DecodePath path, long b0, long b1)
     {
-        var lo = Ssse3.Shuffle(tLo, idx);
-        var hi = Ssse3.Shuffle(tHi, idx);
-        Sse2.UnpackLow(lo, hi).Store((byte*)dst);        // elements 0..7 as little-endian bf16
-        Sse2.UnpackHigh(lo, hi).Store((byte*)(dst + 8)); // elements 8..15
+        float* absmax = stackalloc float[(int)BlocksPerChunk];
+        source.Fill(b0, (int)(b1 - b0), absmax, simd: path >= Nf4DecodePath.Avx2);
+        var code512 = path == Nf4DecodePath.Avx512 ? Vector512.Load(code) : default;
+        for (long b = b0; b < b1; b++)
+        {
+            float a = absmax[b - b0];
+            long e0 = b * BlockSize;
+            long len = Math.Min(BlockSize, n - e0);
+            byte* src = packed + e0 / 2;
+            ushort* dst = output + e0;
+            if (len != BlockSize || !float.IsFinite(a) || path == Nf4DecodePath.Scalar)
+                Nf4BlockDecoders.Scalar(src, dst, len, code, a);
+            else if (path == Nf4DecodePath.Avx512)
+                Nf4BlockDecoders.Avx512Block(src, dst, code512, a);
+            else if (path == Nf4DecodePath.Avx2)
+                Nf4BlockDecoders.Avx2Block(src, dst, code, a);
+            else
+                Nf4BlockDecoders.Ssse3Block(src, dst, code, a);
+        }
     }
 
-    /// <summary>Decodes n NF4 elements to fp32 (code[k] · absmax, no rounding beyond fp32).</summary>
-    public static void DequantizeF32(IntPtr packed, long n, float[] absmax, float[] code, IntPtr output)
+    /// <summary>Decodes n NF4 elements to fp32 (code[k] · absmax, no rounding beyond fp32), in parallel chunks.</summary>
+    public static void DequantizeF32(IntPtr packed, long n, Nf4AbsmaxSource source, float[] code, IntPtr output)
     {
         long blocks = (n + BlockSize - 1) / BlockSize;
-        Parallel.For(0L, ChunkCount(blocks), chunk =>
+        bool simd = Nf4DecodePaths.Best >= Nf4DecodePath.Avx2;
+        ForEachChunk(ChunkCount(blocks), chunk =>
         {
             float* table = stackalloc float[16];
-            long b1 = Math.Min((chunk + 1) * BlocksPerChunk, blocks);
-            for (long b = chunk * BlocksPerChunk; b < b1; b++)
+            float* absmax = stackalloc float[(int)BlocksPerChunk];
+            long b0 = chunk * BlocksPerChunk, b1 = Math.Min(b0 + BlocksPerChunk, blocks);
+            source.Fill(b0, (int)(b1 - b0), absmax, simd);
+            for (long b = b0; b < b1; b++)
             {
-                float a = absmax[b];
+                float a = absmax[b - b0];
                 for (int k = 0; k < 16; k++)
                     table[k] = code[k] * a;
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -213,6 +212,12 @@ public sealed class Nf4Tensor : IDisposable
     /// <exception cref="ArgumentException">Wrong dtype, element count, device or layout.</exception>
     public void DequantizeInto(Tensor destination)
     {
+        CheckDestination(destination);
+        Decode(destination);
+    }
+
+    private void CheckDestination(Tensor destination)
+    {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(destination);
         CheckOutputDType(destination.dtype);
@@ -220,7 +225,6 @@ public sealed class Nf4Tensor : IDisposable
             throw new ArgumentException(
                 $"NF4 dequantization target must be a contiguous CPU tensor of {ElementCount} elements, got [{string.Join(", ", destination.shape)}] on {destination.device_type}.",
                 nameof(destination));
-        Decode(destination);
     }
 
     private static void CheckOutputDType(ScalarType dtype)
@@ -229,21 +233,33 @@ public sealed class Nf4Tensor : IDisposable
             throw new ArgumentException($"NF4 dequantization supports BFloat16 or Float32 output, not {dtype}.", nameof(dtype));
     }
 
-    private void Decode(Tensor output)
+    /// <summary>
+    /// <see cref="DequantizeInto(Tensor)"/> with a chosen instruction set (tests and benchmarks compare them; all give the same bits).
+    /// </summary>
+    /// <exception cref="ArgumentException">As <see cref="DequantizeInto(Tensor)"/>.</exception>
+    /// <exception cref="PlatformNotSupportedException">The CPU lacks the path's instructions.</exception>
+    public void DequantizeInto(Tensor destination, Nf4DecodePath path)
     {
-        // Pooled: the absmax vector is transient (n/64 floats) and this runs once per layer call.
-        var absmax = ArrayPool<float>.Shared.Rent((int)BlockCount);
-        try
+        CheckDestination(destination);
+        Decode(destination, path);
+    }
+
+    private void Decode(Tensor output, Nf4DecodePath? path = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        unsafe
         {
-            FillAbsmax(absmax);
-            if (output.dtype == ScalarType.BFloat16)
-                Nf4Kernels.DequantizeBf16(Nf4Kernels.Address(Packed), ElementCount, absmax, _code, Nf4Kernels.Address(output));
-            else
-                Nf4Kernels.DequantizeF32(Nf4Kernels.Address(Packed), ElementCount, absmax, _code, Nf4Kernels.Address(output));
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(absmax);
+            // The kernels decode the absmax per chunk from these parts (no separate pass, no transient array).
+            fixed (float* map = _nestedMap, nested = _nestedAbsmax)
+            {
+                var absmax = DoubleQuantized
+                    ? Nf4AbsmaxSource.Double((byte*)Nf4Kernels.Address(QuantizedAbsmax!), map, nested, NestedOffset)
+                    : Nf4AbsmaxSource.Plain((float*)Nf4Kernels.Address(Absmax!));
+                if (output.dtype == ScalarType.BFloat16)
+                    Nf4Kernels.DequantizeBf16(Nf4Kernels.Address(Packed), ElementCount, absmax, _code, Nf4Kernels.Address(output), path ?? Nf4DecodePaths.Best);
+                else
+                    Nf4Kernels.DequantizeF32(Nf4Kernels.Address(Packed), ElementCount, absmax, _code, Nf4Kernels.Address(output));
+            }
         }
     }
 
