@@ -9,6 +9,7 @@ using QstOrleans.Grains.Transport;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Layers;
+using QstOrleans.Model.Quantization;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Grains.Stages;
@@ -48,6 +49,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
                 SpecMapping.Backbone(spec.BackboneFormat, spec.DoubleQuant, spec.Dtype));
         });
         _spec = spec;
+        ApplyCachePolicy(_stage, spec, key.SlotId);
         log.LogInformation("stage {Key} loaded layers [{First}, {End}) of {Model} in {Seconds:F1} s on slot {Slot}",
             Key, spec.First, spec.End, spec.ModelDirectory, clock.Elapsed.TotalSeconds, key.SlotId);
         _queue = Channel.CreateBounded<StageWork>(new BoundedChannelOptions(silo.StageQueueCapacity) { SingleReader = true });
@@ -57,6 +59,19 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         _worker = Task.Factory.StartNew(() => RunWorker(stage, queue.Reader, factory), CancellationToken.None,
             TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
         return Status();
+    }
+
+    /// <summary>
+    /// Caches dequantized NF4 weights where the slot's memory allows (see <see cref="Nf4CachePolicy"/>).
+    /// Micro-batch shapes are unknown at load time, so a quarter of the slot is kept for activations.
+    /// </summary>
+    void ApplyCachePolicy(BackboneStage stage, StageSpec spec, string slotId)
+    {
+        var slot = silo.Slots.FirstOrDefault(s => $"{silo.SiloName}/{s.Device}" == slotId);
+        if (slot is null || !string.Equals(spec.BackboneFormat, "nf4", StringComparison.OrdinalIgnoreCase)) return;
+        long slotBytes = (long)(slot.MemoryGiB * (1L << 30));
+        var plan = Nf4CachePolicy.ApplyToModule(stage, slotBytes, slotBytes / 4, SpecMapping.Backbone(spec.BackboneFormat, spec.DoubleQuant, spec.Dtype).Compute.Compute);
+        log.LogInformation("stage {Key}: {Reason}", Key, plan.Reason);
     }
 
     public async Task Submit(StageWork work)
