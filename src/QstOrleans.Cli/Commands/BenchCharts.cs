@@ -39,9 +39,9 @@ internal static class BenchCharts
         }
         if (r.Pipeline.Count > 0)
         {
-            var p = r.Pipeline.OrderBy(x => x.Stages).ToList();
-            written.Add(Simple(Path.Combine(directory, "pipeline-scaling.png"), $"Pipeline scaling, {p[0].Shape.Model} ({p[0].Shape.Threads} threads in all)",
-                p.Select(x => $"{x.Stages} stage{(x.Stages > 1 ? "s" : "")}").ToList(), p.Select(x => x.TokensPerSecond).ToArray(), "tokens/s"));
+            var p = r.Pipeline.OrderBy(x => x.Mode, StringComparer.Ordinal).ThenBy(x => x.Stages).ToList();
+            written.Add(Simple(Path.Combine(directory, "pipeline-scaling.png"), $"Pipeline scaling, {p[0].Shape.Model} (1 torch thread per worker, {p[0].Cores} cores)",
+                p.Select(x => $"{x.Stages} stage{(x.Stages > 1 ? "s" : "")}, {x.Mode}").ToList(), p.Select(x => x.TokensPerSecond).ToArray(), "tokens/s"));
         }
         return written.Select(Path.GetFileName).ToList()!;
     }

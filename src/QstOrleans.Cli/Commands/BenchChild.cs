@@ -15,8 +15,8 @@ internal static class BenchChild
     public static void Emit<T>(T result) =>
         Console.WriteLine(Marker + System.Text.Json.JsonSerializer.Serialize(result, new System.Text.Json.JsonSerializerOptions(BenchJson.Options) { WriteIndented = false }));
 
-    /// <exception cref="InvalidOperationException">The child failed or printed no result (its output tail is in the message).</exception>
-    public static T Run<T>(IReadOnlyList<string> args, TextWriter log, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>How to start this same <c>qst</c> with <paramref name="args"/> (stdout and stderr redirected).</summary>
+    public static ProcessStartInfo StartInfo(IReadOnlyList<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this process's executable");
@@ -25,6 +25,13 @@ internal static class BenchChild
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(typeof(BenchChild).Assembly.Location);
         foreach (var a in args) start.ArgumentList.Add(a);
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
+        return start;
+    }
+
+    /// <exception cref="InvalidOperationException">The child failed or printed no result (its output tail is in the message).</exception>
+    public static T Run<T>(IReadOnlyList<string> args, TextWriter log, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var start = StartInfo(args, environment);
         log.WriteLine($"  $ qst {string.Join(' ', args)}");
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a bench child process");
         var stderr = process.StandardError.ReadToEndAsync();

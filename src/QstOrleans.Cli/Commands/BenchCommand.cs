@@ -26,6 +26,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(RunOneCommand());
         bench.Subcommands.Add(RunNf4Command());
         bench.Subcommands.Add(BenchPipeline.RunCommand());
+        bench.Subcommands.Add(BenchPipeline.SiloCommand());
         return bench;
     }
 
@@ -55,7 +56,10 @@ internal static class BenchCommand
             Command = commandLine,
             Machine = $"{Environment.ProcessorCount} cores ({CpuName()}), {TotalMemoryGiB():F0} GiB RAM, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, TorchSharp CPU",
             Date = DateTimeOffset.UtcNow,
+            Build = BuildDescription(),
         };
+        string loadAtStart = LoadAverage();
+        if (results.Build.Contains("NOT", StringComparison.Ordinal)) log.WriteLine($"warning: {results.Build}");
         string root = Directory.CreateTempSubdirectory("qst-bench-").FullName;
         try
         {
@@ -71,13 +75,25 @@ internal static class BenchCommand
             if (all || s.Part == "methods") RunMethods(s, dirs, results, log);
             if (all || s.Part == "methods") AddMemoryModel(s, results);
             if (all || s.Part == "nf4") RunNf4(s, results, log);
-            if (all || s.Part == "pipeline") BenchPipeline.RunAll(s.Models[0], dirs[s.Models[0].Name], s.Threads, results, log);
+            if (all || s.Part == "pipeline") BenchPipeline.RunAll(results, log);
         }
         finally
         {
             try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
-        Write(results, s.Output, log);
+        Write(results with { LoadAverage = $"{loadAtStart} at the start, {LoadAverage()} at the end" }, s.Output, log);
+    }
+
+    static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(" / ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
+
+    /// <summary>Release or Debug, and whether the engine's JIT optimizations are on (the NF4 kernels need them).</summary>
+    static string BuildDescription()
+    {
+        static bool Optimized(System.Reflection.Assembly a) =>
+            a.GetCustomAttributes(typeof(System.Diagnostics.DebuggableAttribute), false) is not [System.Diagnostics.DebuggableAttribute { IsJITOptimizerDisabled: true }];
+        bool engine = Optimized(typeof(MemoryModel).Assembly), cli = Optimized(typeof(BenchCommand).Assembly);
+        return $"CLI {(cli ? "optimized" : "Debug")}, engine {(engine ? "JIT-optimized" : "NOT JIT-optimized: kernel timings are meaningless")}";
     }
 
     /// <summary>results.json, RESULTS.md and the charts.</summary>

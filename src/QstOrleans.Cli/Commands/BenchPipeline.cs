@@ -1,15 +1,10 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Tokenization;
-using QstOrleans.Grains.Hosting;
 using QstOrleans.Model.Benchmarks;
 using QstOrleans.Model.Config;
 using static TorchSharp.torch;
@@ -17,41 +12,50 @@ using static TorchSharp.torch;
 namespace QstOrleans.Cli.Commands;
 
 /// <summary>
-/// Pipeline scaling and grain traffic: the same QST job over 1, 2 and 4 backbone stages, each run in its own
-/// process holding an in-process cluster of S silos with one device slot each (localhost clustering). Every
-/// worker (stage or side trainer) computes on its own thread with one intra-op libtorch thread
-/// (OMP_NUM_THREADS=1), so S stages + the side trainer are S + 1 threads sharing this machine's cores.
-/// Stage counters (compute seconds, bytes sent) come from <see cref="IBackboneStageGrain.GetStatus"/>.
+/// Pipeline scaling and grain traffic: the same QST job over 1, 2 and 4 backbone stages, one device slot each,
+/// on the same cluster code as <c>qst train --local</c> (<see cref="LocalCluster"/>), in two layouts:
+/// <list type="bullet">
+/// <item><c>one process</c>: one silo with S slots; every worker (stage or side trainer) runs with one libtorch
+/// thread, and the OS spreads the threads over the cores as it likes.</item>
+/// <item><c>pinned</c>: one silo process per stage, stage s's process pinned to CPU s mod cores
+/// (<see cref="BenchAffinity"/>); process 0 is the primary and also hosts the job and the side trainer.</item>
+/// </list>
+/// Each run is its own child process. Stage counters come from <see cref="IBackboneStageGrain.GetStatus"/>.
 /// </summary>
 internal static class BenchPipeline
 {
     public static readonly int[] StageCounts = [1, 2, 4];
+    public static readonly string[] Modes = ["one process", "pinned"];
     const int MicroBatch = 4, Steps = 24, Window = 8, Seed = 3;
+    static readonly Dictionary<string, string> OneThread = new() { ["OMP_NUM_THREADS"] = "1", ["MKL_NUM_THREADS"] = "1" };
 
-    public static void RunAll(BenchModel model, string modelDirectory, int threads, BenchResults results, TextWriter log)
+    public static void RunAll(BenchResults results, TextWriter log)
     {
         // The job reads Alpaca data through the model's tokenizer: use the tiny preset made by make-model (it has one).
         string root = Directory.CreateTempSubdirectory("qst-bench-pipeline-").FullName;
         try
         {
-            string dir = Path.Combine(root, "tiny"), data = Path.Combine(root, "data.jsonl");
-            MakeModelCommand.Run("tiny", dir, seed: 5);
+            string tiny = Path.Combine(root, "tiny"), data = Path.Combine(root, "data.jsonl");
+            MakeModelCommand.Run("tiny", tiny, seed: 5);
             SyntheticDatasets.WriteAlpacaJsonl(data, 256, seed: 5);
-            foreach (int stages in StageCounts)
-            {
-                try
+            string wide = WriteBackboneHeavyModel(root, tiny);
+            foreach (string dir in new[] { tiny, wide })
+            foreach (string mode in Modes)
+                foreach (int stages in StageCounts)
                 {
-                    var run = BenchChild.Run<PipelineRun>(["bench", "run-pipeline", "--model", dir, "--data", data, "--stages", stages.ToString(CultureInfo.InvariantCulture)],
-                        log, TimeSpan.FromMinutes(10), new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1", ["MKL_NUM_THREADS"] = "1" });
-                    log.WriteLine($"  {stages} stage(s): {run.TokensPerSecond:F0} tokens/s, efficiency {run.Efficiency:F2}");
-                    results.Pipeline.Add(run);
+                    try
+                    {
+                        var run = BenchChild.Run<PipelineRun>(["bench", "run-pipeline", "--model", dir, "--data", data, "--stages", Str(stages), "--mode", mode],
+                            log, TimeSpan.FromMinutes(10), OneThread);
+                        log.WriteLine($"  {stages} stage(s), {mode}: {run.TokensPerSecond:F0} tokens/s, efficiency {run.Efficiency:F2} ({run.EfficiencyOnCores:F2} on {run.Cores} cores)");
+                        results.Pipeline.Add(run);
+                    }
+                    catch (InvalidOperationException e)
+                    {
+                        log.WriteLine($"  pipeline {stages}, {mode} FAILED: {e.Message}");
+                        results.Notes.Add($"pipeline with {stages} stages ({mode}) failed: {e.Message.Split('\n')[0]}");
+                    }
                 }
-                catch (InvalidOperationException e)
-                {
-                    log.WriteLine($"  pipeline {stages} FAILED: {e.Message}");
-                    results.Notes.Add($"pipeline with {stages} stages failed: {e.Message.Split('\n')[0]}");
-                }
-            }
         }
         finally
         {
@@ -59,100 +63,194 @@ internal static class BenchPipeline
         }
     }
 
+    /// <summary>
+    /// A backbone-heavy shape for the scaling runs (H 512, I 1376, 8 layers, ≈26 M parameters) with the tiny
+    /// model's tokenizer and vocabulary. WHY: on the tiny model the side trainer costs as much as the whole
+    /// backbone, so no number of backbone stages can go faster than the side network; here the backbone
+    /// dominates (the side network is H/16 wide and the vocabulary small), so stages have work to split.
+    /// </summary>
+    static string WriteBackboneHeavyModel(string root, string tinyDirectory)
+    {
+        string dir = Path.Combine(root, "llama-26m"); // the config name is taken from the folder
+        var config = new ModelConfig
+        {
+            Name = "llama-26m", VocabSize = ModelConfig.Load(tinyDirectory).VocabSize, HiddenSize = 512, IntermediateSize = 1376, NumLayers = 8,
+            NumHeads = 8, NumKeyValueHeads = 8, HeadDim = 64, NormEps = 1e-5, RopeTheta = 10000, MaxPositionEmbeddings = 2048,
+        };
+        Model.Checkpoints.RandomModelWriter.Write(dir, config, seed: 5);
+        foreach (var file in Directory.EnumerateFiles(tinyDirectory).Where(f => Path.GetFileName(f).StartsWith("tokenizer", StringComparison.Ordinal)))
+            File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
+        return dir;
+    }
+
     public static Command RunCommand()
     {
         var model = new Option<string>("--model") { Required = true };
         var data = new Option<string>("--data") { Required = true };
         var stages = new Option<int>("--stages") { DefaultValueFactory = _ => 1 };
-        var command = new Command("run-pipeline", "One pipeline run on an in-process cluster (used by `qst bench`)") { model, data, stages };
+        var mode = new Option<string>("--mode") { DefaultValueFactory = _ => Modes[0] };
+        mode.AcceptOnlyFromAmong(Modes);
+        var command = new Command("run-pipeline", "One pipeline run (used by `qst bench`)") { model, data, stages, mode };
         command.Hidden = true;
         command.SetAction(p => CliErrors.Run(() =>
         {
-            BenchChild.Emit(Run(p.GetValue(model)!, p.GetValue(data)!, p.GetValue(stages)).GetAwaiter().GetResult());
+            BenchChild.Emit(Run(p.GetValue(model)!, p.GetValue(data)!, p.GetValue(stages), p.GetValue(mode)!).GetAwaiter().GetResult());
             return 0;
         }));
         return command;
     }
 
-    static async Task<PipelineRun> Run(string modelDirectory, string dataFile, int stageCount)
+    /// <summary>Hidden <c>qst bench run-silo</c>: one pinned one-slot silo joining a primary; runs until its stdin closes.</summary>
+    public static Command SiloCommand()
     {
-        set_num_threads(1);
-        int basePort = 21000 + Random.Shared.Next(0, 4000) * 4;
-        var primary = new IPEndPoint(IPAddress.Loopback, basePort);
-        var hosts = new List<IHost>();
+        var siloPort = new Option<int>("--silo-port") { Required = true };
+        var gatewayPort = new Option<int>("--gateway-port") { Required = true };
+        var primary = new Option<int>("--primary-port") { Required = true };
+        var clusterId = new Option<string>("--cluster") { Required = true };
+        var name = new Option<string>("--name") { Required = true };
+        var cpu = new Option<int>("--cpu") { Required = true };
+        var command = new Command("run-silo", "One pinned silo of a pipeline bench (used by `qst bench`)") { siloPort, gatewayPort, primary, clusterId, name, cpu };
+        command.Hidden = true;
+        command.SetAction(p => CliErrors.Run(() =>
+        {
+            BenchAffinity.PinProcess([p.GetValue(cpu)]);
+            set_num_threads(1);
+            var join = new LocalSiloJoin(p.GetValue(siloPort), p.GetValue(gatewayPort), p.GetValue(primary), p.GetValue(clusterId)!, p.GetValue(name)!);
+            var cluster = LocalCluster.StartAsync(1, CancellationToken.None, join).GetAwaiter().GetResult();
+            Console.WriteLine("READY");
+            Console.In.ReadToEnd(); // the parent closes stdin when the run is over
+            cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            return 0;
+        }));
+        return command;
+    }
+
+    static async Task<PipelineRun> Run(string modelDirectory, string dataFile, int stageCount, string mode)
+    {
+        bool pinned = mode == "pinned";
+        int cores = Environment.ProcessorCount;
+        var silos = new List<Process>();
+        LocalCluster? cluster = null;
         try
         {
-            for (int i = 0; i < stageCount; i++)
+            if (pinned)
             {
-                int index = i;
-                var host = Host.CreateDefaultBuilder()
-                    .ConfigureLogging(l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning))
-                    .UseOrleans(silo =>
-                    {
-                        silo.UseLocalhostClustering(basePort + 2 * index, basePort + 2 * index + 1, primary);
-                        silo.AddQst(new QstSiloOptions { SiloName = $"bench-{index}", Slots = [new SlotOptions { Device = "cpu:0", MemoryGiB = 4 }] });
-                    })
-                    .Build();
-                await host.StartAsync();
-                hosts.Add(host);
+                BenchAffinity.PinProcess([0]);
+                string clusterId = $"qst-bench-{Environment.ProcessId}";
+                int primaryPort = LocalCluster.FreePort();
+                cluster = await LocalCluster.StartAsync(1, CancellationToken.None,
+                    new LocalSiloJoin(primaryPort, LocalCluster.FreePort(), primaryPort, clusterId, "stage-0"));
+                for (int s = 1; s < stageCount; s++)
+                    silos.Add(StartSilo(new LocalSiloJoin(LocalCluster.FreePort(), LocalCluster.FreePort(), primaryPort, clusterId, $"stage-{s}"), s % cores));
             }
-            var grains = hosts[0].Services.GetRequiredService<IGrainFactory>();
-            await WaitForSlots(grains, stageCount);
+            else
+            {
+                cluster = await LocalCluster.StartAsync(stageCount, CancellationToken.None);
+            }
+            set_num_threads(1);
+            var grains = cluster.Client.Grains;
+            await WaitForSlots(grains, stageCount, silos);
 
             var spec = new JobSpec
             {
                 ModelDirectory = modelDirectory, DataFile = dataFile, MaxSteps = Steps, MicroBatchSize = MicroBatch, LearningRate = 1e-3,
                 Seed = Seed, Stages = stageCount, Window = Window, BackboneFormat = "nf4",
             };
-            var job = grains.GetGrain<ITrainingJobGrain>($"bench-{stageCount}");
-            var started = await job.Start(spec);
+            string jobId = $"bench-{stageCount}";
+            var processes = new List<Process> { Process.GetCurrentProcess() };
+            processes.AddRange(silos);
+            var cpuBefore = processes.Select(CpuSeconds).ToList();
+            var started = await cluster.Client.SubmitAsync(jobId, spec);
             if (started.State != JobState.Running) throw new InvalidOperationException($"job did not start: {started.Message}");
             var clock = Stopwatch.StartNew();
             JobProgress progress;
             do
             {
                 await Task.Delay(50);
-                progress = await job.GetProgress();
+                progress = await cluster.Client.StatusAsync(jobId);
             } while (!progress.IsFinished && clock.Elapsed < TimeSpan.FromMinutes(8));
             double wall = clock.Elapsed.TotalSeconds;
+            var cpu = processes.Select((p, i) => CpuSeconds(p) - cpuBefore[i]).ToList();
             if (progress.State != JobState.Completed) throw new InvalidOperationException($"job ended {progress.State}: {progress.Message}");
 
             var keys = progress.Placement.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
             var statuses = (await Task.WhenAll(keys.Select(k => grains.GetGrain<IBackboneStageGrain>(k).GetStatus()))).ToList();
-            var side = await grains.GetGrain<ISideTrainerGrain>(job.GetPrimaryKeyString()).GetStatus();
+            var side = await grains.GetGrain<ISideTrainerGrain>(jobId).GetStatus();
             long microBatches = statuses.Min(s => s.Processed);
             var config = ModelConfig.Load(modelDirectory);
             return new PipelineRun
             {
                 Stages = stageCount,
+                Mode = mode,
+                Cores = cores,
                 Shape = new BenchShape(config.Name, config.HiddenSize, config.IntermediateSize, config.NumLayers, config.NumHeads, config.VocabSize,
                     MemoryModel.TotalParameters(config), MicroBatch, 0, 1, "bf16"),
                 MicroBatches = (int)microBatches,
                 WallSeconds = wall,
                 TokensPerSecond = progress.TokensPerSecond,
-                Workers = [.. statuses.Select(s => $"stage {s.Key.Split('/')[0]} on {s.Silo}"), $"side on {side.Silo}"],
+                Workers = [.. statuses.Select(s => $"stage {s.Key.Split('|')[1]} on {s.Silo}"), $"side on {side.Silo}"],
                 ComputePerMicroBatch = [.. statuses.Select(s => s.ComputeSeconds / Math.Max(1, s.Processed)), side.ComputeSeconds / Math.Max(1, side.Applied)],
                 BytesSent = statuses.Sum(s => s.BytesSent),
+                ProcessCpuSeconds = cpu,
                 TokenPositions = TokenPositions(modelDirectory, dataFile, (int)microBatches),
             };
         }
         finally
         {
-            foreach (var host in Enumerable.Reverse(hosts))
+            if (cluster is not null)
             {
-                try { await host.StopAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { /* tearing down a bench cluster */ }
-                host.Dispose();
+                try { await cluster.DisposeAsync(); } catch (Exception) { /* tearing down a bench cluster */ }
             }
+            foreach (var silo in silos) StopSilo(silo);
         }
     }
 
+    /// <summary>User + system CPU seconds a process has used so far (all its threads).</summary>
+    static double CpuSeconds(Process process)
+    {
+        process.Refresh();
+        return process.TotalProcessorTime.TotalSeconds;
+    }
+
+    /// <summary>Starts a pinned one-slot silo child and waits for its READY line.</summary>
+    static Process StartSilo(LocalSiloJoin join, int cpu)
+    {
+        var start = BenchChild.StartInfo(["bench", "run-silo", "--silo-port", Str(join.SiloPort), "--gateway-port", Str(join.GatewayPort),
+            "--primary-port", Str(join.PrimarySiloPort), "--cluster", join.ClusterId, "--name", join.SiloName, "--cpu", Str(cpu)], OneThread);
+        start.RedirectStandardInput = true;
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start silo {join.SiloName}");
+        process.ErrorDataReceived += (_, _) => { }; // drained so a chatty silo never blocks on a full pipe
+        process.BeginErrorReadLine();
+        string? line;
+        while ((line = process.StandardOutput.ReadLine()) is not null && line != "READY") { }
+        if (line is null)
+        {
+            process.WaitForExit(5000);
+            throw new InvalidOperationException($"silo {join.SiloName} exited ({(process.HasExited ? process.ExitCode : -1)}) before it was ready");
+        }
+        _ = process.StandardOutput.ReadToEndAsync();
+        return process;
+    }
+
+    static void StopSilo(Process silo)
+    {
+        try
+        {
+            silo.StandardInput.Close();
+            if (!silo.WaitForExit(15_000)) silo.Kill(entireProcessTree: true);
+        }
+        catch (Exception) { /* already gone */ }
+        silo.Dispose();
+    }
+
     /// <summary>Waits until every silo has published its slot (membership and metadata spread in the background).</summary>
-    static async Task WaitForSlots(IGrainFactory grains, int count)
+    static async Task WaitForSlots(IGrainFactory grains, int count, IReadOnlyList<Process> silos)
     {
         var clock = Stopwatch.StartNew();
         while ((await grains.GetGrain<IClusterSlotsGrain>(0).List()).Count < count)
         {
-            if (clock.Elapsed > TimeSpan.FromSeconds(60)) throw new InvalidOperationException($"only some of {count} silos joined within 60 s");
+            if (silos.FirstOrDefault(s => s.HasExited) is { } dead) throw new InvalidOperationException($"a silo process exited with code {dead.ExitCode}");
+            if (clock.Elapsed > TimeSpan.FromSeconds(60)) throw new InvalidOperationException($"only some of {count} slots joined within 60 s");
             await Task.Delay(200);
         }
     }
@@ -169,4 +267,6 @@ internal static class BenchPipeline
         }
         return total;
     }
+
+    static string Str(int v) => v.ToString(CultureInfo.InvariantCulture);
 }

@@ -25,7 +25,9 @@ internal sealed class LocalCluster : IAsyncDisposable
 
     public QstClient Client { get; }
 
-    public static async Task<LocalCluster> StartAsync(int slots, CancellationToken cancel)
+    /// <param name="join">null: a standalone one-silo cluster on free ports. Otherwise this silo's ports, the
+    /// primary silo to join and its name (`qst bench pipeline` runs one such silo per process, pinned to a core).</param>
+    public static async Task<LocalCluster> StartAsync(int slots, CancellationToken cancel, LocalSiloJoin? join = null)
     {
         if (slots < 1) throw new ArgumentException($"--stages must be >= 1, got {slots}");
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -35,13 +37,14 @@ internal sealed class LocalCluster : IAsyncDisposable
             .AddFilter("Orleans.Runtime.Silo", LogLevel.Error) // "not running with ServerGC": irrelevant to a CLI
             .AddSimpleConsole(c => c.SingleLine = true)
             .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace);
-        int siloPort = FreePort(), gatewayPort = FreePort();
+        int siloPort = join?.SiloPort ?? FreePort(), gatewayPort = join?.GatewayPort ?? FreePort();
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: "qst-local", clusterId: $"qst-local-{Environment.ProcessId}");
+            silo.UseLocalhostClustering(siloPort, gatewayPort, join is null ? null : new IPEndPoint(IPAddress.Loopback, join.PrimarySiloPort),
+                serviceId: "qst-local", clusterId: join?.ClusterId ?? $"qst-local-{Environment.ProcessId}");
             silo.AddQst(new QstSiloOptions
             {
-                SiloName = "local",
+                SiloName = join?.SiloName ?? "local",
                 Slots = Enumerable.Range(0, slots).Select(i => new SlotOptions { Device = $"cpu:{i}", MemoryGiB = 8 }).ToList(),
             });
         });
@@ -58,7 +61,7 @@ internal sealed class LocalCluster : IAsyncDisposable
         return new LocalCluster(host, new QstClient(host.Services.GetRequiredService<IGrainFactory>()));
     }
 
-    static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -78,3 +81,6 @@ internal sealed class LocalCluster : IAsyncDisposable
         }
     }
 }
+
+/// <summary>One silo of a local cluster spread over processes: its ports, the primary's silo port, the cluster id, its name.</summary>
+internal sealed record LocalSiloJoin(int SiloPort, int GatewayPort, int PrimarySiloPort, string ClusterId, string SiloName);

@@ -14,6 +14,8 @@ public static class BenchMarkdown
         sb.Append("# QstOrleans benchmarks\n\n");
         sb.Append("Produced by:\n\n```bash\n").Append(r.Command).Append("\n```\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"Machine: {r.Machine}. Date: {r.Date:yyyy-MM-dd HH:mm} UTC. ");
+        if (r.Build.Length > 0) sb.Append("Build: ").Append(r.Build).Append(". ");
+        if (r.LoadAverage.Length > 0) sb.Append("Load average (1/5/15 min): ").Append(r.LoadAverage).Append(". ");
         sb.Append("Each configuration ran in its own process, one after another in one invocation, on a shared machine: ");
         sb.Append("compare the ratios, not the absolute figures.\n\n");
         if (r.Methods.Count > 0) sb.Append(MethodsSection(r.Methods));
@@ -108,7 +110,8 @@ public static class BenchMarkdown
         sb.Append("Measured = Σ over stages of `StageStatus.BytesSent` (taps sent to the side trainer + hidden states sent on) ÷ token positions (Σ B·T, padding included). ");
         sb.Append("Formula (`GrainTraffic`, fp32 activations): stage → side 4·(H·(N+1) + E), stage → stage 4·H·(S−1). Llama-2 rows: formula only.\n\n");
         var rows = new List<IReadOnlyList<string>>();
-        foreach (var x in runs.OrderBy(x => x.Stages))
+        // Traffic does not depend on the process layout: one row per stage count.
+        foreach (var x in runs.GroupBy(x => (x.Shape.Model, x.Stages)).Select(g => g.First()))
         {
             long side = GrainTraffic.StageToSidePerToken(x.Shape.Hidden, x.Shape.Layers, x.Shape.Hidden);
             long next = GrainTraffic.StageToStagePerToken(x.Shape.Hidden, x.Shape.Layers, x.Stages);
@@ -133,19 +136,33 @@ public static class BenchMarkdown
     static string PipelineSection(IReadOnlyList<PipelineRun> runs)
     {
         var sb = new StringBuilder("## 5. Pipeline scaling\n\n");
-        sb.Append("Same job with S backbone stages on S one-slot silos (in one process) plus the side trainer. ");
-        sb.Append("Efficiency = M·max(compute per micro-batch) ÷ wall (1 = the ideal bubble-free pipeline); ideal speedup = Σ compute ÷ max compute.\n\n");
-        var first = runs.OrderBy(x => x.Stages).First();
-        sb.Append("**").Append(first.Shape.Describe()).Append("**\n\n");
-        sb.Append(MarkdownTable.Render(["stages", "micro-batches", "tokens/s", "speedup vs 1 stage", "compute ms per micro-batch (stages…, side)", "utilisation", "ideal speedup", "efficiency"],
-            runs.OrderBy(x => x.Stages).Select(x => (IReadOnlyList<string>)[
-                x.Stages.ToString(CultureInfo.InvariantCulture), x.MicroBatches.ToString(CultureInfo.InvariantCulture), Num(x.TokensPerSecond, 0),
-                Num(BenchRatios.Ratio(x.TokensPerSecond, first.TokensPerSecond), 2) + "×",
-                string.Join(", ", x.ComputePerMicroBatch.Select(c => Num(c * 1e3, 1))),
-                string.Join(", ", x.ComputePerMicroBatch.Select(c => Num(100 * PipelineEfficiency.Utilisation(c, x.MicroBatches, x.WallSeconds), 0) + "%")),
-                Num(x.IdealSpeedup, 2) + "×", Num(x.Efficiency, 2)]),
-            [true, true, true, true, false, false, true, true]));
-        sb.Append('\n');
+        sb.Append("Same job with S backbone stages on S one-slot silos plus the side trainer, on the `qst train --local` cluster code. ");
+        sb.Append("*one process*: one silo with S slots, threads unpinned. *pinned*: one silo process per stage, stage s's process pinned to CPU s mod cores ");
+        sb.Append("with sched_setaffinity (the primary, stage 0's, also hosts the job grain). Every worker uses 1 libtorch thread. ");
+        sb.Append("Compute = wall-clock span per micro-batch (it grows when workers time-share a core); CPU busy = CPU seconds ÷ wall per silo process. ");
+        sb.Append("Efficiency = M·max(compute) ÷ wall (1 = the bubble-free pipeline); on cores = M·max(max compute, Σ compute ÷ cores) ÷ wall ");
+        sb.Append("(the bubble-free pipeline that shares this machine's cores); ideal speedup = Σ compute ÷ max compute.\n\n");
+        foreach (var model in runs.GroupBy(x => x.Shape.Model))
+        {
+            var ordered = model.OrderBy(x => x.Mode, StringComparer.Ordinal).ThenBy(x => x.Stages).ToList();
+            sb.Append("**").Append(ordered[0].Shape.Describe()).Append(CultureInfo.InvariantCulture, $", {ordered[0].Cores} cores**\n\n");
+            sb.Append(MarkdownTable.Render(["layout", "stages", "micro-batches", "tokens/s", "speedup vs 1 stage", "compute ms per micro-batch (stages…, side)", "side on",
+                    "utilisation", "CPU busy per process", "ideal speedup", "efficiency", "efficiency on cores"],
+                ordered.Select(x =>
+                {
+                    var single = ordered.FirstOrDefault(o => o.Mode == x.Mode && o.Stages == 1) ?? x;
+                    return (IReadOnlyList<string>)[
+                        x.Mode, x.Stages.ToString(CultureInfo.InvariantCulture), x.MicroBatches.ToString(CultureInfo.InvariantCulture), Num(x.TokensPerSecond, 0),
+                        Num(BenchRatios.Ratio(x.TokensPerSecond, single.TokensPerSecond), 2) + "×",
+                        string.Join(", ", x.ComputePerMicroBatch.Select(c => Num(c * 1e3, 1))),
+                        x.Workers.LastOrDefault()?.Replace("side on ", "", StringComparison.Ordinal) ?? "",
+                        string.Join(", ", x.ComputePerMicroBatch.Select(c => Num(100 * PipelineEfficiency.Utilisation(c, x.MicroBatches, x.WallSeconds), 0) + "%")),
+                        string.Join(", ", x.ProcessCpuSeconds.Select(c => Num(100 * c / x.WallSeconds, 0) + "%")),
+                        Num(x.IdealSpeedup, 2) + "×", Num(x.Efficiency, 2), Num(x.EfficiencyOnCores, 2)];
+                }),
+                [false, true, true, true, true, false, false, false, false, true, true, true]));
+            sb.Append('\n');
+        }
         return sb.ToString();
     }
 }

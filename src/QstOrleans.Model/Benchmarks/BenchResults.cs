@@ -75,10 +75,14 @@ public sealed record Nf4Result
     public long CacheBytes { get; init; }                  // what caching costs: 2 B/param
 }
 
-/// <summary>One pipeline run (S stages on S one-slot silos in one process) and its traffic.</summary>
+/// <summary>One pipeline run (S stages on S one-slot silos) and its traffic.</summary>
 public sealed record PipelineRun
 {
     public required int Stages { get; init; }
+    /// <summary>"one process" (one silo, S slots, threads unpinned) or "pinned" (one silo process per stage, pinned to CPU s mod cores).</summary>
+    public string Mode { get; init; } = "one process";
+    /// <summary>CPUs of the machine (the bound of the core-aware ideal).</summary>
+    public int Cores { get; init; } = 1;
     public required BenchShape Shape { get; init; }
     public int MicroBatches { get; init; }
     public double WallSeconds { get; init; }
@@ -89,8 +93,15 @@ public sealed record PipelineRun
     /// <summary>Σ over stages of <c>StageStatus.BytesSent</c> (taps to the side trainer + hidden states to the next stage).</summary>
     public long BytesSent { get; init; }
     public long TokenPositions { get; init; }              // Σ B·T over the micro-batches
+    /// <summary>
+    /// CPU seconds (user + system, all threads) each silo process used during the job: the primary first.
+    /// WHY beside the per-worker compute times: those are wall-clock spans, which grow when two workers
+    /// time-share a core, so only CPU time shows how busy each core really was.
+    /// </summary>
+    public IReadOnlyList<double> ProcessCpuSeconds { get; init; } = [];
     public double Efficiency => PipelineEfficiency.Efficiency(ComputePerMicroBatch, MicroBatches, WallSeconds);
     public double IdealSpeedup => PipelineEfficiency.IdealSpeedup(ComputePerMicroBatch);
+    public double EfficiencyOnCores => PipelineEfficiency.EfficiencyOnCores(ComputePerMicroBatch, MicroBatches, WallSeconds, Math.Max(1, Cores));
 }
 
 /// <summary>Everything one <c>qst bench all</c> writes (JSON + Markdown).</summary>
@@ -99,6 +110,10 @@ public sealed record BenchResults
     public required string Command { get; init; }
     public required string Machine { get; init; }
     public DateTimeOffset Date { get; init; }
+    /// <summary>/proc/loadavg (1, 5, 15 min) at the start and the end: how shared the machine was.</summary>
+    public string LoadAverage { get; init; } = "";
+    /// <summary>Whether the JIT optimized the engine (a Debug build of the kernels is several times slower).</summary>
+    public string Build { get; init; } = "";
     public List<MethodRun> Methods { get; init; } = [];
     public List<MemoryModelRow> MemoryModel { get; init; } = [];
     public List<Nf4Result> Nf4 { get; init; } = [];

@@ -8,6 +8,7 @@ namespace QstOrleans.Model.Benchmarks;
 /// efficiency      = M · max_w(c_w) / wall
 /// ideal speedup   = Σ_w c_w / max_w(c_w)      (vs running the same work one worker after another)
 /// utilisation_w   = M · c_w / wall
+/// on C cores      : ideal wall = M · max(max_w c_w, Σ_w c_w / C)   (no pipeline beats the cores it has)
 /// </code>
 /// </summary>
 public static class PipelineEfficiency
@@ -19,6 +20,14 @@ public static class PipelineEfficiency
     {
         Check(computeSecondsPerMicroBatch, wallSeconds);
         return microBatches * computeSecondsPerMicroBatch.Max() / wallSeconds;
+    }
+
+    /// <summary>M · max(max_w c_w, Σ_w c_w / cores) / wall: efficiency against the bubble-free pipeline that also shares <paramref name="cores"/> cores.</summary>
+    public static double EfficiencyOnCores(IReadOnlyList<double> computeSecondsPerMicroBatch, long microBatches, double wallSeconds, int cores)
+    {
+        Check(computeSecondsPerMicroBatch, wallSeconds);
+        if (cores < 1) throw new ArgumentOutOfRangeException(nameof(cores), cores, "cores must be >= 1");
+        return microBatches * Math.Max(computeSecondsPerMicroBatch.Max(), computeSecondsPerMicroBatch.Sum() / cores) / wallSeconds;
     }
 
     public static double IdealSpeedup(IReadOnlyList<double> computeSecondsPerMicroBatch)

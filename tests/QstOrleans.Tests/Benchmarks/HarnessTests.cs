@@ -65,4 +65,15 @@ public sealed class HarnessTests
         Assert.Throws<ArgumentException>(() => PipelineEfficiency.IdealSpeedup([]));
         Assert.Throws<ArgumentOutOfRangeException>(() => PipelineEfficiency.Efficiency(compute, 10, 0));
     }
+
+    [Fact]
+    public void EfficiencyOnCoresBoundsTheIdealByTheCores()
+    {
+        double[] compute = [0.1, 0.3, 0.2];
+        // 2 cores: Σ/2 = 0.3 = max → 10 · 0.3 / 4 = 0.75; 1 core: Σ = 0.6 → 10 · 0.6 / 4 = 1.5 (workers time-share one core)
+        Assert.Equal(0.75, PipelineEfficiency.EfficiencyOnCores(compute, 10, 4.0, 2), 12);
+        Assert.Equal(1.5, PipelineEfficiency.EfficiencyOnCores(compute, 10, 4.0, 1), 12);
+        Assert.Equal(0.75, PipelineEfficiency.EfficiencyOnCores(compute, 10, 4.0, 16), 12);  // plenty of cores: the bottleneck worker rules
+        Assert.Throws<ArgumentOutOfRangeException>(() => PipelineEfficiency.EfficiencyOnCores(compute, 10, 4.0, 0));
+    }
 }

@@ -31,6 +31,27 @@ public sealed class ReportWriterTests
     }
 
     [Fact]
+    public void PipelineTableComparesEachLayoutWithItsOwnOneStageRunPerModel()
+    {
+        static PipelineRun Run(string model, string mode, int stages, double tokensPerSecond) => new()
+        {
+            Stages = stages, Mode = mode, Cores = 2, MicroBatches = 10, WallSeconds = 4, TokensPerSecond = tokensPerSecond,
+            Shape = new BenchShape(model, 8, 16, 4, 2, 32, 1000, 4, 0, 1, "bf16"),
+            ComputePerMicroBatch = [0.1, 0.3, 0.2], Workers = ["stage 0-2 on a", "stage 2-4 on b", "side on b"], ProcessCpuSeconds = [2.0, 3.0],
+        };
+        var results = new BenchResults
+        {
+            Command = "qst bench pipeline", Machine = "box",
+            Pipeline = [Run("m", "pinned", 1, 100), Run("m", "pinned", 2, 150), Run("m", "one process", 1, 200), Run("m", "one process", 2, 100), Run("n", "pinned", 1, 50)],
+        };
+        string md = BenchMarkdown.Render(results);
+        // speedup vs the same layout's 1-stage run; utilisation M·c/wall; CPU busy = CPU s / wall; efficiency 10·0.3/4; on 2 cores the same (Σ/2 = 0.3)
+        Assert.Contains("| pinned | 2 | 10 | 150 | 1.50× | 100.0, 300.0, 200.0 | b | 25%, 75%, 50% | 50%, 75% | 2.00× | 0.75 | 0.75 |", md);
+        Assert.Contains("| one process | 2 | 10 | 100 | 0.50× |", md);
+        Assert.Equal(2, md.Split("| layout |").Length - 1); // one table per model
+    }
+
+    [Fact]
     public void JsonRoundTripsTheResults()
     {
         var results = new BenchResults
