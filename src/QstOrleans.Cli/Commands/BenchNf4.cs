@@ -16,7 +16,7 @@ namespace QstOrleans.Cli.Commands;
 /// </summary>
 internal static unsafe class BenchNf4
 {
-    const int Rounds = 9, Warmups = 2;
+    const int Rounds = 15, Warmups = 2;
 
     /// <param name="shapes">(out, in) of each weight.</param>
     /// <param name="rows">M, the rows of x (B·T of a micro-batch).</param>

@@ -92,6 +92,7 @@ public static class BenchMarkdown
         var sb = new StringBuilder("## 3. NF4 hot path\n\n");
         sb.Append("Bandwidth = a plain parallel memory copy in the same process (bytes read + written per second). ");
         sb.Append("Dequantize moves 0.5 B packed + the absmax in and 2 B bf16 out per weight; its bound is those bytes at the copy's rate. ");
+        sb.Append("Every round times each variant once, in turn; figures are medians over the rounds, so load bursts hit all variants alike. ");
         sb.Append("Linears: x [M, in] bf16 · Wᵀ; NF4 = dequantize per call (into a reused buffer) + the same matmul; cached = `Nf4Linear.CacheDequantized` ");
         sb.Append("(costs the cache column in memory, per linear).\n\n");
         sb.Append(MarkdownTable.Render(["weight / input", "threads", "copy GB/s", "dequant ms", "bound ms", "dequant ÷ bound", "bf16 linear ms", "NF4 linear ms", "NF4 ÷ bf16", "cached NF4 ms", "cache MiB"],
@@ -100,6 +101,17 @@ public static class BenchMarkdown
                 Num(x.DequantMs / x.DequantBoundMs, 2) + "×", Num(x.Bf16LinearMs, 2), Num(x.Nf4LinearMs, 2), Num(x.Nf4LinearMs / x.Bf16LinearMs, 2) + "×",
                 Num(x.Nf4CachedLinearMs, 2), MiB(x.CacheBytes)]),
             [false, true, true, true, true, true, true, true, true, true, true]));
+        var paths = rows.SelectMany(x => x.DequantMsByPath.Keys).Distinct().ToList();
+        if (paths.Count > 0)
+        {
+            sb.Append("\nDequantize by decode path (same rounds; all paths give the same bits; the widest the CPU supports is the one used):\n\n");
+            sb.Append(MarkdownTable.Render(["weight", .. paths.Select(p => p + " ms"), .. paths.Select(p => p + " ÷ bound")],
+                rows.Select(x => (IReadOnlyList<string>)[
+                    x.Shape.Split(", x")[0],
+                    .. paths.Select(p => x.DequantMsByPath.TryGetValue(p, out var ms) ? Num(ms, 2) : ""),
+                    .. paths.Select(p => x.DequantMsByPath.TryGetValue(p, out var ms) ? Num(ms / x.DequantBoundMs, 2) + "×" : "")]),
+                [false, .. paths.Select(_ => true), .. paths.Select(_ => true)]));
+        }
         sb.Append('\n');
         return sb.ToString();
     }
