@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.TestingHost;
 using QstOrleans.Grains.Hosting;
@@ -46,6 +47,9 @@ public sealed class QstTestSilo : ISiloConfigurator
         });
         builder.UseInMemoryReminderService();
         builder.AddIncomingGrainCallFilter<AppliedRecorder>();
+        // Random placement (the default prefers the caller's silo, which stacks the side trainer onto the job grain's
+        // silo): the kill tests need grains on distinct silos to kill one component at a time.
+        builder.Services.AddSingleton<Orleans.Runtime.PlacementStrategy, Orleans.Runtime.RandomPlacement>();
         if (builder.Configuration[DurableKey] == "true")
             builder.AddBlobGrainStorage(QstProviders.State, _ => new LocalDirectoryBlobStore(Path.Combine(root, "state")));
         else
