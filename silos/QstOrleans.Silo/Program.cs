@@ -57,6 +57,7 @@ builder.UseOrleans(silo =>
         });
     }
     silo.AddQst(siloOptions);
+    silo.AddQstStorage(hostOptions);
 });
 
 using var host = builder.Build();
@@ -70,8 +71,9 @@ catch (Exception e)
     log.LogCritical("silo {Silo} failed to start: {Message}", siloOptions.SiloName, e.Message);
     return 1;
 }
-log.LogInformation("silo {Silo} up: cluster {Cluster}/{Service} via {Clustering}, silo port {SiloPort}, gateway port {GatewayPort}, slots {Slots}",
+log.LogInformation("silo {Silo} up: cluster {Cluster}/{Service} via {Clustering}, silo port {SiloPort}, gateway port {GatewayPort}, slots {Slots}; {Storage}",
     siloOptions.SiloName, hostOptions.ClusterId, hostOptions.ServiceId, hostOptions.Clustering, hostOptions.SiloPort,
-    hostOptions.GatewayPort, string.Join(", ", siloOptions.Slots.Select(s => $"{s.Device} ({s.MemoryGiB} GiB)")));
+    hostOptions.GatewayPort, string.Join(", ", siloOptions.Slots.Select(s => $"{s.Device} ({s.MemoryGiB} GiB)")),
+    SiloStorage.Describe(hostOptions, siloOptions));
 await host.WaitForShutdownAsync();
 return 0;

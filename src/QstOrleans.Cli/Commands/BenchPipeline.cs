@@ -90,7 +90,8 @@ internal static class BenchPipeline
                     .UseOrleans(silo =>
                     {
                         silo.UseLocalhostClustering(basePort + 2 * index, basePort + 2 * index + 1, primary);
-                        silo.AddQst(new QstSiloOptions { SiloName = $"bench-{index}", Slots = [new SlotOptions { Device = "cpu:0", MemoryGiB = 4 }] });
+                        silo.AddQst(new QstSiloOptions { SiloName = $"bench-{index}", Slots = [new SlotOptions { Device = "cpu:0", MemoryGiB = 4 }] })
+                            .AddQstInMemoryState();
                     })
                     .Build();
                 await host.StartAsync();
@@ -103,6 +104,7 @@ internal static class BenchPipeline
             {
                 ModelDirectory = modelDirectory, DataFile = dataFile, MaxSteps = Steps, MicroBatchSize = MicroBatch, LearningRate = 1e-3,
                 Seed = Seed, Stages = stageCount, Window = Window, BackboneFormat = "nf4",
+                CheckpointEverySteps = 0, CheckpointEveryMinutes = 0,   // throughput only: nothing to resume
             };
             var job = grains.GetGrain<ITrainingJobGrain>($"bench-{stageCount}");
             var started = await job.Start(spec);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -19,11 +20,16 @@ namespace QstOrleans.Grains.Stages;
 /// dispose scope each), sends the hidden state to the next stage and the taps to the job's side trainer.
 /// The worker never calls back into this grain, and Submit only waits for queue space, so the call graph
 /// is a DAG (job → stages → side trainer → job) and cannot deadlock.
+/// Fault tolerance: work of an older attempt of its job than the newest seen is dropped (fencing); work arriving
+/// before the layers are loaded (this activation replaced one whose silo died) and sends that fail for an
+/// infrastructure reason are reported to the job as faults, so it recovers; other errors fail the job.
 /// </summary>
 [DeviceSlotPlacement]
 public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStageGrain> log) : Grain, IBackboneStageGrain
 {
     readonly StageCounters _counters = new();
+    /// <summary>Newest attempt seen per job (the grain is shared by every job on the same model and split).</summary>
+    readonly ConcurrentDictionary<string, int> _attempts = new();
     Channel<StageWork>? _queue;
     BackboneStage? _stage;
     StageSpec? _spec;
@@ -61,8 +67,21 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
 
     public async Task Submit(StageWork work)
     {
-        if (_queue is null) throw new InvalidOperationException($"stage '{Key}' received work before EnsureLoaded");
+        if (IsStale(work)) return;
+        if (_queue is null)
+        {
+            GrainFactory.GetGrain<ITrainingJobGrain>(work.Route.JobId).ReportFault(work.Route.Attempt,
+                $"stage '{Key}' on silo {silo.SiloName} has no layers loaded (re-activated after a silo failure?)").Ignore();
+            return;
+        }
         await _queue.Writer.WriteAsync(work);
+    }
+
+    /// <summary>True for work of an older attempt than the newest this stage has seen for the job.</summary>
+    bool IsStale(StageWork work)
+    {
+        int newest = _attempts.AddOrUpdate(work.Route.JobId, work.Route.Attempt, (_, seen) => Math.Max(seen, work.Route.Attempt));
+        return work.Route.Attempt < newest;
     }
 
     public Task<StageStatus> GetStatus() => Task.FromResult(Status());
@@ -70,11 +89,12 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
     StageStatus Status() => new(Key, StageKey.SlotOf(Key) ?? "", silo.SiloName, _counters.Processed, _counters.ComputeSeconds,
         _counters.SendSeconds, _counters.WaitSeconds, _counters.AliveSeconds, _counters.BytesSent);
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
     {
         _queue?.Writer.TryComplete();
-        _stage?.Dispose();
-        return Task.CompletedTask;
+        // The worker may be in the middle of a forward pass: let it finish before the layers are freed.
+        if (_worker is not null) await Task.WhenAny(_worker, Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None));
+        if (_worker is null || _worker.IsCompleted) _stage?.Dispose();
     }
 
     async Task RunWorker(BackboneStage stage, ChannelReader<StageWork> queue, IGrainFactory grains)
@@ -83,9 +103,15 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         await foreach (var work in queue.ReadAllAsync())
         {
             _counters.AddWait(idle.Elapsed);
+            if (IsStale(work)) continue;   // its job recovered while it waited in the queue
             try
             {
                 await Process(stage, work, grains);
+            }
+            catch (Exception e) when (Faults.IsInfrastructure(e))
+            {
+                log.LogWarning("stage {Key}: sending micro-batch {Sequence} of job {Job} failed: {Message}", Key, work.Sequence, work.Route.JobId, e.Message);
+                grains.GetGrain<ITrainingJobGrain>(work.Route.JobId).ReportFault(work.Route.Attempt, $"stage {Key}: {Faults.Message(e)}").Ignore();
             }
             catch (Exception e)
             {
@@ -113,9 +139,9 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
             // The last tap is also the next stage's input: serialize it once and send the same bytes to both.
             var taps = output.Taps.Select(TensorPayloads.From).ToList();
             for (int i = 0; i < taps.Count; i++)
-                chunks.AddRange(TapChunks.Split(work.Sequence, firstTap + i, taps[i], silo.MaxChunkBytes));
+                chunks.AddRange(TapChunks.Split(work.Sequence, firstTap + i, taps[i], silo.MaxChunkBytes, work.Route.Attempt));
             if (output.FinalNormed is not null)
-                chunks.AddRange(TapChunks.Split(work.Sequence, TapChunk.FinalNormed, TensorPayloads.From(output.FinalNormed), silo.MaxChunkBytes));
+                chunks.AddRange(TapChunks.Split(work.Sequence, TapChunk.FinalNormed, TensorPayloads.From(output.FinalNormed), silo.MaxChunkBytes, work.Route.Attempt));
             if (!work.Route.IsLast)
                 next = new StageWork(work.Route.Next(), work.Sequence, taps[^1], work.AttentionMask);
         }
