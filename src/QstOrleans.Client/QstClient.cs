@@ -91,19 +91,38 @@ public sealed class QstClient : IAsyncDisposable
     /// <summary>Starts job <paramref name="jobId"/>. A rejected spec comes back as State = Failed with the reason.</summary>
     public Task<JobProgress> SubmitAsync(string jobId, JobSpec spec) => Job(jobId).Start(spec);
 
+    /// <summary>How long <see cref="FollowAsync"/> keeps retrying a failing poll (silos dying, a cluster restarting).</summary>
+    public static readonly TimeSpan FollowOutage = TimeSpan.FromMinutes(5);
+    /// <summary>One poll's answer time before it counts as failed (Orleans' own timeout is 30 s, and a poll sent through
+    /// a gateway that just died waits for all of it).</summary>
+    static readonly TimeSpan PollTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// Polls the job every <paramref name="pollInterval"/> and yields each snapshot that differs from the
-    /// previous one (state, step, epoch or message), ending with the finished one.
+    /// previous one (state, step, epoch or message), ending with the finished one. Polls that fail while silos die
+    /// or restart are retried (a progress read is idempotent) for up to <see cref="FollowOutage"/>; then the last
+    /// error propagates.
     /// </summary>
     public async IAsyncEnumerable<JobProgress> FollowAsync(string jobId, TimeSpan pollInterval,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
         var job = Job(jobId);
         JobProgress? last = null;
+        DateTime? failingSince = null;
         while (true)
         {
             cancel.ThrowIfCancellationRequested();
-            var progress = await job.GetProgress();
+            JobProgress progress;
+            try
+            {
+                progress = await job.GetProgress().WaitAsync(PollTimeout, cancel);
+                failingSince = null;
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException && (failingSince ??= DateTime.UtcNow) > DateTime.UtcNow - FollowOutage)
+            {
+                await Task.Delay(pollInterval, cancel);
+                continue;
+            }
             if (last is null || progress.State != last.State || progress.Step != last.Step || progress.Epoch != last.Epoch
                 || progress.Message != last.Message)
             {

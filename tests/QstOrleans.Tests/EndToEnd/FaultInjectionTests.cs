@@ -28,7 +28,7 @@ public sealed class FaultInjectionTests(FaultClusterFixture cluster, ITestOutput
     [Fact] public Task KillTheSiloOfTheJobGrain() => KillOneSilo("ft-job", Target.JobGrain);
 
     string[] TrainArgs(string jobId) =>
-        [.. SoloRun.TrainArgs(cluster.ModelDirectory, cluster.DataFile, TrainSeed, Steps, stages: 2), "--job-id", jobId, "--checkpoint-every", "2"];
+        [.. SoloRun.TrainArgs(cluster.ModelDirectory, cluster.DataFile, TrainSeed, Steps, stages: 2), "--job-id", jobId];
 
     int KillStep(string test)
     {
@@ -106,7 +106,7 @@ public sealed class FaultInjectionTests(FaultClusterFixture cluster, ITestOutput
         foreach (var r in final.Recoveries)
         {
             string total = r.SecondsToFirstStep is { } s ? $"{(r.DetectedAt - killedAt).TotalSeconds + s:F1}" : "?";
-            log.WriteLine($"recovery attempt {r.Attempt}: '{r.Reason}'; detected {(r.DetectedAt - killedAt).TotalSeconds:F1} s after the kill, " +
+            log.WriteLine($"recovery attempt {r.Attempt}: '{r.Reason.Split('\n')[0]}'; detected {(r.DetectedAt - killedAt).TotalSeconds:F1} s after the kill, " +
                           $"resumed from step {r.ResumedFromStep}, first step {r.SecondsToFirstStep:F1} s after detection; kill -> first step {total} s");
         }
         Assert.True(final.Recoveries[^1].SecondsToFirstStep is not null, "the last recovery never completed a step");
