@@ -12,7 +12,7 @@ namespace QstOrleans.Client;
 
 /// <summary>
 /// Drives training jobs on a QstOrleans cluster: submit, follow progress, list, status, pause, resume,
-/// cancel. <see cref="ConnectAsync"/> opens an Orleans client (localhost gateways or Redis clustering,
+/// cancel, list checkpoints. <see cref="ConnectAsync"/> opens an Orleans client (localhost gateways or Redis clustering,
 /// message limits equal to the silos'); the <see cref="QstClient(IGrainFactory)"/> constructor wraps a grain
 /// factory that already exists (an in-process silo's, a test cluster's).
 /// Throws <see cref="ArgumentException"/> for bad options, <see cref="TimeoutException"/> when no gateway
@@ -147,7 +147,11 @@ public sealed class QstClient : IAsyncDisposable
 
     public Task PauseAsync(string jobId) => Job(jobId).Pause();
 
+    /// <summary>Resumes a paused job, or recovers an unfinished one whose pipeline is gone from its latest checkpoint.</summary>
     public Task ResumeAsync(string jobId) => Job(jobId).Resume();
+
+    /// <summary>The job's committed checkpoints, oldest first.</summary>
+    public Task<IReadOnlyList<CheckpointInfo>> CheckpointsAsync(string jobId) => Job(jobId).ListCheckpoints();
 
     /// <summary>The device slots the cluster's silos offer.</summary>
     public Task<IReadOnlyList<DeviceSlot>> SlotsAsync() => _grains.GetGrain<IClusterSlotsGrain>(0).List();

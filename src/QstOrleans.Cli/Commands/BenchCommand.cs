@@ -22,6 +22,7 @@ internal static class BenchCommand
         var bench = new Command("bench", "Benchmarks: memory and speed per method, analytic memory model, NF4 hot path, grain traffic, pipeline scaling.");
         foreach (var part in new[] { "all", "methods", "nf4", "pipeline" }) bench.Subcommands.Add(Part(part));
         bench.Subcommands.Add(RenderCommand());
+        bench.Subcommands.Add(BenchGpu.Create());
         bench.Subcommands.Add(RunOneCommand());
         bench.Subcommands.Add(RunNf4Command());
         bench.Subcommands.Add(BenchPipeline.RunCommand());
@@ -175,12 +176,13 @@ internal static class BenchCommand
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 3 };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 2 };
         var dtype = new Option<string>("--dtype") { DefaultValueFactory = _ => "bf16" };
-        var command = new Command("run-one", "One method's memory and speed in this process (used by `qst bench`)") { model, method, batch, seq, warmup, steps, threads, dtype };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
+        var command = new Command("run-one", "One method's memory and speed in this process (used by `qst bench`)") { model, method, batch, seq, warmup, steps, threads, dtype, device };
         command.Hidden = true;
         command.SetAction(p => CliErrors.Run(() =>
         {
             BenchChild.Emit(BenchRunOne.Run(new RunOneSettings(p.GetValue(model)!, p.GetValue(method)!, p.GetValue(batch), p.GetValue(seq),
-                p.GetValue(warmup), p.GetValue(steps), p.GetValue(threads), p.GetValue(dtype)!)));
+                p.GetValue(warmup), p.GetValue(steps), p.GetValue(threads), p.GetValue(dtype)!, Device: p.GetValue(device)!)));
             return 0;
         }));
         return command;

@@ -2,6 +2,7 @@ using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Baselines;
 using QstOrleans.Model.Benchmarks;
 using QstOrleans.Model.Config;
+using QstOrleans.Model.Devices;
 using QstOrleans.Model.Layers;
 using QstOrleans.Model.Qst;
 using QstOrleans.Model.Quantization;
@@ -13,7 +14,7 @@ namespace QstOrleans.Cli.Commands;
 
 /// <summary>What one <c>qst bench run-one</c> process measures.</summary>
 public sealed record RunOneSettings(string ModelDirectory, string Method, int Batch, int Sequence, int WarmupSteps, int Steps,
-    int Threads, string Dtype = "bf16", long Seed = 0);
+    int Threads, string Dtype = "bf16", long Seed = 0, string Device = "cpu");
 
 /// <summary>
 /// One method trained for a few steps in this process on seeded random tokens (every position a label),
@@ -27,6 +28,9 @@ internal static class BenchRunOne
     public static MethodRun Run(RunOneSettings s)
     {
         set_num_threads(s.Threads);
+        // NVML's baseline is read before this process creates its CUDA context (Parse probes CUDA, it allocates nothing).
+        var device = ComputeDevice.Parse(s.Device);
+        using var gpu = device.type == DeviceType.CUDA ? new GpuMemorySampler(Math.Max(device.index, 0)) : null;
         using (var warm = ones(16)) using (var sum = warm.sum()) sum.item<float>();   // libtorch initialised before the floor
         GC.Collect();
         long floor = ProcessMemory.ResidentBytes();
@@ -41,7 +45,8 @@ internal static class BenchRunOne
             "full" => (TrainingMethod.Full, false),
             _ => throw new ArgumentException($"--method: unknown '{s.Method}' ({string.Join(", ", Methods)})"),
         };
-        var build = new ModelBuildOptions(method, new QstConfig(), Precision.Parse(s.Dtype), DoubleQuant: true, Seed: s.Seed, CacheDequantized: cache);
+        var build = new ModelBuildOptions(method, new QstConfig(), Precision.Parse(s.Dtype), DoubleQuant: true, Seed: s.Seed, CacheDequantized: cache,
+            Device: device);
         using var model = ModelBuilder.Build(s.ModelDirectory, config, build);
         var batches = RandomBatches(config.VocabSize, s.Batch, s.Sequence, s.WarmupSteps + s.Steps, s.Seed);
         if (cache)
@@ -49,11 +54,13 @@ internal static class BenchRunOne
             // Fill the dequantized-weight caches now, so they count as weights rather than as step memory.
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            var (ids, _, mask) = batches[0].ToTensors();
+            var (ids, _, mask) = batches[0].ToTensors(device);
             model.Logits(ids, mask);
         }
         GC.Collect();
         long afterLoad = ProcessMemory.ResidentBytes();
+        ComputeDevice.Synchronize(device);
+        long? gpuAfterLoad = gpu?.UsedBytes;
         long weights = WeightBytes(model);
         long trainable = model.TrainableParameters.Sum(p => p.numel());
         long trainableBytes = model.TrainableParameters.Sum(p => p.numel() * p.ElementSize);
@@ -66,6 +73,8 @@ internal static class BenchRunOne
         double tokensPerStep = (double)s.Batch * s.Sequence;
         double seconds = measured.Sum(r => tokensPerStep / r.TokensPerSecond);
         long peakTraining = ProcessMemory.PeakResidentBytes();
+        ComputeDevice.Synchronize(device);
+        long? gpuPeak = gpu is null ? null : Math.Max(gpu.PeakBytes, gpu.UsedBytes);
         return new MethodRun
         {
             Method = s.Method,
@@ -84,6 +93,10 @@ internal static class BenchRunOne
             WeightBytes = weights,
             GradientBytes = trainableBytes,
             OptimizerBytes = 2 * trainable * sizeof(float),
+            Device = ComputeDevice.Describe(device),
+            GpuBaselineBytes = gpu?.BaselineBytes,
+            GpuAfterLoadBytes = gpuAfterLoad,
+            GpuPeakBytes = gpuPeak,
         };
     }
 

@@ -5,6 +5,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using QstOrleans.Client;
 using QstOrleans.Grains.Hosting;
+using QstOrleans.Grains.Persistence;
+using QstOrleans.Storage.Blobs;
 
 namespace QstOrleans.Cli.Commands;
 
@@ -12,22 +14,36 @@ namespace QstOrleans.Cli.Commands;
 /// <c>qst train --local</c>: a one-silo Orleans cluster inside this process (localhost clustering on free
 /// ports, <c>slots</c> CPU device slots so every stage gets its own), and a <see cref="QstClient"/> over the
 /// silo's own grain factory. Same grains, placement and messaging as a real cluster, no server to start.
+/// Durable: job state lives in the blob grain storage under <c>{state dir}/state</c> and checkpoints under
+/// <c>{state dir}/checkpoints</c>, so a killed run started again on the same state directory resumes its jobs
+/// (the silo's startup task pokes every unfinished one).
 /// </summary>
 internal sealed class LocalCluster : IAsyncDisposable
 {
+    /// <summary>Slots of a cluster started to resume or inspect a job whose stage count is not known yet (unused slots cost nothing).</summary>
+    public const int ResumeSlots = 8;
+    /// <summary>Stable across runs: the blob grain storage keys state by service id.</summary>
+    public const string ServiceId = "qst-local";
+
     readonly IHost _host;
 
-    LocalCluster(IHost host, QstClient client)
+    LocalCluster(IHost host, QstClient client, string stateDirectory)
     {
         _host = host;
         Client = client;
+        StateDirectory = stateDirectory;
     }
 
     public QstClient Client { get; }
+    public string StateDirectory { get; }
 
-    public static async Task<LocalCluster> StartAsync(int slots, CancellationToken cancel)
+    public static string CheckpointDirectory(string stateDirectory) => Path.Combine(stateDirectory, "checkpoints");
+
+    public static async Task<LocalCluster> StartAsync(int slots, string stateDirectory, CancellationToken cancel)
     {
         if (slots < 1) throw new ArgumentException($"--stages must be >= 1, got {slots}");
+        stateDirectory = Path.GetFullPath(stateDirectory);
+        Directory.CreateDirectory(stateDirectory);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         // Only warnings, on stderr: stdout is the progress display.
         builder.Logging.SetMinimumLevel(LogLevel.Warning)
@@ -38,12 +54,16 @@ internal sealed class LocalCluster : IAsyncDisposable
         int siloPort = FreePort(), gatewayPort = FreePort();
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: "qst-local", clusterId: $"qst-local-{Environment.ProcessId}");
+            silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: ServiceId, clusterId: $"qst-local-{Environment.ProcessId}");
             silo.AddQst(new QstSiloOptions
             {
                 SiloName = "local",
                 Slots = Enumerable.Range(0, slots).Select(i => new SlotOptions { Device = $"cpu:{i}", MemoryGiB = 8 }).ToList(),
+                Checkpoints = new CheckpointOptions { Store = "local", Path = CheckpointDirectory(stateDirectory) },
             });
+            silo.AddBlobGrainStorage(QstProviders.State, _ => new LocalDirectoryBlobStore(Path.Combine(stateDirectory, "state")));
+            // One process: a reminder would only re-activate a job in this same process; the startup task covers restarts.
+            silo.UseInMemoryReminderService();
         });
         var host = builder.Build();
         try
@@ -55,7 +75,7 @@ internal sealed class LocalCluster : IAsyncDisposable
             host.Dispose();
             throw;
         }
-        return new LocalCluster(host, new QstClient(host.Services.GetRequiredService<IGrainFactory>()));
+        return new LocalCluster(host, new QstClient(host.Services.GetRequiredService<IGrainFactory>()), stateDirectory);
     }
 
     static int FreePort()

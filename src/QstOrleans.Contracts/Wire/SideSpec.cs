@@ -25,7 +25,8 @@ public sealed record SideStatus(
 
 /// <summary>
 /// Where an initialized side trainer stands: the optimizer step and the next micro-batch it expects. Both are 0 for a
-/// fresh start; after a restore they are those of the checkpoint (<see cref="CheckpointStep"/>, null when none).
+/// fresh start; after a restore they are those of the checkpoint (<see cref="CheckpointStep"/>, null when none), and
+/// <see cref="Losses"/> holds the losses of steps 1..Step saved with it (index = step − 1).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record SidePosition(
@@ -33,7 +34,8 @@ public sealed record SidePosition(
     [property: Id(1)] long NextMicroBatch,
     [property: Id(2)] long? CheckpointStep,
     [property: Id(3)] string CheckpointLocation,
-    [property: Id(4)] IReadOnlyList<string> Warnings);
+    [property: Id(4)] IReadOnlyList<string> Warnings,
+    [property: Id(5)] IReadOnlyList<float> Losses);
 
 /// <summary>One committed checkpoint of a job, as <c>qst checkpoints</c> lists it.</summary>
 [GenerateSerializer, Immutable]

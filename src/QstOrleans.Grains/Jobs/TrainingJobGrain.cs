@@ -106,8 +106,10 @@ public sealed partial class TrainingJobGrain(
     /// <summary>Starts feeding attempt <paramref name="attempt"/> from the side trainer's position (synchronous: no interleaving).</summary>
     void StartPipeline(JobPlan plan, int attempt, SidePosition position)
     {
-        // Steps after the checkpoint are recomputed (and their losses overwritten by step index).
+        // Steps after the checkpoint are recomputed (and their losses overwritten by step index); those up to it come
+        // with the checkpoint, because a fault can drop the last reports before the checkpoint of their step.
         if (Record.Losses.Count > position.Step) Record.Losses.RemoveRange(position.Step, Record.Losses.Count - position.Step);
+        for (int i = 0; i < position.Losses.Count && i < position.Step; i++) Record.SetLoss(i + 1, position.Losses[i]);
         Record.Step = position.Step;
         Record.CheckpointStep = (int)(position.CheckpointStep ?? 0);
         Record.CheckpointNextMicroBatch = position.CheckpointStep is null ? 0 : position.NextMicroBatch;

@@ -32,6 +32,11 @@ public sealed class SideTrainerCore : IDisposable
     readonly Dictionary<long, TapAssembly> _taps = new();
     readonly Dictionary<long, SideBatch> _batches = new();
     float _windowLoss;
+    /// <summary>Loss of every completed step (index = step − 1), saved with each checkpoint so a restore knows them too.</summary>
+    readonly List<float> _stepLosses = [];
+
+    /// <summary>The checkpoint part holding the step losses (raw little-endian float32, one per step).</summary>
+    public const string LossesFile = "losses.f32";
 
     public SideTrainerCore(SideSpec spec)
     {
@@ -52,11 +57,16 @@ public sealed class SideTrainerCore : IDisposable
     public long Next { get; private set; }
     public int Steps => _stepper.Step;
 
+    /// <summary>Losses of the steps completed so far (restored ones included; NaN where a checkpoint had none).</summary>
+    public IReadOnlyList<float> StepLosses => _stepLosses;
+
     /// <summary>Writes a checkpoint of the current step boundary into <paramref name="directory"/> (the three
     /// <see cref="TrainingCheckpoint.Files"/>); call only right after a completed step.</summary>
     public TrainingState SaveCheckpoint(string directory)
     {
         int perEpoch = Math.Max(1, _spec.MicroBatchesPerEpoch);
+        Directory.CreateDirectory(directory);
+        File.WriteAllBytes(Path.Combine(directory, LossesFile), System.Runtime.InteropServices.MemoryMarshal.AsBytes(_stepLosses.ToArray().AsSpan()).ToArray());
         return TrainingCheckpoint.Save(directory, _side, _stepper, new TrainingState
         {
             NextMicroBatch = Next, Epoch = (int)(Next / perEpoch), IndexInEpoch = (int)(Next % perEpoch),
@@ -76,6 +86,15 @@ public sealed class SideTrainerCore : IDisposable
         state = TrainingCheckpoint.Restore(directory, _side, _stepper);
         Next = state.NextMicroBatch;
         _windowLoss = 0;
+        _stepLosses.Clear();
+        string losses = Path.Combine(directory, LossesFile);
+        if (File.Exists(losses))
+        {
+            var bytes = File.ReadAllBytes(losses);
+            if (bytes.Length != state.Step * sizeof(float))
+                throw new InvalidDataException($"{source}: {LossesFile} holds {bytes.Length / sizeof(float)} losses, expected {state.Step}");
+            _stepLosses.AddRange(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray());
+        }
         return state;
     }
 
@@ -119,6 +138,7 @@ public sealed class SideTrainerCore : IDisposable
         _stepper.Apply();
         float stepLoss = _windowLoss / _accumulation;
         _windowLoss = 0;
+        _stepLosses.Add(stepLoss);
         return new Applied(sequence, _stepper.Step, stepLoss, true);
     }
 

@@ -48,9 +48,9 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
         try
         {
             var loaded = await store.LoadLatestValidAsync(folder);
-            if (loaded is null) return (core, new SidePosition(0, 0, null, store.Location, []));
+            if (loaded is null) return (core, new SidePosition(0, 0, null, store.Location, [], []));
             var state = core.Restore(loaded.Directory, $"{store.Location} checkpoint {loaded.Step}");
-            return (core, new SidePosition(state.Step, state.NextMicroBatch, loaded.Step, store.Location, loaded.Warnings));
+            return (core, new SidePosition(state.Step, state.NextMicroBatch, loaded.Step, store.Location, loaded.Warnings, core.StepLosses.ToList()));
         }
         catch
         {

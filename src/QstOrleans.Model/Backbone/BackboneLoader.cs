@@ -98,6 +98,7 @@ public static class BackboneLoader
             using var scope = NewDisposeScope();
             var raw = reader.ReadTensor(name);
             var converted = raw.dtype == dtype ? raw : raw.to(dtype);
+            if (!options.OnCpu) converted = converted.to(options.Target);
             return converted.detach().MoveToOuterDisposeScope();
         }
 
@@ -141,6 +142,12 @@ public static class BackboneLoader
                         ? reader.WithMappedBytes(name, (address, _) => Nf4Quantizer.Quantize(address, dtype, info.Shape, options.DoubleQuant))
                         : throw new ModelWeightsException(reader.FileOf(name), name, $"has dtype {info.DType}; NF4 needs F32, F16 or BF16");
                 }
+                if (!options.OnCpu)
+                {
+                    var onDevice = q.To(options.Target);
+                    q.Dispose();
+                    q = onDevice;
+                }
                 var b = bias ? Read(prefix + ".bias", [outF], ScalarType.Float32) : null;
                 linear = new Nf4Linear(q, b) { CacheDequantized = options.CacheDequantized };
             }
@@ -152,7 +159,7 @@ public static class BackboneLoader
                 {
                     using var q = BnbNf4Format.Read(prefix, reader.Contains, reader.ReadTensor, directory);
                     using var deq = q.Dequantize(ScalarType.Float32);
-                    w = deq.to(dtype).clone();
+                    w = deq.to(dtype, options.Target).clone();
                 }
                 else
                 {

@@ -2,6 +2,7 @@ using QstOrleans.Model.Config;
 using QstOrleans.Model.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Model.Backbone;
@@ -15,8 +16,9 @@ namespace QstOrleans.Model.Backbone;
 public sealed class BackboneStage : nn.Module
 {
     readonly ModelConfig _config;
-    readonly Parameter? _embedding;        // [V, E] (first stage)
-    readonly Parameter? _positions;        // OPT: [max_pos + 2, H] (first stage)
+    // Names as registered, so Module.to(device) re-points these fields at the moved tensors.
+    [ComponentName(Name = "embed_tokens")] readonly Parameter? _embedding;      // [V, E] (first stage)
+    [ComponentName(Name = "embed_positions")] readonly Parameter? _positions;   // OPT: [max_pos + 2, H] (first stage)
     readonly nn.Module<Tensor, Tensor>? _projectIn, _projectOut;   // OPT when E != H
     readonly ModuleList<DecoderLayer> _layers;
     readonly nn.Module<Tensor, Tensor>? _finalNorm;                // last stage

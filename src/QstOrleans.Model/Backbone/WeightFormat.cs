@@ -1,4 +1,5 @@
 using QstOrleans.Model.Layers;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Model.Backbone;
@@ -24,14 +25,21 @@ public enum WeightFormat
 /// <param name="CacheDequantized">NF4 only: keep dequantized weights after first use (memory for speed).</param>
 /// <param name="Trainable">Full fine-tuning: every backbone weight becomes an fp32 trainable parameter.</param>
 /// <param name="WrapLinear">LoRA/QLoRA: wraps each loaded linear (name, base) in a trainable adapter.</param>
+/// <param name="Device">Where the weights go (CPU when null): each tensor is moved right after it is read or quantized,
+/// so host memory never holds more than one layer's weight on its way to a GPU.</param>
 public sealed record BackboneOptions(
     WeightFormat Format = WeightFormat.Nf4,
     bool DoubleQuant = true,
     Precision? Precision = null,
     bool CacheDequantized = false,
     bool Trainable = false,
-    Func<string, nn.Module<Tensor, Tensor>, nn.Module<Tensor, Tensor>>? WrapLinear = null)
+    Func<string, nn.Module<Tensor, Tensor>, nn.Module<Tensor, Tensor>>? WrapLinear = null,
+    Device? Device = null)
 {
+    /// <summary>The target device (CPU when none was given).</summary>
+    public Device Target => Device ?? CPU;
+    public bool OnCpu => Target.type == DeviceType.CPU;
+
     public Precision Compute => Precision ?? Layers.Precision.BFloat16;
 
     /// <summary>Storage dtype of embeddings and the LM head.</summary>

@@ -36,6 +36,15 @@ public sealed record MethodRun
     public long GradientBytes { get; init; }
     /// <summary>AdamW's two fp32 moments: 8 B per trainable parameter.</summary>
     public long OptimizerBytes { get; init; }
+    /// <summary>Where it trained: cpu or cuda:N.</summary>
+    public string Device { get; init; } = "cpu";
+    /// <summary>CUDA runs: device memory in use (NVML) before this process touched the GPU, after loading, and at the peak
+    /// of the whole run (CUDA context + PyTorch's reserved pool).</summary>
+    public long? GpuBaselineBytes { get; init; }
+    public long? GpuAfterLoadBytes { get; init; }
+    public long? GpuPeakBytes { get; init; }
+    /// <summary>The run's GPU footprint: peak above the baseline.</summary>
+    public long? GpuPeakAboveBaseline => GpuPeakBytes - GpuBaselineBytes;
 
     /// <summary>Training peak above the loaded model, less the optimizer state and gradients created in the first step.</summary>
     public long ActivationBytes => Math.Max(0, PeakRssTraining - RssAfterLoad - OptimizerBytes - GradientBytes);

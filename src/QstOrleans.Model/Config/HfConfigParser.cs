@@ -25,14 +25,18 @@ internal static class HfConfigParser
         int hidden = RequireInt(root, "hidden_size", file);
         int heads = RequireInt(root, "num_attention_heads", file);
         RopeScaling? scaling = null;
-        if (root["rope_scaling"] is JsonObject rs)
+        // transformers < 5 writes rope_theta + rope_scaling; transformers 5 writes one rope_parameters object holding
+        // rope_theta, rope_type ("default" = no scaling) and the scaling fields.
+        string ropeKey = root["rope_parameters"] is JsonObject ? "rope_parameters" : "rope_scaling";
+        var ropeParameters = root["rope_parameters"] as JsonObject;
+        if (root[ropeKey] is JsonObject rs)
         {
             string type = GetString(rs, "rope_type", file) ?? GetString(rs, "type", file)
-                          ?? throw new ModelConfigException(file, "rope_scaling.rope_type", "is missing");
+                          ?? (ropeParameters is not null ? "default" : throw new ModelConfigException(file, "rope_scaling.rope_type", "is missing"));
             if (type is not ("llama3" or "linear" or "default"))
-                throw new ModelConfigException(file, "rope_scaling", $"type '{type}' is not supported (llama3, linear)");
+                throw new ModelConfigException(file, ropeKey, $"type '{type}' is not supported (llama3, linear)");
             scaling = type == "default" ? null : new RopeScaling(type,
-                GetDouble(rs, "factor", file) ?? throw new ModelConfigException(file, "rope_scaling.factor", "is missing"),
+                GetDouble(rs, "factor", file) ?? throw new ModelConfigException(file, $"{ropeKey}.factor", "is missing"),
                 GetDouble(rs, "low_freq_factor", file) ?? 1.0,
                 GetDouble(rs, "high_freq_factor", file) ?? 4.0,
                 GetInt(rs, "original_max_position_embeddings", file) ?? 8192);
@@ -49,7 +53,7 @@ internal static class HfConfigParser
             NumKeyValueHeads = GetInt(root, "num_key_value_heads", file) ?? heads,
             HeadDim = GetInt(root, "head_dim", file) ?? (heads > 0 ? hidden / heads : 0),
             NormEps = GetDouble(root, "rms_norm_eps", file) ?? 1e-6,
-            RopeTheta = GetDouble(root, "rope_theta", file) ?? 10000.0,
+            RopeTheta = GetDouble(root, "rope_theta", file) ?? (ropeParameters is null ? null : GetDouble(ropeParameters, "rope_theta", file)) ?? 10000.0,
             RopeScaling = scaling,
             MaxPositionEmbeddings = GetInt(root, "max_position_embeddings", file) ?? 2048,
             TieWordEmbeddings = GetBool(root, "tie_word_embeddings", file) ?? false,

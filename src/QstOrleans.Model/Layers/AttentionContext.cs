@@ -32,18 +32,19 @@ public sealed class AttentionContext : IDisposable
         SequenceLength = t;
     }
 
-    /// <param name="attentionMask">[B, T] int64, 1 for real tokens and 0 for padding.</param>
+    /// <param name="attentionMask">[B, T] int64, 1 for real tokens and 0 for padding. The context's tensors live on its device.</param>
     public static AttentionContext Create(Tensor attentionMask)
     {
         long b = attentionMask.shape[0], t = attentionMask.shape[1];
+        var device = attentionMask.device;
         using var scope = NewDisposeScope();
         // causal[i, j] = j <= i
-        var causal = ones(t, t, dtype: ScalarType.Bool).tril();                          // [T, T]
+        var causal = ones(t, t, dtype: ScalarType.Bool, device: device).tril();          // [T, T]
         var keep = attentionMask.to(ScalarType.Bool).view(b, 1, 1, t);                  // [B, 1, 1, T]
         var allowed = causal.view(1, 1, t, t).logical_and(keep);                         // [B, 1, T, T]
-        var mask = zeros(b, 1, t, t, dtype: ScalarType.Float32)
+        var mask = zeros(b, 1, t, t, dtype: ScalarType.Float32, device: device)
             .masked_fill(allowed.logical_not(), float.MinValue);
-        var positions = arange(t, dtype: ScalarType.Int64).unsqueeze(0).expand(b, t).contiguous();
+        var positions = arange(t, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(b, t).contiguous();
         // The context owns its tensors (disposed with it), so they leave every dispose scope.
         return new AttentionContext(mask.DetachFromDisposeScope(), positions.DetachFromDisposeScope(), b, t);
     }
@@ -53,18 +54,19 @@ public sealed class AttentionContext : IDisposable
     /// p..p+T_new−1 with p = <paramref name="pastLength"/>, attending to all T_past + T_new keys up to
     /// their own position. With T_past = 0 the mask and positions equal <see cref="Create"/>'s for an all-ones mask.
     /// </summary>
-    public static AttentionContext ForCachedStep(long batchSize, long pastLength, long newLength)
+    /// <param name="device">Where the mask and positions live (CPU when null).</param>
+    public static AttentionContext ForCachedStep(long batchSize, long pastLength, long newLength, Device? device = null)
     {
         if (batchSize < 1 || pastLength < 0 || newLength < 1)
             throw new ArgumentException($"cached step needs B >= 1, T_past >= 0, T_new >= 1 (got {batchSize}, {pastLength}, {newLength})");
         long total = pastLength + newLength;
         using var scope = NewDisposeScope();
         // query i sits at absolute position p + i and may read key j when j <= p + i
-        var allowed = ones(newLength, total, dtype: ScalarType.Bool).tril(pastLength);  // [T_new, T_total]
-        var mask = zeros(newLength, total, dtype: ScalarType.Float32)
+        var allowed = ones(newLength, total, dtype: ScalarType.Bool, device: device).tril(pastLength);  // [T_new, T_total]
+        var mask = zeros(newLength, total, dtype: ScalarType.Float32, device: device)
             .masked_fill(allowed.logical_not(), float.MinValue)
             .view(1, 1, newLength, total).expand(batchSize, 1, newLength, total).contiguous();
-        var positions = arange(pastLength, total, dtype: ScalarType.Int64).unsqueeze(0).expand(batchSize, newLength).contiguous();
+        var positions = arange(pastLength, total, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(batchSize, newLength).contiguous();
         return new AttentionContext(mask.DetachFromDisposeScope(), positions.DetachFromDisposeScope(), batchSize, newLength)
         {
             PastLength = pastLength,

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Model.Layers;
@@ -12,8 +13,10 @@ namespace QstOrleans.Model.Layers;
 /// </summary>
 public sealed class DenseLinear : nn.Module<Tensor, Tensor>
 {
-    readonly Parameter _weight;   // [out, in]
-    readonly Parameter? _bias;    // [out]
+    // ComponentName: Module.to(device) replaces registered tensors and re-points the field whose component
+    // name matches the registered one; without it the field would keep the old, disposed tensor.
+    [ComponentName(Name = "weight")] readonly Parameter _weight;   // [out, in]
+    [ComponentName(Name = "bias")] readonly Parameter? _bias;      // [out]
 
     public DenseLinear(Tensor weight, Tensor? bias, bool trainable, string name = "linear") : base(name)
     {

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Model.Layers;
@@ -7,8 +8,10 @@ namespace QstOrleans.Model.Layers;
 /// <summary>Affine LayerNorm over the last dimension, computed in fp32 (spec §4: every "norm" is fp32).</summary>
 public sealed class LayerNorm32 : nn.Module<Tensor, Tensor>
 {
-    readonly Parameter _weight; // [D]
-    readonly Parameter _bias;   // [D]
+    // ComponentName: Module.to(device) replaces registered tensors and re-points the field whose component
+    // name matches the registered one; without it the field would keep the old, disposed tensor.
+    [ComponentName(Name = "weight")] readonly Parameter _weight; // [D]
+    [ComponentName(Name = "bias")] readonly Parameter _bias;     // [D]
     readonly double _eps;
 
     public LayerNorm32(Tensor weight, Tensor bias, double eps, bool trainable, string name = "layer_norm") : base(name)

@@ -38,10 +38,8 @@ public sealed class LlamaDecoderLayer : DecoderLayer
         _postNorm = norm("post_attention_layernorm");
 
         // HF parameter names: self_attn.q_proj.weight, mlp.up_proj.weight, input_layernorm.weight, ...
-        var attn = new ModuleDict<nn.Module>();
-        attn.Add(("q_proj", _q)); attn.Add(("k_proj", _k)); attn.Add(("v_proj", _v)); attn.Add(("o_proj", _o));
-        var mlp = new ModuleDict<nn.Module>();
-        mlp.Add(("gate_proj", _gate)); mlp.Add(("up_proj", _up)); mlp.Add(("down_proj", _down));
+        var attn = new ModuleGroup("self_attn", ("q_proj", _q), ("k_proj", _k), ("v_proj", _v), ("o_proj", _o));
+        var mlp = new ModuleGroup("mlp", ("gate_proj", _gate), ("up_proj", _up), ("down_proj", _down));
         register_module("self_attn", attn);
         register_module("mlp", mlp);
         register_module("input_layernorm", _inputNorm);

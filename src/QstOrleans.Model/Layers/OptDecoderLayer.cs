@@ -35,8 +35,7 @@ public sealed class OptDecoderLayer : DecoderLayer
         _attnNorm = norm("self_attn_layer_norm");
         _finalNorm = norm("final_layer_norm");
 
-        var attn = new ModuleDict<nn.Module>();
-        attn.Add(("q_proj", _q)); attn.Add(("k_proj", _k)); attn.Add(("v_proj", _v)); attn.Add(("out_proj", _out));
+        var attn = new ModuleGroup("self_attn", ("q_proj", _q), ("k_proj", _k), ("v_proj", _v), ("out_proj", _out));
         register_module("self_attn", attn);
         register_module("self_attn_layer_norm", _attnNorm);
         register_module("fc1", _fc1);

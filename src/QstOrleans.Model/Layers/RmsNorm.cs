@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Model.Layers;
@@ -7,7 +8,9 @@ namespace QstOrleans.Model.Layers;
 /// <summary>RMSNorm(x) = w ⊙ x / √(mean_j x_j² + ε), statistic and output in fp32 (spec §1.4, §4).</summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
-    readonly Parameter _weight; // [D] fp32
+    // ComponentName: Module.to(device) replaces registered tensors and re-points the field whose component
+    // name matches the registered one; without it the field would keep the old, disposed tensor.
+    [ComponentName(Name = "weight")] readonly Parameter _weight; // [D] fp32
     readonly double _eps;
 
     public RmsNorm(Tensor weight, double eps, bool trainable, string name = "rms_norm") : base(name)

@@ -42,7 +42,7 @@ public static class RotaryEmbedding
     public static (Tensor Cos, Tensor Sin) Tables(Tensor positions, int headDim, double theta, RopeScaling? scaling)
     {
         using var scope = NewDisposeScope();
-        var inv = tensor(InverseFrequencies(headDim, theta, scaling));                   // [D/2]
+        var inv = tensor(InverseFrequencies(headDim, theta, scaling), device: positions.device);   // [D/2]
         var angles = positions.to(ScalarType.Float32).unsqueeze(-1) * inv;             // [B, T, D/2]
         var full = cat([angles, angles], -1).unsqueeze(1);                              // [B, 1, T, D]
         return (full.cos().MoveToOuterDisposeScope(), full.sin().MoveToOuterDisposeScope());

@@ -30,7 +30,8 @@ public sealed class QstSideNetwork : nn.Module
     readonly ModuleList<DecoderLayer> _layers = new();
     readonly nn.Module<Tensor, Tensor> _norm;
     readonly DenseLinear _upsample;
-    readonly Tensor _lmHeadZ;   // [E] fp32: Parameter when trained, buffer otherwise
+    // Named as registered, so Module.to(device) re-points the field at the moved tensor.
+    [TorchSharp.Utils.ComponentName(Name = "lm_head_z")] readonly Tensor _lmHeadZ;   // [E] fp32: Parameter when trained, buffer otherwise
     readonly ScalarType _gateStorage;
     readonly ScalarType _compute, _accumulate;
 

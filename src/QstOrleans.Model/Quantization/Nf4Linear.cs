@@ -15,7 +15,8 @@ namespace QstOrleans.Model.Quantization;
 /// <item><see cref="CacheDequantized"/>: keep the dequantized weight (per dtype) after the first call,
 /// trading 2–4 bytes/param of memory for skipping the dequantization (the CPU hot spot).</item>
 /// <item>No trainable parameters and no registered buffers: <c>parameters()</c> is empty. The
-/// weight and bias live in plain fields (CPU only; <c>to(device)</c> does not move them).</item>
+/// weight and bias live in plain fields; <c>to(device)</c> moves them (the module overrides the move),
+/// and on a non-CPU device the forward dequantizes with tensor operations on that device.</item>
 /// <item>Owns the <see cref="Nf4Tensor"/> (disposing the module frees it); keeps a detached alias
 /// of the bias (shared storage), so the caller's own bias handle stays the caller's.</item>
 /// </list>
@@ -24,7 +25,7 @@ namespace QstOrleans.Model.Quantization;
 /// </summary>
 public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
 {
-    private readonly Tensor? _bias;   // [out], frozen
+    private Tensor? _bias;            // [out], frozen
     private Tensor? _cached;          // dequantized [out, in] when CacheDequantized
 
     /// <summary>Wraps an NF4 weight [out, in] (owned from now on) and an optional bias [out] (aliased).</summary>
@@ -48,7 +49,7 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The quantized weight.</summary>
-    public Nf4Tensor Weight { get; }
+    public Nf4Tensor Weight { get; private set; }
 
     /// <summary>The frozen bias [out], if any.</summary>
     public Tensor? Bias => _bias;
@@ -110,6 +111,11 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
             DropCache();
             weight = _cached = Weight.Dequantize(dtype).DetachFromDisposeScope(); // [out, in]
         }
+        else if (Weight.Device.type != DeviceType.CPU)
+        {
+            weight = Weight.Dequantize(dtype); // [out, in] on the weight's device (tensor ops)
+            dispose = true;
+        }
         else if (ReuseScratch && !(is_grad_enabled() && input.requires_grad))
         {
             // No autograd graph can save the weight, so a shared warm buffer may be overwritten later.
@@ -142,6 +148,35 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
             if (dispose) weight.Dispose();
             if (giveBack) DequantScratchPool.Return(weight);
             if (biasTransient) bias!.Dispose();
+        }
+    }
+
+    // Module.to(device) only moves registered tensors; the NF4 weight and bias are plain fields, moved here.
+    protected override nn.Module _to(DeviceType deviceType, int deviceIndex, bool nonBlocking)
+    {
+        MoveTo(new Device(deviceType, deviceIndex));
+        return base._to(deviceType, deviceIndex, nonBlocking);
+    }
+
+    protected override nn.Module _to(Device device, ScalarType dtype, bool nonBlocking)
+    {
+        MoveTo(device);   // the NF4 codes keep their format; only the device changes
+        return base._to(device, dtype, nonBlocking);
+    }
+
+    void MoveTo(Device device)
+    {
+        var current = Weight.Device;
+        if (current.type == device.type && (device.type == DeviceType.CPU || current.index == device.index)) return;
+        DropCache();
+        var moved = Weight.To(device);
+        Weight.Dispose();
+        Weight = moved;
+        if (_bias is not null)
+        {
+            var bias = _bias.to(device).DetachFromDisposeScope();
+            _bias.Dispose();
+            _bias = bias;
         }
     }
 

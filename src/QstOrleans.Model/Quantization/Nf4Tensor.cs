@@ -15,6 +15,9 @@ namespace QstOrleans.Model.Quantization;
 /// <item><see cref="Dequantize"/> to bf16 or fp32 by a parallel raw-memory loop straight into the
 /// output storage (no temporary tensors); <see cref="DequantizeInto"/> reuses a caller's buffer.</item>
 /// <item>Owns its tensors: they are detached from any dispose scope and freed by <see cref="Dispose"/>.</item>
+/// <item>Devices: built on the CPU; <see cref="To"/> copies it to another device (CUDA), where
+/// <see cref="Dequantize"/> runs <see cref="DequantizeWithTensorOps"/> (the same arithmetic as tensor operations,
+/// bitwise equal to the CPU kernel, which the tests check on the CPU).</item>
 /// </list>
 /// Throws <see cref="ArgumentException"/> for an unsupported output dtype and
 /// <see cref="ObjectDisposedException"/> after disposal. Construction (internal) throws
@@ -40,7 +43,8 @@ public sealed class Nf4Tensor : IDisposable
         float nestedOffset,
         Tensor quantMap,
         Tensor? nestedQuantMap,
-        ScalarType originalDType)
+        ScalarType originalDType,
+        bool keepDevice = false)
     {
         _shape = (long[])shape.Clone();
         ElementCount = _shape.Aggregate(1L, (a, b) => a * b);
@@ -65,18 +69,26 @@ public sealed class Nf4Tensor : IDisposable
         }
 
         // Own the storage: a caller's dispose scope must not free it under us. Keep 1-D contiguous views.
-        Packed = Own(packed);
-        Absmax = absmax is null ? null : Own(absmax);
-        QuantizedAbsmax = quantizedAbsmax is null ? null : Own(quantizedAbsmax);
-        NestedAbsmax = nestedAbsmax is null ? null : Own(nestedAbsmax);
-        QuantMap = Own(quantMap);
-        NestedQuantMap = nestedQuantMap is null ? null : Own(nestedQuantMap);
+        Packed = Own(packed, keepDevice);
+        Absmax = absmax is null ? null : Own(absmax, keepDevice);
+        QuantizedAbsmax = quantizedAbsmax is null ? null : Own(quantizedAbsmax, keepDevice);
+        NestedAbsmax = nestedAbsmax is null ? null : Own(nestedAbsmax, keepDevice);
+        QuantMap = Own(quantMap, keepDevice);
+        NestedQuantMap = nestedQuantMap is null ? null : Own(nestedQuantMap, keepDevice);
         NestedOffset = nestedOffset;
         OriginalDType = originalDType;
 
-        _code = QuantMap.data<float>().ToArray();
-        _nestedMap = NestedQuantMap?.data<float>().ToArray();
-        _nestedAbsmax = NestedAbsmax?.data<float>().ToArray();
+        _code = HostCopy(QuantMap)!;
+        _nestedMap = HostCopy(NestedQuantMap);
+        _nestedAbsmax = HostCopy(NestedAbsmax);
+    }
+
+    private static float[]? HostCopy(Tensor? t)
+    {
+        if (t is null) return null;
+        if (t.device_type == DeviceType.CPU) return t.data<float>().ToArray();
+        using var host = t.cpu();
+        return host.data<float>().ToArray();
     }
 
     private static void Require(Tensor t, ScalarType dtype, long length, string what)
@@ -87,12 +99,12 @@ public sealed class Nf4Tensor : IDisposable
             throw new ArgumentException($"NF4 {what} must have {length} elements, got {t.numel()}.");
     }
 
-    private static Tensor Own(Tensor t)
+    private static Tensor Own(Tensor t, bool keepDevice)
     {
-        // The hot loops read raw CPU storage, so keep a flat, contiguous CPU tensor. reshape(-1) of a
-        // contiguous tensor is a view (no copy); the other steps copy only when needed.
+        // The hot loops read raw CPU storage, so keep a flat, contiguous CPU tensor (device copies made by
+        // To keep their device). reshape(-1) of a contiguous tensor is a view; the other steps copy only when needed.
         Tensor result = t.reshape(-1);
-        if (result.device_type != DeviceType.CPU)
+        if (!keepDevice && result.device_type != DeviceType.CPU)
         {
             var cpu = result.cpu();
             result.Dispose();
@@ -107,6 +119,21 @@ public sealed class Nf4Tensor : IDisposable
         t.Dispose(); // ownership was passed to us; the storage lives on in the view
         // Detach so a caller's dispose scope cannot free storage this object still uses.
         return result.DetachFromDisposeScope();
+    }
+
+    /// <summary>Where the stored tensors live.</summary>
+    public Device Device => Packed.device;
+
+    /// <summary>
+    /// A copy of this weight on <paramref name="device"/> (same codes, absmax and maps; the caller owns both).
+    /// Copying to the CPU gives a CPU tensor again.
+    /// </summary>
+    public Nf4Tensor To(Device device)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        bool keep = device.type != DeviceType.CPU;
+        return new Nf4Tensor(_shape, Packed.to(device), Absmax?.to(device), QuantizedAbsmax?.to(device), NestedAbsmax?.to(device),
+            NestedOffset, QuantMap.to(device), NestedQuantMap?.to(device), OriginalDType, keepDevice: keep);
     }
 
     /// <summary>Original weight shape, e.g. [out, in] (a copy).</summary>
@@ -160,6 +187,11 @@ public sealed class Nf4Tensor : IDisposable
     /// </summary>
     public float[] DequantizeAbsmax()
     {
+        if (Packed.device_type != DeviceType.CPU)
+        {
+            using var host = To(CPU);
+            return host.DequantizeAbsmax();
+        }
         var result = new float[BlockCount];
         FillAbsmax(result);
         return result;
@@ -192,6 +224,7 @@ public sealed class Nf4Tensor : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         CheckOutputDType(dtype);
+        if (Packed.device_type != DeviceType.CPU) return DequantizeWithTensorOps(dtype);
         var output = empty(_shape, dtype);
         try
         {
@@ -216,11 +249,50 @@ public sealed class Nf4Tensor : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(destination);
         CheckOutputDType(destination.dtype);
+        if (Packed.device_type != DeviceType.CPU)
+            throw new InvalidOperationException($"NF4 weight on {Packed.device}: DequantizeInto decodes CPU weights only; use Dequantize.");
         if (destination.numel() != ElementCount || destination.device_type != DeviceType.CPU || !destination.is_contiguous())
             throw new ArgumentException(
                 $"NF4 dequantization target must be a contiguous CPU tensor of {ElementCount} elements, got [{string.Join(", ", destination.shape)}] on {destination.device_type}.",
                 nameof(destination));
         Decode(destination);
+    }
+
+    /// <summary>
+    /// Dequantizes with tensor operations on the weight's own device: the path for CUDA weights. The same
+    /// arithmetic as the CPU kernel, step by step in fp32 (absmax = DYN[q8]·absmax2 + offset, then
+    /// code[nibble]·absmax, then round to nearest even for bf16), so on the CPU both agree bitwise.
+    /// Transient memory: about 12 bytes per weight (int64 byte indices, fp32 values), freed before returning.
+    /// </summary>
+    /// <exception cref="ArgumentException">dtype is neither BFloat16 nor Float32.</exception>
+    public Tensor DequantizeWithTensorOps(ScalarType dtype = ScalarType.BFloat16)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckOutputDType(dtype);
+        long blocks = BlockCount, n = ElementCount, padded = blocks * Nf4Code.BlockSize;
+        using var scope = NewDisposeScope();
+        var device = Packed.device;
+        Tensor absmax;                                                                    // [blocks] fp32
+        if (DoubleQuantized)
+        {
+            var nestedIndex = arange(blocks, dtype: ScalarType.Int64, device: device).div(NestedBlockSize, rounding_mode: RoundingMode.floor);
+            var decoded = NestedQuantMap!.index_select(0, QuantizedAbsmax!.to(ScalarType.Int64));          // DYN[q8_b]
+            absmax = decoded.mul(NestedAbsmax!.index_select(0, nestedIndex)).add(NestedOffset);
+        }
+        else
+        {
+            absmax = Absmax!;
+        }
+        // Each byte holds two codes, high nibble first: a [256, 2] table of (code[hi], code[lo]) decodes a byte in one lookup.
+        var byteValues = arange(256, dtype: ScalarType.Int64, device: device);
+        var pairTable = stack([QuantMap.index_select(0, byteValues.div(16, rounding_mode: RoundingMode.floor)),
+                               QuantMap.index_select(0, byteValues.remainder(16))], 1);                // [256, 2]
+        var values = pairTable.index_select(0, Packed.to(ScalarType.Int64)).view(-1);          // [2·ceil(n/2)] fp32
+        values = values.narrow(0, 0, n);
+        if (padded != n) values = cat([values, zeros(padded - n, dtype: ScalarType.Float32, device: device)]);
+        var weights = values.view(blocks, Nf4Code.BlockSize).mul(absmax.unsqueeze(1))            // [blocks, 64] fp32
+            .view(-1).narrow(0, 0, n).to(dtype).reshape(_shape);
+        return weights.contiguous().MoveToOuterDisposeScope();
     }
 
     private static void CheckOutputDType(ScalarType dtype)

@@ -30,6 +30,7 @@ public sealed class BaselineModel : ITrainableModel
     }
 
     public TrainingMethod Method { get; }
+    public Device Device => (_frozenHead?.Weight ?? _trainableHead!.Weight).device;
     public IReadOnlyList<Parameter> TrainableParameters { get; }
     public BackboneStage Backbone => _backbone;
 

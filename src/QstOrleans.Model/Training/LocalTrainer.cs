@@ -19,6 +19,7 @@ public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimize
     {
         set_num_threads(config.Threads);
         using var stepper = new OptimizerStepper(model.TrainableParameters, optimizer, config.GradientAccumulation, totalSteps);
+        var device = model.Device;
         var clock = Stopwatch.StartNew();
         long tokens = 0;
         float lossSum = 0;
@@ -28,7 +29,7 @@ public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimize
             {
                 using (var scope = NewDisposeScope())
                 {
-                    var (ids, labels, mask) = batch.ToTensors();
+                    var (ids, labels, mask) = batch.ToTensors(device);
                     var logits = model.Logits(ids, mask);                                // [B, T, V]
                     var loss = CausalLmLoss.Compute(logits, labels);
                     lossSum += stepper.Accumulate(loss);

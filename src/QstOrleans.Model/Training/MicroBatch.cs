@@ -9,8 +9,9 @@ public sealed record MicroBatch(long[] InputIds, long[] Labels, long[] Attention
     public int TokenCount => AttentionMask.Count(m => m != 0);
 
     /// <summary>The three tensors [B, T] int64; dispose them (or create them inside a step scope).</summary>
-    public (Tensor InputIds, Tensor Labels, Tensor AttentionMask) ToTensors() => (
-        tensor(InputIds, [BatchSize, SequenceLength]),
-        tensor(Labels, [BatchSize, SequenceLength]),
-        tensor(AttentionMask, [BatchSize, SequenceLength]));
+    /// <param name="device">Where to put them (CPU when null).</param>
+    public (Tensor InputIds, Tensor Labels, Tensor AttentionMask) ToTensors(Device? device = null) => (
+        tensor(InputIds, [BatchSize, SequenceLength], device: device),
+        tensor(Labels, [BatchSize, SequenceLength], device: device),
+        tensor(AttentionMask, [BatchSize, SequenceLength], device: device));
 }

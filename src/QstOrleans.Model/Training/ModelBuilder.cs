@@ -17,6 +17,8 @@ namespace QstOrleans.Model.Training;
 /// <param name="LoraRank">LoRA/QLoRA rank r.</param>
 /// <param name="LoraAlpha">LoRA/QLoRA α (scale α/r).</param>
 /// <param name="Seed">Seeds every trainable parameter's init.</param>
+/// <param name="Device">Where the model computes (CPU when null). Trainable parameters are drawn on the CPU from the
+/// seeded generator, then moved, so a seed gives the same initial weights on every device.</param>
 public sealed record ModelBuildOptions(
     TrainingMethod Method = TrainingMethod.Qst,
     QstConfig? Qst = null,
@@ -26,9 +28,11 @@ public sealed record ModelBuildOptions(
     int LoraRank = 8,
     double LoraAlpha = 16,
     long Seed = 0,
-    bool CacheDequantized = false)
+    bool CacheDequantized = false,
+    Device? Device = null)
 {
     public Precision Compute => Precision ?? Layers.Precision.BFloat16;
+    public Device Target => Device ?? CPU;
 }
 
 /// <summary>Builds an <see cref="ITrainableModel"/> for a method from a HF model directory.</summary>
@@ -41,9 +45,10 @@ public static class ModelBuilder
             case TrainingMethod.Qst:
             {
                 var qst = (o.Qst ?? new QstConfig()).Validate(config);
-                var options = new BackboneOptions(o.BackboneFormat, o.DoubleQuant, o.Compute, o.CacheDequantized);
+                var options = new BackboneOptions(o.BackboneFormat, o.DoubleQuant, o.Compute, o.CacheDequantized, Device: o.Device);
                 var backbone = BackboneLoader.LoadAll(modelDirectory, config, options);
                 var side = new QstSideNetwork(config, qst, o.Compute, o.Seed);
+                if (o.Target.type != DeviceType.CPU) side.to(o.Target);
                 var head = BackboneLoader.LoadLmHead(modelDirectory, config, options);
                 return new QstModel(backbone, side, head);
             }
@@ -54,14 +59,14 @@ public static class ModelBuilder
                 var format = o.Method == TrainingMethod.QLora ? WeightFormat.Nf4 : WeightFormat.BFloat16;
                 if (o.Compute.Compute == ScalarType.Float32 && format == WeightFormat.BFloat16) format = WeightFormat.Float32;
                 var options = new BackboneOptions(format, o.DoubleQuant, o.Compute, o.CacheDequantized,
-                    WrapLinear: (_, linear) => WrapLora(linear, o, generator));
+                    WrapLinear: (_, linear) => WrapLora(linear, o, generator), Device: o.Device);
                 var backbone = BackboneLoader.LoadAll(modelDirectory, config, options);
                 var head = BackboneLoader.LoadLmHead(modelDirectory, config, options);
                 return new BaselineModel(o.Method, backbone, head, null, o.Compute);
             }
             case TrainingMethod.Full:
             {
-                var options = new BackboneOptions(WeightFormat.Float32, false, o.Compute, Trainable: true);
+                var options = new BackboneOptions(WeightFormat.Float32, false, o.Compute, Trainable: true, Device: o.Device);
                 var backbone = BackboneLoader.LoadAll(modelDirectory, config, options);
                 using var frozen = BackboneLoader.LoadLmHead(modelDirectory, config, options);
                 var head = new DenseLinear(frozen.Weight.to(ScalarType.Float32).clone(), null, trainable: true);
@@ -80,6 +85,8 @@ public static class ModelBuilder
             Quantization.Nf4Linear q => (q.OutFeatures, q.InFeatures),
             _ => throw new InvalidOperationException($"cannot wrap {linear.GetType().Name} with LoRA"),
         };
-        return new LoraLinear(linear, inF, outF, o.LoraRank, o.LoraAlpha, generator);
+        var lora = new LoraLinear(linear, inF, outF, o.LoraRank, o.LoraAlpha, generator);
+        if (o.Target.type != DeviceType.CPU) lora.to(o.Target);   // the adapters are drawn on the CPU, the base is already there
+        return lora;
     }
 }

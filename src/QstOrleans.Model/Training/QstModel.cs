@@ -19,6 +19,7 @@ public sealed class QstModel(BackboneStage backbone, QstSideNetwork side, Frozen
     public QstSideNetwork Side { get; } = side;
     public FrozenLmHead LmHead { get; } = lmHead;
     public TrainingMethod Method => TrainingMethod.Qst;
+    public Device Device => LmHead.Weight.device;
     public IReadOnlyList<Parameter> TrainableParameters { get; } = side.parameters().Where(p => p.requires_grad).ToList();
 
     public Tensor Logits(Tensor inputIds, Tensor attentionMask)

@@ -54,6 +54,22 @@ public sealed class ConfigTests
     }
 
     [Fact]
+    public void Transformers5RopeParametersCarryThetaAndScaling()
+    {
+        // transformers >= 5 writes one rope_parameters object instead of rope_theta + rope_scaling.
+        using var dir = new TestDirectory();
+        string plain = Llama2.Replace("\"rope_scaling\":null", "\"rope_parameters\":{\"rope_theta\":250000.0,\"rope_type\":\"default\"}");
+        var c = ModelConfig.Load(dir.Write("config.json", plain));
+        Assert.Equal(250000.0, c.RopeTheta);
+        Assert.Null(c.RopeScaling);
+
+        string scaled = Llama3.Replace("\"rope_scaling\":{", "\"rope_parameters\":{\"rope_theta\":500000.0,").Replace("\"rope_theta\":500000.0,\"tie", "\"tie");
+        var s = ModelConfig.Load(dir.Write("config.json", scaled));
+        Assert.Equal(500000.0, s.RopeTheta);
+        Assert.Equal(new RopeScaling("llama3", 8.0, 1.0, 4.0, 8192), s.RopeScaling);
+    }
+
+    [Fact]
     public void Llama3GqaRopeThetaEosListAndLlama3Scaling()
     {
         using var dir = new TestDirectory();

@@ -15,6 +15,7 @@ internal sealed class ScriptedLetterModel(int vocab, long[] letterIds, IReadOnly
     public const int DecoyLetter = 1;
 
     public TrainingMethod Method => TrainingMethod.Full;
+    public Device Device => CPU;
     public IReadOnlyList<Parameter> TrainableParameters { get; } = [];
 
     public static string Key(IEnumerable<long> ids) => string.Join(",", ids);

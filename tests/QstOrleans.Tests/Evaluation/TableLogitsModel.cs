@@ -22,6 +22,7 @@ internal sealed class TableLogitsModel : ITrainableModel
     public float[][] Table { get; }
     public int Calls { get; private set; }
     public TrainingMethod Method => TrainingMethod.Full;
+    public Device Device => CPU;
     public IReadOnlyList<Parameter> TrainableParameters { get; } = [];
 
     public Tensor Logits(Tensor inputIds, Tensor attentionMask)
