@@ -16,7 +16,7 @@ namespace QstOrleans.Tests.EndToEnd;
 [Collection(FaultClusterCollection.Name)]
 public sealed class CorruptCheckpointTests(FaultClusterFixture cluster, ITestOutputHelper log)
 {
-    const int Steps = 12, TrainSeed = 4;
+    const int Steps = 24, TrainSeed = 4;   // one epoch of the fixture's 96 examples: time to pause between checkpoints
 
     [Fact]
     public async Task ACorruptLatestCheckpointFallsBackToThePreviousOne()

@@ -28,7 +28,7 @@ public sealed class FaultInjectionTests(FaultClusterFixture cluster, ITestOutput
     [Fact] public Task KillTheSiloOfTheJobGrain() => KillOneSilo("ft-job", Target.JobGrain);
 
     string[] TrainArgs(string jobId) =>
-        [.. SoloRun.TrainArgs(cluster.ModelDirectory, cluster.DataFile, TrainSeed, Steps, stages: 2), "--job-id", jobId];
+        [.. SoloRun.TrainArgs(cluster.ModelDirectory, cluster.DataFile, TrainSeed, Steps, stages: 2), "--job-id", jobId, "--checkpoint-every", "2"];
 
     int KillStep(string test)
     {
@@ -74,7 +74,7 @@ public sealed class FaultInjectionTests(FaultClusterFixture cluster, ITestOutput
         log.WriteLine($"killed every silo after step >= {killAt}");
         var clock = Stopwatch.StartNew();
         await cluster.Restart(FaultClusterFixture.SiloNames);
-        log.WriteLine($"cluster restarted in {clock.Elapsed.TotalSeconds:F1} s");
+        log.WriteLine($"cluster restarted in {clock.Elapsed.TotalSeconds:F1} s; {FaultClusterFixture.SiloNames[0]}'s start:\n{Tail(cluster.Silo(FaultClusterFixture.SiloNames[0]).Output, 12)}");
 
         // The client that followed the job lost every gateway. If it gave up, the user runs the same command again:
         // Start on an existing unfinished job recovers it and follows it to the end.
