@@ -35,8 +35,11 @@ internal static class BenchChild
         var result = lines.LastOrDefault(l => l.StartsWith(Marker, StringComparison.Ordinal));
         if (process.ExitCode != 0 || result is null)
         {
-            string tail = string.Join('\n', lines.TakeLast(10)) + "\n" + string.Join('\n', stderr.Result.Split('\n').TakeLast(15));
-            throw new InvalidOperationException($"qst {string.Join(' ', args)}: exit {process.ExitCode}, no result:\n{tail}");
+            // The cause is the first error line (libtorch then prints dozens of stack frames), then the tail.
+            var errors = stderr.Result.Split('\n');
+            string cause = errors.FirstOrDefault(l => l.StartsWith("error:", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal)) ?? "";
+            string tail = string.Join('\n', lines.TakeLast(10)) + "\n" + string.Join('\n', errors.TakeLast(15));
+            throw new InvalidOperationException($"qst {string.Join(' ', args)}: exit {process.ExitCode}, no result: {cause}\n{tail}");
         }
         return BenchJson.Deserialize<T>(result[Marker.Length..]);
     }
