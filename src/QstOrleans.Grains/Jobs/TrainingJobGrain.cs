@@ -185,8 +185,9 @@ public sealed partial class TrainingJobGrain(
 
     public async Task CheckpointCommitted(int attempt, int step, long nextMicroBatch)
     {
-        // Any attempt's checkpoint is valid (training is deterministic); the store keeps steps monotonic.
-        if (Record.IsFinished || step <= Record.CheckpointStep) return;
+        // Any attempt's checkpoint is valid (training is deterministic); the store keeps steps monotonic. Recorded even
+        // when the upload finished after the job did, so the record names the store's latest checkpoint.
+        if (Record.Spec is null || step <= Record.CheckpointStep) return;
         Record.CheckpointStep = step;
         Record.CheckpointNextMicroBatch = nextMicroBatch;
         await Persist();

@@ -13,8 +13,9 @@ namespace QstOrleans.Grains.Side;
 /// dedicated worker thread that owns the core. The worker applies micro-batches in sequence order, reports each to
 /// the job, and at a step boundary where a checkpoint is due (<see cref="JobSpec.CheckpointEverySteps"/> or
 /// <see cref="JobSpec.CheckpointEveryMinutes"/>) saves a consistent cut into a temp folder, then hands the upload
-/// to a background task, so training goes on while the checkpoint is committed. One upload at a time: a boundary
-/// reached while the previous one is still uploading is skipped (the next due boundary takes it).
+/// to a background task, so training goes on while the checkpoint is committed. One upload at a time: a due boundary
+/// reached while the previous upload still runs waits for it (back-pressure when uploads are slower than the
+/// interval), so checkpoints land exactly on the configured steps.
 /// Rolling back = <see cref="StopAsync"/> and a new session restored from the store.
 /// </summary>
 internal sealed class SideSession
@@ -77,7 +78,7 @@ internal sealed class SideSession
                     Counters.AddCompute(clock.Elapsed);
                     Counters.CountProcessed();
                     _job.MicroBatchApplied(Attempt, applied.Sequence, applied.Step, applied.StepLoss, applied.StepCompleted).Ignore();
-                    if (applied.StepCompleted && CheckpointDue(applied.Step)) Checkpoint(applied.Step);
+                    if (applied.StepCompleted && CheckpointDue(applied.Step)) await Checkpoint(applied.Step);
                     clock.Restart();
                 }
             }
@@ -98,12 +99,12 @@ internal sealed class SideSession
                || (job.CheckpointEveryMinutes > 0 && _sinceCheckpoint.Elapsed.TotalMinutes >= job.CheckpointEveryMinutes);
     }
 
-    void Checkpoint(int step)
+    async Task Checkpoint(int step)
     {
         if (!_commit.IsCompleted)
         {
-            _log.LogInformation("job {Job}: checkpoint at step {Step} skipped, the previous one is still uploading", _spec.JobId, step);
-            return;
+            _log.LogInformation("job {Job}: checkpoint at step {Step} waits for the previous upload", _spec.JobId, step);
+            await _commit;   // never throws: the upload task logs its own errors
         }
         string folder = Path.Combine(Path.GetTempPath(), $"qst-side-{Guid.NewGuid():N}");
         var clock = Stopwatch.StartNew();

@@ -1,5 +1,9 @@
 using QstOrleans.Cli.Commands;
 using QstOrleans.Contracts.Wire;
+using QstOrleans.Grains.Hosting;
+using QstOrleans.Grains.Jobs;
+using QstOrleans.Storage.Blobs;
+using QstOrleans.Storage.Checkpoints;
 using QstOrleans.Tests.Distributed;
 
 namespace QstOrleans.Tests.Cli;
@@ -47,11 +51,13 @@ public sealed class TrainLocalResumeTests(TinyModelFixture tiny) : IClassFixture
         }
 
         // Second run: the same command.
+        string? jobId = null;
         JobProgress? final = null;
         IReadOnlyDictionary<string, TensorPayload>? weights = null;
         int second = await TrainCommand.RunLocalAsync(spec, null, state, poll, plain: true, CancellationToken.None, async (client, id) =>
         {
             Assert.StartsWith("local-", id);
+            jobId = id;
             final = await client.StatusAsync(id);
             weights = await client.Grains.GetGrain<QstOrleans.Contracts.Grains.ISideTrainerGrain>(id).GetWeights();
         });
@@ -64,5 +70,19 @@ public sealed class TrainLocalResumeTests(TinyModelFixture tiny) : IClassFixture
         Assert.True(recovery.ResumedFromStep >= 2, $"resumed from step {recovery.ResumedFromStep}, not from a checkpoint");
         Assert.Equal(reference.Losses, final.Losses);
         LocalReference.AssertSameWeights(reference.Weights, weights!);
+
+        // `qst checkpoints --local` reads the store directly: every 2 steps below 12 (the last step needs none), newest 3 kept.
+        var store = new CheckpointStore(new LocalDirectoryBlobStore(LocalCluster.CheckpointDirectory(state)), CheckpointStores.Prefix(jobId!));
+        var rows = await CheckpointListing.List(store);
+        Assert.Equal([6L, 8L, 10L], rows.Select(r => r.Step));
+        Assert.Equal(10, Assert.Single(rows, r => r.IsLatest).Step);
+        Assert.Contains(CheckpointsCommand.Format(jobId!, rows), line => line.TrimStart().StartsWith("10 ") && line.Contains('*'));
     }
+
+    [Theory]
+    [InlineData("--checkpoint-every", "-1")]
+    [InlineData("--checkpoint-minutes", "-2")]
+    public void NegativeCheckpointIntervalsAreBadInput(string option, string value) =>
+        Assert.Equal(2, (int)typeof(MakeModelCommand).Assembly.EntryPoint!.Invoke(null,
+            [new[] { "train", "--local", "--model", tiny.ModelDirectory, "--data", tiny.DataFile, option, value }])!);
 }
