@@ -58,7 +58,22 @@ public sealed class CorruptCheckpointTests(FaultClusterFixture cluster, ITestOut
         string victim = settled.SideSilo!;
         log.WriteLine($"killing {victim}, host of the side trainer (job grain on {settled.JobSilo})");
         cluster.Kill(victim);
-        await client.ResumeAsync(jobId).WaitAsync(TimeSpan.FromSeconds(60)).ContinueWith(_ => { });   // may race the dying silo
+        // Resume is idempotent; a call that races the dying silo (it may host the job grain too) is lost, so repeat it
+        // until the job says it is no longer paused.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (true)
+        {
+            try
+            {
+                await client.ResumeAsync(jobId).WaitAsync(TimeSpan.FromSeconds(10));
+                if ((await client.StatusAsync(jobId).WaitAsync(TimeSpan.FromSeconds(10))).State != JobState.Paused) break;
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException && DateTime.UtcNow < deadline)
+            {
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} stayed paused:\n{train.Output}");
+            await Task.Delay(500);
+        }
         int code = await train.WaitForExit(TimeSpan.FromSeconds(150));
         Assert.True(code == 0, $"qst train exited with {code}:\n{train.Output}");
         try
