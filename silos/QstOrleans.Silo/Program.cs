@@ -54,6 +54,10 @@ builder.UseOrleans(silo =>
             m.ProbeTimeout = TimeSpan.FromSeconds(2);
             m.NumMissedProbesLimit = 2;
             m.NumVotesForDeathDeclaration = 1;
+            // A silo starting after a crash of the whole cluster first checks connectivity with every silo still marked
+            // Active in the table, and only skips those whose IAmAlive is older than NumMissedTableIAmAliveLimit x this
+            // period (30 s by default: a full restart waited over a minute). 5 s makes the dead entries stale in 10 s.
+            m.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
         });
     }
     silo.AddQst(siloOptions);

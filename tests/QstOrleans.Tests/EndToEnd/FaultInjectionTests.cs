@@ -74,7 +74,7 @@ public sealed class FaultInjectionTests(FaultClusterFixture cluster, ITestOutput
         log.WriteLine($"killed every silo after step >= {killAt}");
         var clock = Stopwatch.StartNew();
         await cluster.Restart(FaultClusterFixture.SiloNames);
-        log.WriteLine($"cluster restarted in {clock.Elapsed.TotalSeconds:F1} s");
+        log.WriteLine($"cluster restarted in {clock.Elapsed.TotalSeconds:F1} s; {FaultClusterFixture.SiloNames[0]}'s start:\n{Tail(cluster.Silo(FaultClusterFixture.SiloNames[0]).Output, 12)}");
 
         // The client that followed the job lost every gateway. If it gave up, the user runs the same command again:
         // Start on an existing unfinished job recovers it and follows it to the end.
@@ -106,7 +106,7 @@ public sealed class FaultInjectionTests(FaultClusterFixture cluster, ITestOutput
         foreach (var r in final.Recoveries)
         {
             string total = r.SecondsToFirstStep is { } s ? $"{(r.DetectedAt - killedAt).TotalSeconds + s:F1}" : "?";
-            log.WriteLine($"recovery attempt {r.Attempt}: '{r.Reason}'; detected {(r.DetectedAt - killedAt).TotalSeconds:F1} s after the kill, " +
+            log.WriteLine($"recovery attempt {r.Attempt}: '{r.Reason.Split('\n')[0]}'; detected {(r.DetectedAt - killedAt).TotalSeconds:F1} s after the kill, " +
                           $"resumed from step {r.ResumedFromStep}, first step {r.SecondsToFirstStep:F1} s after detection; kill -> first step {total} s");
         }
         Assert.True(final.Recoveries[^1].SecondsToFirstStep is not null, "the last recovery never completed a step");
