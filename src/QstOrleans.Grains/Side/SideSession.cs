@@ -82,10 +82,17 @@ internal sealed class SideSession
                     clock.Restart();
                 }
             }
-            catch (Exception e)
+            catch (Exception e) when (Faults.IsDeterministic(e))
             {
                 _log.LogError(e, "side trainer of job {Job} failed", _spec.JobId);
                 _job.Fail($"side trainer: {e.Message}").Ignore();
+            }
+            catch (Exception e)
+            {
+                // Not bad input: a native error (out of device memory, a libtorch failure) may not repeat after a rollback to
+                // the latest checkpoint, so the job recovers; one that does repeat ends the job after the bounded retries.
+                _log.LogError(e, "side trainer of job {Job} failed; asking the job to recover", _spec.JobId);
+                _job.ReportFault(Attempt, $"side trainer: {e.Message}").Ignore();
             }
             idle.Restart();
         }

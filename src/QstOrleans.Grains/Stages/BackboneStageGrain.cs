@@ -32,6 +32,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
     readonly ConcurrentDictionary<string, int> _attempts = new();
     Channel<StageWork>? _queue;
     BackboneStage? _stage;
+    TorchSharp.torch.Device _device = TorchSharp.torch.CPU;
     StageSpec? _spec;
     Task? _worker;
     string Key => this.GetPrimaryKeyString();
@@ -47,11 +48,17 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         if (key.First != spec.First || key.End != spec.End)
             throw new ArgumentException($"stage '{Key}' owns layers [{key.First}, {key.End}), not [{spec.First}, {spec.End})");
         var clock = Stopwatch.StartNew();
+        // The slot decides the device: cpu:N slots compute on the CPU, cuda:N slots on that GPU (a silo without
+        // TorchSharp's CUDA libraries refuses such a slot here, naming it, and the job fails with that reason).
+        string slotDevice = key.SlotId[(key.SlotId.LastIndexOf('/') + 1)..];
+        var device = QstOrleans.Model.Devices.ComputeDevice.Parse(slotDevice.StartsWith("cpu", StringComparison.Ordinal) ? "cpu" : slotDevice,
+            $"device slot {key.SlotId}");
+        _device = device;
         _stage = await Task.Run(() =>
         {
             var config = ModelConfig.Load(spec.ModelDirectory);
             return BackboneLoader.LoadStage(spec.ModelDirectory, config, spec.First, spec.End,
-                SpecMapping.Backbone(spec.BackboneFormat, spec.DoubleQuant, spec.Dtype));
+                SpecMapping.Backbone(spec.BackboneFormat, spec.DoubleQuant, spec.Dtype) with { Device = device });
         });
         _spec = spec;
         log.LogInformation("stage {Key} loaded layers [{First}, {End}) of {Model} in {Seconds:F1} s on slot {Slot}",
@@ -113,10 +120,16 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
                 log.LogWarning("stage {Key}: sending micro-batch {Sequence} of job {Job} failed: {Message}", Key, work.Sequence, work.Route.JobId, e.Message);
                 grains.GetGrain<ITrainingJobGrain>(work.Route.JobId).ReportFault(work.Route.Attempt, $"stage {Key}: {Faults.Message(e)}").Ignore();
             }
-            catch (Exception e)
+            catch (Exception e) when (Faults.IsDeterministic(e))
             {
                 log.LogError(e, "stage {Key} failed on micro-batch {Sequence} of job {Job}", Key, work.Sequence, work.Route.JobId);
                 grains.GetGrain<ITrainingJobGrain>(work.Route.JobId).Fail($"stage {Key}: {e.Message}").Ignore();
+            }
+            catch (Exception e)
+            {
+                // A native failure (device memory, libtorch) may pass after a rollback; the job bounds the retries.
+                log.LogError(e, "stage {Key} failed on micro-batch {Sequence} of job {Job}; asking the job to recover", Key, work.Sequence, work.Route.JobId);
+                grains.GetGrain<ITrainingJobGrain>(work.Route.JobId).ReportFault(work.Route.Attempt, $"stage {Key}: {e.Message}").Ignore();
             }
             idle.Restart();
         }
@@ -130,8 +143,8 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         using (NewDisposeScope())
         using (no_grad())
         {
-            var input = TensorPayloads.ToTensor(work.Input);
-            var mask = TensorPayloads.ToTensor(work.AttentionMask);
+            var input = TensorPayloads.ToTensor(work.Input).to(_device);
+            var mask = TensorPayloads.ToTensor(work.AttentionMask).to(_device);
             using var context = AttentionContext.Create(mask);
             using var output = stage.Forward(input, context);
             // Global tap index: 0 = embedding output, l + 1 = output of layer l.
