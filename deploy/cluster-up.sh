@@ -6,7 +6,9 @@
 #   deploy/cluster-up.sh [SILOS]            (default 2)
 #   env: RUN_DIR (./runs/cluster)  REDIS_PORT (6379)  CLUSTER_ID (qst)  SLOTS_PER_SILO (1)
 #        DEVICE (cpu; cuda gives cuda:0, cuda:1, ... per silo)  SILO_PORT_BASE (11111)  GATEWAY_PORT_BASE (30000)
-#        CONFIGURATION (Release)
+#        CONFIGURATION (Release)  CHECKPOINTS ($RUN_DIR/checkpoints: a directory every silo shares)
+# Grain state and reminders go to the same Redis (the silo's defaults with Redis clustering). This Redis keeps
+# nothing on disk (--save ''): the cluster survives silo crashes, not a restart of Redis itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,7 @@ command -v redis-server >/dev/null || {
   echo "redis-server is not installed: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server" >&2; exit 1; }
 mkdir -p "$run_dir"
 run_dir=$(cd "$run_dir" && pwd)
+checkpoints=${CHECKPOINTS:-$run_dir/checkpoints}
 
 echo "building the silo ($configuration)..."
 dotnet build silos/QstOrleans.Silo -c "$configuration" -v quiet -nologo >/dev/null
@@ -37,7 +40,8 @@ echo "redis on 127.0.0.1:$redis_port (pid $(cat "$run_dir/redis.pid"))"
 for i in $(seq 0 $((silos - 1))); do
   name="silo-$i"
   args=(--Qst:Clustering redis --Qst:Redis "127.0.0.1:$redis_port" --Qst:ClusterId "$cluster_id" --Qst:SiloName "$name"
-        --Qst:SiloPort $((silo_base + i)) --Qst:GatewayPort $((gateway_base + i)))
+        --Qst:SiloPort $((silo_base + i)) --Qst:GatewayPort $((gateway_base + i))
+        --Qst:Checkpoints:Store local --Qst:Checkpoints:Path "$checkpoints")
   for s in $(seq 0 $((slots - 1))); do
     # CPU silos each number their slots from 0; CUDA silos on one host take distinct GPUs.
     if [ "$device" = cuda ]; then index=$((i * slots + s)); else index=$s; fi

@@ -54,9 +54,14 @@ builder.UseOrleans(silo =>
             m.ProbeTimeout = TimeSpan.FromSeconds(2);
             m.NumMissedProbesLimit = 2;
             m.NumVotesForDeathDeclaration = 1;
+            // A silo starting after a crash of the whole cluster first checks connectivity with every silo still marked
+            // Active in the table, and only skips those whose IAmAlive is older than NumMissedTableIAmAliveLimit x this
+            // period (30 s by default: a full restart waited over a minute). 5 s makes the dead entries stale in 10 s.
+            m.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
         });
     }
     silo.AddQst(siloOptions);
+    silo.AddQstStorage(hostOptions);
 });
 
 using var host = builder.Build();
@@ -70,8 +75,9 @@ catch (Exception e)
     log.LogCritical("silo {Silo} failed to start: {Message}", siloOptions.SiloName, e.Message);
     return 1;
 }
-log.LogInformation("silo {Silo} up: cluster {Cluster}/{Service} via {Clustering}, silo port {SiloPort}, gateway port {GatewayPort}, slots {Slots}",
+log.LogInformation("silo {Silo} up: cluster {Cluster}/{Service} via {Clustering}, silo port {SiloPort}, gateway port {GatewayPort}, slots {Slots}; {Storage}",
     siloOptions.SiloName, hostOptions.ClusterId, hostOptions.ServiceId, hostOptions.Clustering, hostOptions.SiloPort,
-    hostOptions.GatewayPort, string.Join(", ", siloOptions.Slots.Select(s => $"{s.Device} ({s.MemoryGiB} GiB)")));
+    hostOptions.GatewayPort, string.Join(", ", siloOptions.Slots.Select(s => $"{s.Device} ({s.MemoryGiB} GiB)")),
+    SiloStorage.Describe(hostOptions, siloOptions));
 await host.WaitForShutdownAsync();
 return 0;

@@ -24,6 +24,36 @@ public sealed record SiloHostOptions
     public bool ListenOnAnyHostAddress { get; init; }
     /// <summary>Faster failure detection (probe every 2 s, 2 missed probes) for small clusters.</summary>
     public bool FastFailureDetection { get; init; } = true;
+    /// <summary>Grain state (<c>Qst:State:*</c>): the provider behind <c>QstProviders.State</c>.</summary>
+    public StateStorageOptions State { get; init; } = new();
+    /// <summary>
+    /// Reminder service: <c>memory</c> (this silo's memory; a whole-cluster restart forgets reminders) or <c>redis</c>
+    /// (in <see cref="Redis"/>). Empty: redis with Redis clustering, else memory.
+    /// </summary>
+    public string? Reminders { get; init; }
+}
+
+/// <summary>
+/// Where the grains' small durable state lives (keys under <c>Qst:State</c>):
+/// <code>
+/// "State": { "Provider": "redis" }                                              clusters (uses Qst:Redis)
+/// "State": { "Provider": "blob", "Store": "local", "Path": "/var/lib/qst/state" }  one host, survives restarts
+/// "State": { "Provider": "blob", "Store": "azure", "Container": "qst-state" }     ConnectionString defaults to Qst:Checkpoints:ConnectionString
+/// "State": { "Provider": "memory" }                                             tests only: lost with the silo
+/// </code>
+/// </summary>
+public sealed record StateStorageOptions
+{
+    /// <summary><c>memory</c>, <c>redis</c> or <c>blob</c>. Empty: redis with Redis clustering, else blob.</summary>
+    public string? Provider { get; init; }
+    /// <summary>Blob provider: <c>local</c> (a directory every silo of the cluster shares) or <c>azure</c>.</summary>
+    public string Store { get; init; } = "local";
+    /// <summary>Blob provider, local store: the directory (relative paths are under the working directory).</summary>
+    public string Path { get; init; } = "state";
+    /// <summary>Blob provider, azure store: the connection string (default: <c>Qst:Checkpoints:ConnectionString</c>).</summary>
+    public string? ConnectionString { get; init; }
+    /// <summary>Blob provider, azure store: the container (created if missing).</summary>
+    public string Container { get; init; } = "qst-state";
 }
 
 /// <summary>
@@ -76,7 +106,10 @@ public static partial class SiloConfiguration
         if (silo.MaxMessageBodyBytes < silo.MaxChunkBytes + (1 << 20))
             throw new ArgumentException($"{Section}:MaxMessageBodyBytes: {silo.MaxMessageBodyBytes} leaves no room for a {silo.MaxChunkBytes}-byte chunk plus headers");
         if (silo.StageQueueCapacity < 1) throw new ArgumentException($"{Section}:StageQueueCapacity: must be at least 1, got {silo.StageQueueCapacity}");
-        return (host with { Clustering = clustering }, silo);
+        host = host with { Clustering = clustering };
+        CheckCheckpoints(silo.Checkpoints);
+        host = host with { State = ReadState(host, silo.Checkpoints), Reminders = ReadReminders(host) };
+        return (host, silo);
     }
 
     static T Bind<T>(IConfigurationSection section, T target)

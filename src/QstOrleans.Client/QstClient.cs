@@ -12,7 +12,7 @@ namespace QstOrleans.Client;
 
 /// <summary>
 /// Drives training jobs on a QstOrleans cluster: submit, follow progress, list, status, pause, resume,
-/// cancel. <see cref="ConnectAsync"/> opens an Orleans client (localhost gateways or Redis clustering,
+/// cancel, list checkpoints. <see cref="ConnectAsync"/> opens an Orleans client (localhost gateways or Redis clustering,
 /// message limits equal to the silos'); the <see cref="QstClient(IGrainFactory)"/> constructor wraps a grain
 /// factory that already exists (an in-process silo's, a test cluster's).
 /// Throws <see cref="ArgumentException"/> for bad options, <see cref="TimeoutException"/> when no gateway
@@ -91,20 +91,40 @@ public sealed class QstClient : IAsyncDisposable
     /// <summary>Starts job <paramref name="jobId"/>. A rejected spec comes back as State = Failed with the reason.</summary>
     public Task<JobProgress> SubmitAsync(string jobId, JobSpec spec) => Job(jobId).Start(spec);
 
+    /// <summary>How long <see cref="FollowAsync"/> waits for one progress answer before asking again.</summary>
+    public static readonly TimeSpan ProgressCallTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>How long <see cref="FollowAsync"/> rides out a cluster that does not answer (silos dying, the job
+    /// grain re-activating elsewhere) before it gives up with the last error.</summary>
+    public static readonly TimeSpan FollowOutageLimit = TimeSpan.FromMinutes(3);
+
     /// <summary>
     /// Polls the job every <paramref name="pollInterval"/> and yields each snapshot that differs from the
-    /// previous one (state, step, epoch or message), ending with the finished one.
+    /// previous one (state, step, epoch, attempt or message), ending with the finished one. Calls that fail because
+    /// a silo died (timeouts, rejected messages, the client's gateway gone) are retried for up to
+    /// <see cref="FollowOutageLimit"/>: the job recovers meanwhile, and the client moves to a live gateway.
     /// </summary>
     public async IAsyncEnumerable<JobProgress> FollowAsync(string jobId, TimeSpan pollInterval,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
         var job = Job(jobId);
         JobProgress? last = null;
+        DateTime? failingSince = null;
         while (true)
         {
             cancel.ThrowIfCancellationRequested();
-            var progress = await job.GetProgress();
-            if (last is null || progress.State != last.State || progress.Step != last.Step || progress.Epoch != last.Epoch
+            JobProgress progress;
+            try
+            {
+                progress = await job.GetProgress().WaitAsync(ProgressCallTimeout, cancel);
+                failingSince = null;
+            }
+            catch (Exception e) when (IsTransient(e) && !cancel.IsCancellationRequested
+                                      && DateTime.UtcNow - (failingSince ??= DateTime.UtcNow) < FollowOutageLimit)
+            {
+                await Task.Delay(pollInterval, cancel);
+                continue;
+            }
+            if (last is null || progress.Attempt != last.Attempt || progress.State != last.State || progress.Step != last.Step || progress.Epoch != last.Epoch
                 || progress.Message != last.Message)
             {
                 last = progress;
@@ -128,10 +148,20 @@ public sealed class QstClient : IAsyncDisposable
 
     public Task PauseAsync(string jobId) => Job(jobId).Pause();
 
+    /// <summary>Resumes a paused job, or recovers an unfinished one whose pipeline is gone from its latest checkpoint.</summary>
     public Task ResumeAsync(string jobId) => Job(jobId).Resume();
+
+    /// <summary>The job's committed checkpoints, oldest first.</summary>
+    public Task<IReadOnlyList<CheckpointInfo>> CheckpointsAsync(string jobId) => Job(jobId).ListCheckpoints();
 
     /// <summary>The device slots the cluster's silos offer.</summary>
     public Task<IReadOnlyList<DeviceSlot>> SlotsAsync() => _grains.GetGrain<IClusterSlotsGrain>(0).List();
+
+    /// <summary>Failures a live cluster recovers from: a dead silo or gateway, a message lost with it.</summary>
+    static bool IsTransient(Exception e) =>
+        e is TimeoutException or Orleans.Runtime.OrleansMessageRejectionException or System.Net.Sockets.SocketException
+        || e.GetType() == typeof(Orleans.Runtime.OrleansException)
+        || e.GetType().FullName == "Orleans.Runtime.Messaging.ConnectionFailedException";
 
     ITrainingJobGrain Job(string jobId)
     {

@@ -1,14 +1,16 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace QstOrleans.Cli.Commands;
 
 /// <summary>
-/// Pins this whole process to a set of CPUs with Linux <c>sched_setaffinity</c> (libc P/Invoke). The
-/// syscall pins one thread (a tid), and a new thread inherits its creator's mask; so every thread
-/// listed in /proc/self/task is pinned, twice over to catch threads born during the first pass, and
-/// everything started later (Orleans, libtorch's OpenMP pool, the thread pool) inherits the mask.
-/// WHY per process: a stage's work hops between thread-pool threads at every await, so pinning one
-/// worker thread inside a shared process would not keep the stage on its core.
+/// Starts a child process pinned to one CPU set with Linux <c>sched_setaffinity</c> (libc P/Invoke): a
+/// short-lived thread pins itself, then starts the process; fork copies that thread's mask into the
+/// child before the .NET runtime there starts, so every thread the child ever creates keeps it.
+/// WHY at start: pinning a running process means chasing every thread it has and racing the ones the
+/// runtime is creating; started pinned, all of a silo's threads show the one CPU in
+/// /proc/PID/task/*/status (checked: 23 of 23). Pinning one worker thread inside a shared process would
+/// not hold a stage either: its work hops between thread-pool threads at every await.
 /// Throws <see cref="PlatformNotSupportedException"/> off Linux and <see cref="InvalidOperationException"/>
 /// when the kernel refuses the mask (e.g. a CPU outside the cgroup's set).
 /// </summary>
@@ -22,24 +24,36 @@ internal static class BenchAffinity
 
     const int MaskWords = 16; // 1024 CPUs
 
-    /// <summary>Pins every thread of this process to <paramref name="cpus"/>.</summary>
-    public static void PinProcess(IReadOnlyCollection<int> cpus)
+    /// <summary>Starts <paramref name="start"/> with the child pinned to <paramref name="cpu"/>.</summary>
+    public static Process StartPinned(ProcessStartInfo start, int cpu)
     {
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("CPU pinning needs Linux sched_setaffinity");
-        if (cpus.Count == 0 || cpus.Any(c => c is < 0 or >= MaskWords * 64)) throw new ArgumentException($"CPU set [{string.Join(",", cpus)}] is empty or out of range", nameof(cpus));
-        var mask = new ulong[MaskWords];
-        foreach (int c in cpus) mask[c / 64] |= 1UL << (c % 64);
-        for (int pass = 0; pass < 2; pass++)
-            foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        if (cpu is < 0 or >= MaskWords * 64) throw new ArgumentOutOfRangeException(nameof(cpu), cpu, "CPU out of range");
+        Process? process = null;
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try
             {
-                int tid = int.Parse(Path.GetFileName(task), System.Globalization.CultureInfo.InvariantCulture);
-                // A thread may exit between listing and pinning (ESRCH): nothing left to pin.
-                if (sched_setaffinity(tid, MaskWords * 8, mask) != 0 && Marshal.GetLastPInvokeError() != 3)
-                    throw new InvalidOperationException($"sched_setaffinity(tid {tid}, CPUs [{string.Join(",", cpus)}]) failed: errno {Marshal.GetLastPInvokeError()}");
+                var mask = new ulong[MaskWords];
+                mask[cpu / 64] = 1UL << (cpu % 64);
+                // pid 0 = the calling thread only: the parent's other threads keep running anywhere.
+                if (sched_setaffinity(0, MaskWords * 8, mask) != 0)
+                    throw new InvalidOperationException($"sched_setaffinity(CPU {cpu}) failed: errno {Marshal.GetLastPInvokeError()}");
+                process = Process.Start(start);
             }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        });
+        thread.Start();
+        thread.Join();
+        if (error is not null) throw new InvalidOperationException($"could not start {start.FileName} pinned to CPU {cpu}: {error.Message}", error);
+        return process ?? throw new InvalidOperationException($"could not start {start.FileName}");
     }
 
-    /// <summary>The CPUs the calling thread may run on.</summary>
+    /// <summary>The CPUs the calling thread may run on (empty off Linux).</summary>
     public static IReadOnlyList<int> CurrentCpus()
     {
         var mask = new ulong[MaskWords];

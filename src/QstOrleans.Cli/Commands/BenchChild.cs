@@ -29,11 +29,13 @@ internal static class BenchChild
     }
 
     /// <exception cref="InvalidOperationException">The child failed or printed no result (its output tail is in the message).</exception>
-    public static T Run<T>(IReadOnlyList<string> args, TextWriter log, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="cpu">Pin the child to this CPU (<see cref="BenchAffinity.StartPinned"/>), or run it anywhere.</param>
+    public static T Run<T>(IReadOnlyList<string> args, TextWriter log, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null, int? cpu = null)
     {
         var start = StartInfo(args, environment);
         log.WriteLine($"  $ qst {string.Join(' ', args)}");
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a bench child process");
+        using var process = (cpu is { } pin ? BenchAffinity.StartPinned(start, pin) : Process.Start(start))
+            ?? throw new InvalidOperationException("could not start a bench child process");
         var stderr = process.StandardError.ReadToEndAsync();
         var lines = new List<string>();
         string? line;
@@ -42,8 +44,11 @@ internal static class BenchChild
         var result = lines.LastOrDefault(l => l.StartsWith(Marker, StringComparison.Ordinal));
         if (process.ExitCode != 0 || result is null)
         {
-            string tail = string.Join('\n', lines.TakeLast(10)) + "\n" + string.Join('\n', stderr.Result.Split('\n').TakeLast(15));
-            throw new InvalidOperationException($"qst {string.Join(' ', args)}: exit {process.ExitCode}, no result:\n{tail}");
+            // The cause is the first error line (libtorch then prints dozens of stack frames), then the tail.
+            var errors = stderr.Result.Split('\n');
+            string cause = errors.FirstOrDefault(l => l.StartsWith("error:", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal)) ?? "";
+            string tail = string.Join('\n', lines.TakeLast(10)) + "\n" + string.Join('\n', errors.TakeLast(15));
+            throw new InvalidOperationException($"qst {string.Join(' ', args)}: exit {process.ExitCode}, no result: {cause}\n{tail}");
         }
         return BenchJson.Deserialize<T>(result[Marker.Length..]);
     }

@@ -24,17 +24,20 @@ internal static class BenchGpu
         NumHeads = 32, NumKeyValueHeads = 4, HeadDim = 64, NormEps = 1e-5, RopeTheta = 10000, MaxPositionEmbeddings = 2048,
     };
 
-    /// <summary>A 3.4 B-parameter Llama (the OpenLLaMA-3B shape: H 3200, I 8640, 26 layers, 32 heads, vocab 32000).</summary>
+    /// <summary>
+    /// A 2.7 B-parameter Llama (the Sheared-LLaMA-2.7B shape: H 2560, I 6912, 32 layers, 20 heads, vocab 32000). QST's
+    /// default r = 16 needs H/16 divisible by the head count: 160 / 20 = 8 (OpenLLaMA-3B's H 3200 with 32 heads is not).
+    /// </summary>
     public static ModelConfig Llama3B => new()
     {
-        Name = "llama-3.4b", VocabSize = 32000, HiddenSize = 3200, IntermediateSize = 8640, NumLayers = 26,
-        NumHeads = 32, NumKeyValueHeads = 32, HeadDim = 100, NormEps = 1e-6, RopeTheta = 10000, MaxPositionEmbeddings = 2048,
+        Name = "llama-2.7b", VocabSize = 32000, HiddenSize = 2560, IntermediateSize = 6912, NumLayers = 32,
+        NumHeads = 20, NumKeyValueHeads = 20, HeadDim = 128, NormEps = 1e-5, RopeTheta = 10000, MaxPositionEmbeddings = 4096,
     };
 
     static ModelConfig Shape(string name) => name switch
     {
         "llama-1b" or "llama-1.1b" => Llama1B,
-        "llama-3b" or "llama-3.4b" => Llama3B,
+        "llama-3b" or "llama-2.7b" => Llama3B,
         "medium" or "llama-134m" => BenchModel.Medium.Config,
         "tiny" => BenchModel.Tiny.Config,
         _ => throw new ArgumentException($"--shape: unknown '{name}' (llama-1b, llama-3b, medium, tiny)"),

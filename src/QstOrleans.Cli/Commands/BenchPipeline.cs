@@ -17,8 +17,8 @@ namespace QstOrleans.Cli.Commands;
 /// <list type="bullet">
 /// <item><c>one process</c>: one silo with S slots; every worker (stage or side trainer) runs with one libtorch
 /// thread, and the OS spreads the threads over the cores as it likes.</item>
-/// <item><c>pinned</c>: one silo process per stage, stage s's process pinned to CPU s mod cores
-/// (<see cref="BenchAffinity"/>); process 0 is the primary and also hosts the job and the side trainer.</item>
+/// <item><c>pinned</c>: one silo process per stage, stage s's process started pinned to CPU s mod cores
+/// (<see cref="BenchAffinity"/>); process 0 is the primary and also hosts the job (and wherever Orleans puts it, the side trainer).</item>
 /// </list>
 /// Each run is its own child process. Stage counters come from <see cref="IBackboneStageGrain.GetStatus"/>.
 /// </summary>
@@ -45,8 +45,10 @@ internal static class BenchPipeline
                 {
                     try
                     {
-                        var run = BenchChild.Run<PipelineRun>(["bench", "run-pipeline", "--model", dir, "--data", data, "--stages", Str(stages), "--mode", mode],
-                            log, TimeSpan.FromMinutes(10), OneThread);
+                        // Pinned: this child (the primary silo, stage 0, the job and usually the side trainer) runs on CPU 0.
+                        var run = BenchChild.Run<PipelineRun>(["bench", "run-pipeline", "--model", dir, "--data", data, "--stages", Str(stages), "--mode", mode,
+                                "--cores", Str(Environment.ProcessorCount)],
+                            log, TimeSpan.FromMinutes(10), OneThread, cpu: mode == "pinned" ? 0 : null);
                         log.WriteLine($"  {stages} stage(s), {mode}: {run.TokensPerSecond:F0} tokens/s, efficiency {run.Efficiency:F2} ({run.EfficiencyOnCores:F2} on {run.Cores} cores)");
                         results.Pipeline.Add(run);
                     }
@@ -90,17 +92,19 @@ internal static class BenchPipeline
         var stages = new Option<int>("--stages") { DefaultValueFactory = _ => 1 };
         var mode = new Option<string>("--mode") { DefaultValueFactory = _ => Modes[0] };
         mode.AcceptOnlyFromAmong(Modes);
-        var command = new Command("run-pipeline", "One pipeline run (used by `qst bench`)") { model, data, stages, mode };
+        // A pinned process sees one CPU (Environment.ProcessorCount = 1): the machine's count comes from the parent.
+        var cores = new Option<int>("--cores") { DefaultValueFactory = _ => Environment.ProcessorCount };
+        var command = new Command("run-pipeline", "One pipeline run (used by `qst bench`)") { model, data, stages, mode, cores };
         command.Hidden = true;
         command.SetAction(p => CliErrors.Run(() =>
         {
-            BenchChild.Emit(Run(p.GetValue(model)!, p.GetValue(data)!, p.GetValue(stages), p.GetValue(mode)!).GetAwaiter().GetResult());
+            BenchChild.Emit(Run(p.GetValue(model)!, p.GetValue(data)!, p.GetValue(stages), p.GetValue(mode)!, p.GetValue(cores)).GetAwaiter().GetResult());
             return 0;
         }));
         return command;
     }
 
-    /// <summary>Hidden <c>qst bench run-silo</c>: one pinned one-slot silo joining a primary; runs until its stdin closes.</summary>
+    /// <summary>Hidden <c>qst bench run-silo</c>: one one-slot silo (started pinned) joining a primary; runs until its stdin closes.</summary>
     public static Command SiloCommand()
     {
         var siloPort = new Option<int>("--silo-port") { Required = true };
@@ -108,16 +112,15 @@ internal static class BenchPipeline
         var primary = new Option<int>("--primary-port") { Required = true };
         var clusterId = new Option<string>("--cluster") { Required = true };
         var name = new Option<string>("--name") { Required = true };
-        var cpu = new Option<int>("--cpu") { Required = true };
-        var command = new Command("run-silo", "One pinned silo of a pipeline bench (used by `qst bench`)") { siloPort, gatewayPort, primary, clusterId, name, cpu };
+        var state = new Option<string>("--state") { Required = true };
+        var command = new Command("run-silo", "One silo of a pipeline bench (used by `qst bench`)") { siloPort, gatewayPort, primary, clusterId, name, state };
         command.Hidden = true;
         command.SetAction(p => CliErrors.Run(() =>
         {
-            BenchAffinity.PinProcess([p.GetValue(cpu)]);
             set_num_threads(1);
             var join = new LocalSiloJoin(p.GetValue(siloPort), p.GetValue(gatewayPort), p.GetValue(primary), p.GetValue(clusterId)!, p.GetValue(name)!);
-            var cluster = LocalCluster.StartAsync(1, CancellationToken.None, join).GetAwaiter().GetResult();
-            Console.WriteLine("READY");
+            var cluster = LocalCluster.StartAsync(1, p.GetValue(state)!, CancellationToken.None, join).GetAwaiter().GetResult();
+            Console.WriteLine($"READY CPUs {string.Join(",", BenchAffinity.CurrentCpus())}");
             Console.In.ReadToEnd(); // the parent closes stdin when the run is over
             cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
             return 0;
@@ -125,27 +128,31 @@ internal static class BenchPipeline
         return command;
     }
 
-    static async Task<PipelineRun> Run(string modelDirectory, string dataFile, int stageCount, string mode)
+    static async Task<PipelineRun> Run(string modelDirectory, string dataFile, int stageCount, string mode, int cores)
     {
         bool pinned = mode == "pinned";
-        int cores = Environment.ProcessorCount;
         var silos = new List<Process>();
+        var siloCpus = new List<string> { $"stage-0 on CPUs {string.Join(",", BenchAffinity.CurrentCpus())}" };
         LocalCluster? cluster = null;
+        string state = Directory.CreateTempSubdirectory("qst-bench-state-").FullName; // job state of this run only
         try
         {
             if (pinned)
             {
-                BenchAffinity.PinProcess([0]);
                 string clusterId = $"qst-bench-{Environment.ProcessId}";
                 int primaryPort = LocalCluster.FreePort();
-                cluster = await LocalCluster.StartAsync(1, CancellationToken.None,
+                cluster = await LocalCluster.StartAsync(1, state, CancellationToken.None,
                     new LocalSiloJoin(primaryPort, LocalCluster.FreePort(), primaryPort, clusterId, "stage-0"));
                 for (int s = 1; s < stageCount; s++)
-                    silos.Add(StartSilo(new LocalSiloJoin(LocalCluster.FreePort(), LocalCluster.FreePort(), primaryPort, clusterId, $"stage-{s}"), s % cores));
+                {
+                    var (silo, cpus) = StartSilo(new LocalSiloJoin(LocalCluster.FreePort(), LocalCluster.FreePort(), primaryPort, clusterId, $"stage-{s}"), s % cores, state);
+                    silos.Add(silo);
+                    siloCpus.Add($"stage-{s} on CPUs {cpus}");
+                }
             }
             else
             {
-                cluster = await LocalCluster.StartAsync(stageCount, CancellationToken.None);
+                cluster = await LocalCluster.StartAsync(stageCount, state, CancellationToken.None);
             }
             set_num_threads(1);
             var grains = cluster.Client.Grains;
@@ -155,13 +162,15 @@ internal static class BenchPipeline
             {
                 ModelDirectory = modelDirectory, DataFile = dataFile, MaxSteps = Steps, MicroBatchSize = MicroBatch, LearningRate = 1e-3,
                 Seed = Seed, Stages = stageCount, Window = Window, BackboneFormat = "nf4",
+                CheckpointEverySteps = 0, CheckpointEveryMinutes = 0,   // throughput only: nothing to resume
             };
             string jobId = $"bench-{stageCount}";
             var processes = new List<Process> { Process.GetCurrentProcess() };
             processes.AddRange(silos);
-            var cpuBefore = processes.Select(CpuSeconds).ToList();
             var started = await cluster.Client.SubmitAsync(jobId, spec);
             if (started.State != JobState.Running) throw new InvalidOperationException($"job did not start: {started.Message}");
+            // Both from here: Start has loaded the stages, so the CPU time is the job's alone.
+            var cpuBefore = processes.Select(CpuSeconds).ToList();
             var clock = Stopwatch.StartNew();
             JobProgress progress;
             do
@@ -188,7 +197,7 @@ internal static class BenchPipeline
                 MicroBatches = (int)microBatches,
                 WallSeconds = wall,
                 TokensPerSecond = progress.TokensPerSecond,
-                Workers = [.. statuses.Select(s => $"stage {s.Key.Split('|')[1]} on {s.Silo}"), $"side on {side.Silo}"],
+                Workers = [.. statuses.Select(s => $"stage {s.Key.Split('|')[1]} on {s.Silo}"), .. (pinned ? siloCpus : []), $"side on {side.Silo}"],
                 ComputePerMicroBatch = [.. statuses.Select(s => s.ComputeSeconds / Math.Max(1, s.Processed)), side.ComputeSeconds / Math.Max(1, side.Applied)],
                 BytesSent = statuses.Sum(s => s.BytesSent),
                 ProcessCpuSeconds = cpu,
@@ -202,6 +211,7 @@ internal static class BenchPipeline
                 try { await cluster.DisposeAsync(); } catch (Exception) { /* tearing down a bench cluster */ }
             }
             foreach (var silo in silos) StopSilo(silo);
+            try { Directory.Delete(state, recursive: true); } catch (IOException) { }
         }
     }
 
@@ -212,24 +222,24 @@ internal static class BenchPipeline
         return process.TotalProcessorTime.TotalSeconds;
     }
 
-    /// <summary>Starts a pinned one-slot silo child and waits for its READY line.</summary>
-    static Process StartSilo(LocalSiloJoin join, int cpu)
+    /// <summary>Starts a one-slot silo child pinned to <paramref name="cpu"/>; waits for its READY line (which names the CPUs it may use).</summary>
+    static (Process Silo, string Cpus) StartSilo(LocalSiloJoin join, int cpu, string state)
     {
         var start = BenchChild.StartInfo(["bench", "run-silo", "--silo-port", Str(join.SiloPort), "--gateway-port", Str(join.GatewayPort),
-            "--primary-port", Str(join.PrimarySiloPort), "--cluster", join.ClusterId, "--name", join.SiloName, "--cpu", Str(cpu)], OneThread);
+            "--primary-port", Str(join.PrimarySiloPort), "--cluster", join.ClusterId, "--name", join.SiloName, "--state", state], OneThread);
         start.RedirectStandardInput = true;
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start silo {join.SiloName}");
+        var process = BenchAffinity.StartPinned(start, cpu);
         process.ErrorDataReceived += (_, _) => { }; // drained so a chatty silo never blocks on a full pipe
         process.BeginErrorReadLine();
         string? line;
-        while ((line = process.StandardOutput.ReadLine()) is not null && line != "READY") { }
+        while ((line = process.StandardOutput.ReadLine()) is not null && !line.StartsWith("READY", StringComparison.Ordinal)) { }
         if (line is null)
         {
             process.WaitForExit(5000);
             throw new InvalidOperationException($"silo {join.SiloName} exited ({(process.HasExited ? process.ExitCode : -1)}) before it was ready");
         }
         _ = process.StandardOutput.ReadToEndAsync();
-        return process;
+        return (process, line["READY CPUs ".Length..]);
     }
 
     static void StopSilo(Process silo)

@@ -17,6 +17,8 @@ internal static class EmbeddedDefaults
 
     public static string ModelDirectory => Path.Combine(Root, "tiny-seed0");
     public static string DataFile => Path.Combine(Root, "synthetic-alpaca-seed0.jsonl");
+    /// <summary>Job state and checkpoints of <c>qst train --local</c> (so a killed run can resume).</summary>
+    public static string StateDirectory => Path.Combine(Root, "local-state");
 
     public static string EnsureModel()
     {

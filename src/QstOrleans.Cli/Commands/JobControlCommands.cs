@@ -4,15 +4,13 @@ using QstOrleans.Client;
 namespace QstOrleans.Cli.Commands;
 
 /// <summary>
-/// <c>qst pause JOB</c> (stop feeding new micro-batches; those in flight finish), <c>qst resume JOB</c>
-/// (continue) and <c>qst cancel JOB</c> (stop for good; a finished job is left as it is). Each prints the
-/// job's state afterwards.
+/// <c>qst pause JOB</c> (stop feeding new micro-batches; those in flight finish) and <c>qst cancel JOB</c> (stop for
+/// good; a finished job is left as it is). Each prints the job's state afterwards. <c>qst resume</c> is
+/// <see cref="ResumeCommand"/>.
 /// </summary>
 internal static class JobControlCommands
 {
     public static Command Pause() => Create("pause", "Pause a running job.", (c, id) => c.PauseAsync(id));
-
-    public static Command Resume() => Create("resume", "Resume a paused job.", (c, id) => c.ResumeAsync(id));
 
     public static Command Cancel() => Create("cancel", "Cancel a job.", (c, id) => c.CancelAsync(id));
 

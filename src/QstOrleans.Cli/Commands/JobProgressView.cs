@@ -79,6 +79,11 @@ internal static class JobProgressView
         yield return string.Create(CultureInfo.InvariantCulture,
             $"job {p.JobId} {p.State.ToString().ToLowerInvariant()}: step {p.Step}/{p.TotalSteps}, loss {Format(p.Loss, "F4")}, {p.TokensPerSecond:F0} tokens/s");
         if (p.Message is { Length: > 0 } message) yield return $"  {message}";
+        if (p.JobSilo is not null)
+            yield return $"  job grain on {p.JobSilo}, side trainer on {p.SideSilo ?? "-"}, attempt {p.Attempt}, last checkpoint at step {p.LastCheckpointStep}";
+        foreach (var r in p.Recoveries)
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"  recovery {r.Attempt} at {r.DetectedAt.UtcDateTime:HH:mm:ss}: resumed from step {r.ResumedFromStep}, first step after {(r.SecondsToFirstStep is { } s ? $"{s:F1} s" : "-")} ({r.Reason})");
         foreach (var (stage, slot) in p.Placement.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             string utilisation = p.StageUtilisation.TryGetValue(stage, out double u) ? string.Create(CultureInfo.InvariantCulture, $", busy {u:P0}") : "";

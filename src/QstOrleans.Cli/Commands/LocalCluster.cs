@@ -5,6 +5,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using QstOrleans.Client;
 using QstOrleans.Grains.Hosting;
+using QstOrleans.Grains.Persistence;
+using QstOrleans.Storage.Blobs;
 
 namespace QstOrleans.Cli.Commands;
 
@@ -12,24 +14,38 @@ namespace QstOrleans.Cli.Commands;
 /// <c>qst train --local</c>: a one-silo Orleans cluster inside this process (localhost clustering on free
 /// ports, <c>slots</c> CPU device slots so every stage gets its own), and a <see cref="QstClient"/> over the
 /// silo's own grain factory. Same grains, placement and messaging as a real cluster, no server to start.
+/// Durable: job state lives in the blob grain storage under <c>{state dir}/state</c> and checkpoints under
+/// <c>{state dir}/checkpoints</c>, so a killed run started again on the same state directory resumes its jobs
+/// (the silo's startup task pokes every unfinished one).
 /// </summary>
 internal sealed class LocalCluster : IAsyncDisposable
 {
+    /// <summary>Slots of a cluster started to resume or inspect a job whose stage count is not known yet (unused slots cost nothing).</summary>
+    public const int ResumeSlots = 8;
+    /// <summary>Stable across runs: the blob grain storage keys state by service id.</summary>
+    public const string ServiceId = "qst-local";
+
     readonly IHost _host;
 
-    LocalCluster(IHost host, QstClient client)
+    LocalCluster(IHost host, QstClient client, string stateDirectory)
     {
         _host = host;
         Client = client;
+        StateDirectory = stateDirectory;
     }
 
     public QstClient Client { get; }
+    public string StateDirectory { get; }
+
+    public static string CheckpointDirectory(string stateDirectory) => Path.Combine(stateDirectory, "checkpoints");
 
     /// <param name="join">null: a standalone one-silo cluster on free ports. Otherwise this silo's ports, the
     /// primary silo to join and its name (`qst bench pipeline` runs one such silo per process, pinned to a core).</param>
-    public static async Task<LocalCluster> StartAsync(int slots, CancellationToken cancel, LocalSiloJoin? join = null)
+    public static async Task<LocalCluster> StartAsync(int slots, string stateDirectory, CancellationToken cancel, LocalSiloJoin? join = null)
     {
         if (slots < 1) throw new ArgumentException($"--stages must be >= 1, got {slots}");
+        stateDirectory = Path.GetFullPath(stateDirectory);
+        Directory.CreateDirectory(stateDirectory);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         // Only warnings, on stderr: stdout is the progress display.
         builder.Logging.SetMinimumLevel(LogLevel.Warning)
@@ -41,12 +57,16 @@ internal sealed class LocalCluster : IAsyncDisposable
         builder.UseOrleans(silo =>
         {
             silo.UseLocalhostClustering(siloPort, gatewayPort, join is null ? null : new IPEndPoint(IPAddress.Loopback, join.PrimarySiloPort),
-                serviceId: "qst-local", clusterId: join?.ClusterId ?? $"qst-local-{Environment.ProcessId}");
+                serviceId: ServiceId, clusterId: join?.ClusterId ?? $"qst-local-{Environment.ProcessId}");
             silo.AddQst(new QstSiloOptions
             {
                 SiloName = join?.SiloName ?? "local",
                 Slots = Enumerable.Range(0, slots).Select(i => new SlotOptions { Device = $"cpu:{i}", MemoryGiB = 8 }).ToList(),
+                Checkpoints = new CheckpointOptions { Store = "local", Path = CheckpointDirectory(stateDirectory) },
             });
+            silo.AddBlobGrainStorage(QstProviders.State, _ => new LocalDirectoryBlobStore(Path.Combine(stateDirectory, "state")));
+            // One process: a reminder would only re-activate a job in this same process; the startup task covers restarts.
+            silo.UseInMemoryReminderService();
         });
         var host = builder.Build();
         try
@@ -58,7 +78,7 @@ internal sealed class LocalCluster : IAsyncDisposable
             host.Dispose();
             throw;
         }
-        return new LocalCluster(host, new QstClient(host.Services.GetRequiredService<IGrainFactory>()));
+        return new LocalCluster(host, new QstClient(host.Services.GetRequiredService<IGrainFactory>()), stateDirectory);
     }
 
     internal static int FreePort()

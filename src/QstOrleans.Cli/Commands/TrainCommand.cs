@@ -9,8 +9,11 @@ namespace QstOrleans.Cli.Commands;
 /// <c>qst train</c>: submits a QST job to a cluster (<c>--gateway</c>/<c>--redis</c>) or, with <c>--local</c> (the
 /// default when no cluster is configured), to a one-silo cluster started in this process, then follows its
 /// progress until it finishes. Exit codes: 0 completed, 1 failed or cancelled, 2 bad input, 3 cluster
-/// unreachable, 4 detached (Ctrl+C while following a remote job; the job keeps running).
+/// unreachable, 4 detached (Ctrl+C while following a remote job; the job keeps running), 130 interrupted (local).
 /// Paths are made absolute before they are sent: silos open them, so they must see the same file system.
+/// A <c>--local</c> run keeps its job state and checkpoints in <c>--state-dir</c> and derives its job id from the
+/// spec: the same command after a kill resumes the unfinished job from its latest checkpoint; once that job has
+/// finished, the same command starts a new one.
 /// </summary>
 internal static class TrainCommand
 {
@@ -25,10 +28,13 @@ internal static class TrainCommand
         var detach = new Option<bool>("--detach") { Description = "Submit, print the job id and return without following" };
         var plain = new Option<bool>("--plain") { Description = "Plain progress lines even on an interactive terminal" };
         var poll = new Option<int>("--poll-ms") { Description = "Progress poll interval", DefaultValueFactory = _ => 250 };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N optimizer steps (0 = off)", DefaultValueFactory = _ => 100 };
+        var checkpointMinutes = new Option<double>("--checkpoint-minutes") { Description = "Checkpoint at the first step after M minutes (0 = off)", DefaultValueFactory = _ => 10 };
+        var stateDir = new Option<string?>("--state-dir") { Description = $"--local: job state and checkpoints (default {EmbeddedDefaults.StateDirectory})" };
         var connection = new ClusterConnection();
         var command = new Command("train", "Train QST on a cluster (or an in-process one) and show live progress.");
         o.AddTo(command);
-        foreach (Option option in new Option[] { backbone, stages, window, jobId, local, detach, plain, poll }) command.Options.Add(option);
+        foreach (Option option in new Option[] { backbone, stages, window, jobId, local, detach, plain, poll, checkpointEvery, checkpointMinutes, stateDir }) command.Options.Add(option);
         connection.AddTo(command);
         command.SetAction((p, cancel) => ClusterConnection.RunAsync(async () =>
         {
@@ -39,6 +45,9 @@ internal static class TrainCommand
             if (p.GetValue(local) && remote is not null)
                 throw new ArgumentException("--local runs an in-process cluster: drop --gateway/--redis (or unset QST_GATEWAY/QST_REDIS)");
             if (runLocal && p.GetValue(detach)) throw new ArgumentException("--detach needs a cluster: the in-process one ends with this command");
+            if (!runLocal && p.GetValue(stateDir) is not null) throw new ArgumentException("--state-dir is for --local runs: a cluster keeps state in its own storage");
+            if (p.GetValue(checkpointEvery) < 0) throw new ArgumentException($"--checkpoint-every must be >= 0 (0 = off), got {p.GetValue(checkpointEvery)}");
+            if (p.GetValue(checkpointMinutes) < 0) throw new ArgumentException($"--checkpoint-minutes must be >= 0 (0 = off), got {p.GetValue(checkpointMinutes)}");
             var spec = new JobSpec
             {
                 ModelDirectory = Path.GetFullPath(p.GetValue(o.Model) ?? EmbeddedDefaults.EnsureModel()),
@@ -53,19 +62,64 @@ internal static class TrainCommand
                 Window = p.GetValue(window), MaxSourceTokens = p.GetValue(o.MaxSource), MaxTargetTokens = p.GetValue(o.MaxTarget),
                 Format = p.GetValue(o.Format)!, MaxLength = p.GetValue(o.MaxLength), Pack = p.GetValue(o.Pack),
                 GroupByLength = p.GetValue(o.GroupByLength), SkipInvalid = p.GetValue(o.SkipInvalid),
+                CheckpointEverySteps = p.GetValue(checkpointEvery), CheckpointEveryMinutes = p.GetValue(checkpointMinutes),
             };
-            string id = p.GetValue(jobId) ?? $"train-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}";
             var pollInterval = TimeSpan.FromMilliseconds(Math.Max(p.GetValue(poll), 10));
             if (runLocal)
-            {
-                Console.WriteLine($"starting an in-process cluster with {spec.Stages} cpu slot(s)");
-                await using var cluster = await LocalCluster.StartAsync(spec.Stages, cancel);
-                return await SubmitAndFollow(cluster.Client, id, spec, pollInterval, p.GetValue(plain), detach: false, remote: false, cancel);
-            }
+                return await RunLocalAsync(spec, p.GetValue(jobId), p.GetValue(stateDir) ?? EmbeddedDefaults.StateDirectory, pollInterval, p.GetValue(plain), cancel);
+            string id = p.GetValue(jobId) ?? $"train-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}";
             await using var client = await QstClient.ConnectAsync(remote!, cancel);
             return await SubmitAndFollow(client, id, spec, pollInterval, p.GetValue(plain), p.GetValue(detach), remote: true, cancel);
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The <c>--local</c> run: an in-process cluster on <paramref name="stateDirectory"/>; resumes the unfinished job of
+    /// the same spec (or <paramref name="jobId"/>) if there is one, else submits a new one; follows it to the end.
+    /// <paramref name="beforeShutdown"/> runs while the cluster is still up (tests read the trained weights there).
+    /// </summary>
+    internal static async Task<int> RunLocalAsync(JobSpec spec, string? jobId, string stateDirectory, TimeSpan poll, bool plain,
+        CancellationToken cancel, Func<QstClient, string, Task>? beforeShutdown = null)
+    {
+        Console.WriteLine($"starting an in-process cluster with {spec.Stages} cpu slot(s), state in {Path.GetFullPath(stateDirectory)}");
+        await using var cluster = await LocalCluster.StartAsync(spec.Stages, stateDirectory, cancel);
+        var client = cluster.Client;
+        string id = jobId ?? await LocalJobId(client, spec);
+        var existing = await client.StatusAsync(id);
+        int code;
+        if (existing.State != JobState.Pending && !existing.IsFinished)
+        {
+            var latest = (await client.CheckpointsAsync(id)).LastOrDefault(c => c.IsLatest);
+            Console.WriteLine(latest is null
+                ? $"resuming job {id} from the start (no checkpoint was committed)"
+                : $"resuming job {id} from step {latest.Step} (checkpoint {latest.Location})");
+            await client.ResumeAsync(id);
+            code = await Follow(client, id, poll, plain, remote: false, cancel);
+        }
+        else if (existing.IsFinished)
+        {
+            // Only with an explicit --job-id: derived ids skip finished jobs.
+            foreach (var line in JobProgressView.Summary(existing)) Console.WriteLine(line);
+            return existing.State == JobState.Completed ? 0 : 1;
+        }
+        else
+        {
+            code = await SubmitAndFollow(client, id, spec, poll, plain, detach: false, remote: false, cancel);
+        }
+        if (beforeShutdown is not null && code != 130) await beforeShutdown(client, id);
+        return code;
+    }
+
+    /// <summary><c>local-</c> + a hash of the whole spec, with <c>-2</c>, <c>-3</c>, … once a job of that spec has finished.</summary>
+    static async Task<string> LocalJobId(QstClient client, JobSpec spec)
+    {
+        string baseId = $"local-{Grains.Jobs.JobSpecHash.OfRequest(spec)[..12]}";
+        for (int n = 1; ; n++)
+        {
+            string id = n == 1 ? baseId : $"{baseId}-{n}";
+            if (!(await client.StatusAsync(id)).IsFinished) return id;
+        }
     }
 
     static async Task<int> SubmitAndFollow(QstClient client, string jobId, JobSpec spec, TimeSpan poll, bool plain, bool detach, bool remote,
@@ -83,6 +137,12 @@ internal static class TrainCommand
             Console.WriteLine($"job {jobId} {started.State.ToString().ToLowerInvariant()}; follow it with `qst status {jobId}`");
             return 0;
         }
+        return await Follow(client, jobId, poll, plain, remote, cancel);
+    }
+
+    /// <summary>Follows a job to its end and prints the summary; the exit code as documented on the class.</summary>
+    internal static async Task<int> Follow(QstClient client, string jobId, TimeSpan poll, bool plain, bool remote, CancellationToken cancel)
+    {
         var last = await JobProgressView.FollowAsync(client, jobId, poll, plain, cancel);
         if (last is null)
         {

@@ -37,6 +37,8 @@ public sealed record TrainLocalSettings
     public bool GroupByLength { get; init; }
     /// <summary>Drop bad records (reported) instead of failing.</summary>
     public bool SkipInvalid { get; init; }
+    /// <summary>Where to train: cpu, cuda or cuda:N.</summary>
+    public string Device { get; init; } = "cpu";
 
     /// <summary>The data options these settings describe.</summary>
     public DataOptions DataOptions() => new(QstOrleans.Data.Datasets.DataOptions.ParseFormat(Format), MaxSourceTokens, MaxTargetTokens,
@@ -71,6 +73,7 @@ internal static class TrainLocalCommand
         var loraRank = new Option<int>("--lora-r") { DefaultValueFactory = _ => 8 };
         var loraAlpha = new Option<double>("--lora-alpha") { DefaultValueFactory = _ => 16 };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 2 };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N (CUDA needs TorchSharp's CUDA natives)", DefaultValueFactory = _ => "cpu" };
         var output = new Option<string?>("--out") { Description = "Run folder: trainable.safetensors, metrics.jsonl, loss.png, QST side-network export" };
         var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps (default: after the last step only)", DefaultValueFactory = _ => 0 };
         var valData = new Option<string?>("--val-data") { Description = "Validation file (any format, never packed)" };
@@ -78,7 +81,7 @@ internal static class TrainLocalCommand
         var mmlu = new Option<string?>("--mmlu") { Description = "MMLU-style JSONL (question, choices or A..D, answer) for multiple-choice accuracy" };
         var command = new Command("train-local", "Train in this process (QST or a baseline) and print one line per optimizer step.");
         o.AddTo(command);
-        foreach (Option option in new Option[] { method, loraRank, loraAlpha, threads, output, evalEvery, valData, valFraction, mmlu }) command.Options.Add(option);
+        foreach (Option option in new Option[] { method, loraRank, loraAlpha, threads, device, output, evalEvery, valData, valFraction, mmlu }) command.Options.Add(option);
         command.SetAction(p => CliErrors.Run(() =>
         {
             var settings = new TrainLocalSettings
@@ -105,6 +108,7 @@ internal static class TrainLocalCommand
                 Pack = p.GetValue(o.Pack),
                 GroupByLength = p.GetValue(o.GroupByLength),
                 SkipInvalid = p.GetValue(o.SkipInvalid),
+                Device = p.GetValue(device)!,
                 Output = p.GetValue(output),
                 EvalEvery = p.GetValue(evalEvery),
                 ValData = p.GetValue(valData),
@@ -153,7 +157,8 @@ internal static class TrainLocalCommand
         int totalSteps = s.Trainer.MaxSteps > 0 ? Math.Min(s.Trainer.MaxSteps, stepsPerEpoch * s.Trainer.Epochs) : stepsPerEpoch * s.Trainer.Epochs;
 
         var precision = Precision.Parse(s.Dtype);
-        var build = new ModelBuildOptions(s.Method, s.Qst, precision, s.DoubleQuant, LoraRank: s.LoraRank, LoraAlpha: s.LoraAlpha, Seed: s.Trainer.Seed);
+        var build = new ModelBuildOptions(s.Method, s.Qst, precision, s.DoubleQuant, LoraRank: s.LoraRank, LoraAlpha: s.LoraAlpha, Seed: s.Trainer.Seed,
+            Device: Model.Devices.ComputeDevice.Parse(s.Device));
         yield return $"data: {batches.Summary}";
         using var model = ModelBuilder.Build(modelDir, config, build);
         long trainable = model.TrainableParameters.Sum(p => p.numel());

@@ -6,12 +6,19 @@ namespace QstOrleans.Contracts.Grains;
 /// <summary>
 /// The side network, optimizer and LR schedule of one job (key = job id): the only place with autograd.
 /// Collects each micro-batch's taps (from several stages, in any order, in chunks) and labels, and applies
-/// micro-batches strictly in sequence order, stepping the optimizer every accumulation window.
+/// micro-batches strictly in sequence order, stepping the optimizer every accumulation window. Checkpoints itself
+/// at step boundaries (<see cref="JobSpec.CheckpointEverySteps"/>, <see cref="JobSpec.CheckpointEveryMinutes"/>) and
+/// tells the job each commit.
 /// </summary>
 public interface ISideTrainerGrain : IGrainWithStringKey
 {
+    /// <summary>
+    /// (Re)builds the side network for job attempt <paramref name="attempt"/>: any previous state is dropped and the
+    /// latest valid checkpoint of the job, if any, restored. From then on only work of this attempt is accepted.
+    /// Throws <see cref="InvalidDataException"/> when the checkpoint belongs to another job spec.
+    /// </summary>
     [ResponseTimeout("00:05:00")]
-    Task Initialize(SideSpec spec);
+    Task<SidePosition> Initialize(SideSpec spec, int attempt);
 
     Task SubmitBatch(SideBatch batch);
 

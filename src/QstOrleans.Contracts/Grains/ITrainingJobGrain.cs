@@ -6,10 +6,13 @@ namespace QstOrleans.Contracts.Grains;
 /// <summary>
 /// Coordinates one training run (key = job id): validates the spec, plans the stages over the cluster's
 /// device slots, streams micro-batches through the pipeline with a bounded window, and publishes progress.
+/// Its small state (spec, state, losses, attempt, latest checkpoint) is persisted, and it recovers the pipeline
+/// from the latest checkpoint when a silo fails (see <see cref="ReportFault"/>).
 /// </summary>
 public interface ITrainingJobGrain : IGrainWithStringKey
 {
-    /// <summary>Starts the job. A bad spec fails the job (State = Failed, Message says why); it never throws.</summary>
+    /// <summary>Starts the job. A bad spec fails the job (State = Failed, Message says why); it never throws.
+    /// A job that already exists is left as it is (an unfinished one is recovered if its pipeline is gone).</summary>
     [ResponseTimeout("00:10:00")]
     Task<JobProgress> Start(JobSpec spec);
 
@@ -17,15 +20,34 @@ public interface ITrainingJobGrain : IGrainWithStringKey
 
     Task Pause();
 
+    /// <summary>Resumes a paused job; an unfinished job whose pipeline is gone is recovered from its checkpoint.</summary>
     Task Resume();
 
     Task Cancel();
 
-    /// <summary>Called by the side trainer when micro-batch <paramref name="sequence"/> has been applied.</summary>
-    [OneWay]
-    Task MicroBatchApplied(long sequence, int step, float stepLoss, bool stepCompleted);
+    /// <summary>Activates the job so that an unfinished one recovers (silo startup, reminders). Cheap and idempotent.</summary>
+    Task Poke();
 
-    /// <summary>Called by a stage or the side trainer when the job's work failed.</summary>
+    /// <summary>The job's committed checkpoints, oldest first.</summary>
+    [ResponseTimeout("00:02:00")]
+    Task<IReadOnlyList<CheckpointInfo>> ListCheckpoints();
+
+    /// <summary>Called by the side trainer when micro-batch <paramref name="sequence"/> of <paramref name="attempt"/> has been applied.</summary>
+    [OneWay]
+    Task MicroBatchApplied(int attempt, long sequence, int step, float stepLoss, bool stepCompleted);
+
+    /// <summary>Called by the side trainer when the checkpoint of <paramref name="step"/> is committed.</summary>
+    [OneWay]
+    Task CheckpointCommitted(int attempt, int step, long nextMicroBatch);
+
+    /// <summary>
+    /// Called by a stage or the side trainer when the pipeline of <paramref name="attempt"/> broke for an infrastructure
+    /// reason (a silo died, a grain lost its state): the job recovers from its latest checkpoint.
+    /// </summary>
+    [OneWay]
+    Task ReportFault(int attempt, string message);
+
+    /// <summary>Called by a stage or the side trainer when the job's work failed for a deterministic reason.</summary>
     [OneWay]
     Task Fail(string message);
 }

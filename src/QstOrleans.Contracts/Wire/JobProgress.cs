@@ -31,6 +31,28 @@ public sealed record JobProgress
     [Id(9)] public IReadOnlyList<float> Losses { get; init; } = [];
     /// <summary>Where each stage runs: stage key → device slot.</summary>
     [Id(10)] public IReadOnlyDictionary<string, string> Placement { get; init; } = new Dictionary<string, string>();
+    /// <summary>Silo hosting the job grain.</summary>
+    [Id(11)] public string? JobSilo { get; init; }
+    /// <summary>Silo hosting the side trainer (as of the latest (re)initialization).</summary>
+    [Id(12)] public string? SideSilo { get; init; }
+    /// <summary>Pipeline attempt: 0 at start, +1 per recovery. Work of an older attempt is dropped (fencing).</summary>
+    [Id(13)] public int Attempt { get; init; }
+    /// <summary>Optimizer step of the latest committed checkpoint (0 = none yet).</summary>
+    [Id(14)] public int LastCheckpointStep { get; init; }
+    /// <summary>Every recovery of this job, oldest first.</summary>
+    [Id(15)] public IReadOnlyList<RecoveryRecord> Recoveries { get; init; } = [];
 
     public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
 }
+
+/// <summary>
+/// One recovery of a job: the attempt it started, why, when the fault was detected, the checkpoint step it resumed
+/// from, and how long from detection to the first optimizer step completed after the resume (null until then).
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record RecoveryRecord(
+    [property: Id(0)] int Attempt,
+    [property: Id(1)] string Reason,
+    [property: Id(2)] DateTimeOffset DetectedAt,
+    [property: Id(3)] int ResumedFromStep,
+    [property: Id(4)] double? SecondsToFirstStep);

@@ -43,6 +43,10 @@ public sealed record JobSpec
     [Id(23)] public bool GroupByLength { get; init; }
     /// <summary>Drop bad records (reported in the data summary) instead of failing the job.</summary>
     [Id(24)] public bool SkipInvalid { get; init; }
+    /// <summary>Checkpoint the side network every this many optimizer steps (0 = never by steps).</summary>
+    [Id(25)] public int CheckpointEverySteps { get; init; } = 100;
+    /// <summary>Checkpoint at the first step boundary once this many minutes passed since the last one (0 = never by time).</summary>
+    [Id(26)] public double CheckpointEveryMinutes { get; init; } = 10;
 }
 
 /// <summary>The QST side-network options (mirrors QstOrleans.Model.Qst.QstConfig; defaults = the reference's).</summary>

@@ -3,13 +3,15 @@ namespace QstOrleans.Contracts.Wire;
 /// <summary>
 /// Where a micro-batch goes after a stage: the ordered stage grain keys of its job's pipeline and the
 /// job id (= the side-trainer grain key). Carried with every work item, because one stage grain serves
-/// every job that uses the same model and split.
+/// every job that uses the same model and split. <see cref="Attempt"/> fences recoveries: stages and the side
+/// trainer drop work of an older attempt of the job.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record PipelineRoute(
     [property: Id(0)] string JobId,
     [property: Id(1)] IReadOnlyList<string> StageKeys,
-    [property: Id(2)] int StageIndex)
+    [property: Id(2)] int StageIndex,
+    [property: Id(3)] int Attempt = 0)
 {
     public bool IsLast => StageIndex == StageKeys.Count - 1;
     public PipelineRoute Next() => this with { StageIndex = StageIndex + 1 };
@@ -36,17 +38,19 @@ public sealed record TapChunk(
     [property: Id(3)] int ChunkCount,
     [property: Id(4)] long[] Shape,
     [property: Id(5)] WireDType DType,
-    [property: Id(6)] byte[] Data)
+    [property: Id(6)] byte[] Data,
+    [property: Id(7)] int Attempt = 0)
 {
     /// <summary>TapIndex of the final-normed backbone output ĥ.</summary>
     public const int FinalNormed = -1;
 }
 
-/// <summary>The labels and mask of a micro-batch, sent by the job to the side trainer.</summary>
+/// <summary>The labels and mask of a micro-batch, sent by the job to the side trainer (for job attempt <see cref="Attempt"/>).</summary>
 [GenerateSerializer, Immutable]
 public sealed record SideBatch(
     [property: Id(0)] long Sequence,
     [property: Id(1)] int Epoch,
     [property: Id(2)] TensorPayload Labels,
     [property: Id(3)] TensorPayload AttentionMask,
-    [property: Id(4)] int TokenCount);
+    [property: Id(4)] int TokenCount,
+    [property: Id(5)] int Attempt = 0);

@@ -21,6 +21,14 @@ public sealed class QstSiloOptions
     public int StageQueueCapacity { get; set; } = 2;
     /// <summary>Where side trainers write and restore checkpoints.</summary>
     public CheckpointOptions Checkpoints { get; set; } = new();
+    /// <summary>A job whose pipeline applied no micro-batch for this long while work is in flight recovers (watchdog).</summary>
+    public TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>How often a running job probes its stages and side trainer (a dead or re-activated one triggers recovery).</summary>
+    public TimeSpan HealthCheckPeriod { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long one recovery keeps retrying (the cluster may still be noticing a dead silo) before the job fails.</summary>
+    public TimeSpan RecoveryTimeout { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Recoveries in a row without a completed optimizer step after which the job fails with the last reason.</summary>
+    public int MaxRecoveriesWithoutProgress { get; set; } = 5;
 }
 
 public sealed class SlotOptions

@@ -7,9 +7,15 @@ using QstOrleans.Grains.Placement;
 
 namespace QstOrleans.Grains.Hosting;
 
-/// <summary>Adds QstOrleans to a silo: device slots published as silo metadata, slot placement, message limits.</summary>
+/// <summary>
+/// Adds QstOrleans to a silo: device slots published as silo metadata, slot placement, message limits, the checkpoint
+/// store and the startup task that resumes unfinished jobs. The host must also register grain storage named
+/// <see cref="QstProviders.State"/> and a reminder service (Redis on clusters, the blob provider for the embedded
+/// default, or <see cref="AddQstInMemoryState"/> for tests and benchmarks).
+/// </summary>
 public static class SiloBuilderExtensions
 {
+    /// <exception cref="ArgumentException">The silo declares the same device slot twice.</exception>
     public static ISiloBuilder AddQst(this ISiloBuilder builder, QstSiloOptions options)
     {
         var slots = options.Slots.Select(s => new DeviceSlot($"{options.SiloName}/{s.Device}", options.SiloName, s.Device, s.MemoryGiB)).ToList();
@@ -18,7 +24,17 @@ public static class SiloBuilderExtensions
         builder.UseSiloMetadata(SlotMetadata.Encode(options.SiloName, slots));
         builder.AddPlacementDirector<DeviceSlotPlacement, DeviceSlotPlacementDirector>();
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<CheckpointStores>();
+        builder.AddStartupTask<ResumeJobsOnStartup>();
         builder.Configure<SiloMessagingOptions>(m => m.MaxMessageBodySize = options.MaxMessageBodyBytes);
+        return builder;
+    }
+
+    /// <summary>Job state and reminders in memory: lost with the silo (tests, benchmarks, single-process runs without resume).</summary>
+    public static ISiloBuilder AddQstInMemoryState(this ISiloBuilder builder)
+    {
+        builder.AddMemoryGrainStorage(QstProviders.State);
+        builder.UseInMemoryReminderService();
         return builder;
     }
 }

@@ -23,7 +23,9 @@ public sealed record JobPlan(
     public int MicroBatchesPerEpoch => StepsPerEpoch * Spec.GradientAccumulation;
     public int TotalMicroBatches => TotalSteps * Spec.GradientAccumulation;
 
-    public static async Task<JobPlan> Build(JobSpec spec, IClusterSlotsGrain slots)
+    /// <param name="fitToSlots">On recovery: use fewer stages than the spec asks when silos died and fewer slots are
+    /// left (taps are bitwise the same for any split, so the result does not change).</param>
+    public static async Task<JobPlan> Build(JobSpec spec, IClusterSlotsGrain slots, bool fitToSlots = false)
     {
         if (!Directory.Exists(spec.ModelDirectory)) throw new ArgumentException($"model directory '{spec.ModelDirectory}' does not exist on the silo");
         var model = ModelConfig.Load(spec.ModelDirectory);
@@ -34,6 +36,9 @@ public sealed record JobPlan(
         if (spec.GradientAccumulation < 1) throw new ArgumentException($"gradient accumulation must be >= 1, got {spec.GradientAccumulation}");
         if (spec.Window < 1) throw new ArgumentException($"window must be >= 1, got {spec.Window}");
         if (spec.Epochs < 1) throw new ArgumentException($"epochs must be >= 1, got {spec.Epochs}");
+        if (spec.CheckpointEverySteps < 0) throw new ArgumentException($"CheckpointEverySteps must be >= 0 (0 = off), got {spec.CheckpointEverySteps}");
+        if (spec.CheckpointEveryMinutes < 0 || double.IsNaN(spec.CheckpointEveryMinutes))
+            throw new ArgumentException($"CheckpointEveryMinutes must be >= 0 (0 = off), got {spec.CheckpointEveryMinutes}");
         var tokenizer = ModelTokenizer.Load(spec.ModelDirectory);
         var data = new DataOptions(DataOptions.ParseFormat(spec.Format), spec.MaxSourceTokens, spec.MaxTargetTokens, spec.MaxLength,
             spec.Pack, spec.GroupByLength, spec.SkipInvalid);
@@ -44,7 +49,9 @@ public sealed record JobPlan(
             throw new ArgumentException($"{spec.DataFile}: {batches.RowCount} {(data.Pack ? "packed blocks" : "examples")} make no whole optimizer step of {spec.GradientAccumulation} x {spec.MicroBatchSize}");
         int totalSteps = stepsPerEpoch * spec.Epochs;
         if (spec.MaxSteps > 0) totalSteps = Math.Min(totalSteps, spec.MaxSteps);
-        var stages = StagePlanner.Plan(model.NumLayers, spec.Stages, await slots.List());
+        var live = await slots.List();
+        int stageCount = fitToSlots ? Math.Max(1, Math.Min(spec.Stages, live.Count)) : spec.Stages;
+        var stages = StagePlanner.Plan(model.NumLayers, stageCount, live);
         string modelKey = ModelKey(spec);
         var keys = stages.Select(s => new StageKey(modelKey, s.First, s.End, s.Slot.Id).ToString()).ToList();
         return new JobPlan(spec, model, batches, stepsPerEpoch, totalSteps, stages, keys);

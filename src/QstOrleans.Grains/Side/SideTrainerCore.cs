@@ -1,5 +1,7 @@
 using QstOrleans.Contracts.Wire;
+using QstOrleans.Grains.Jobs;
 using QstOrleans.Grains.Transport;
+using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Layers;
@@ -13,8 +15,11 @@ namespace QstOrleans.Grains.Side;
 /// The side trainer's state and arithmetic, free of Orleans: the side network, frozen LM head and
 /// <see cref="OptimizerStepper"/> (the same step code as the single-process trainer), plus the reorder
 /// buffer. Micro-batches are applied strictly in sequence order, whatever order their taps arrive in,
-/// so a distributed run equals the single-process one bitwise on CPU. Not thread-safe: one worker owns it.
+/// so a distributed run equals the single-process one bitwise on CPU. Saves and restores itself at step boundaries
+/// with <see cref="TrainingCheckpoint"/>. Not thread-safe: one worker owns it.
 /// </summary>
+/// <remarks><see cref="Restore"/> throws <see cref="InvalidDataException"/> for a checkpoint of another job spec, plus
+/// what <see cref="TrainingCheckpoint.Restore(string, QstSideNetwork, OptimizerStepper, TorchSharp.torch.Generator?)"/> throws.</remarks>
 public sealed class SideTrainerCore : IDisposable
 {
     readonly QstSideNetwork _side;
@@ -22,9 +27,16 @@ public sealed class SideTrainerCore : IDisposable
     readonly OptimizerStepper _stepper;
     readonly int _tapCount;
     readonly int _accumulation;
+    readonly SideSpec _spec;
+    readonly string _specHash;
     readonly Dictionary<long, TapAssembly> _taps = new();
     readonly Dictionary<long, SideBatch> _batches = new();
     float _windowLoss;
+    /// <summary>Loss of every completed step (index = step − 1), saved with each checkpoint so a restore knows them too.</summary>
+    readonly List<float> _stepLosses = [];
+
+    /// <summary>The checkpoint part holding the step losses (raw little-endian float32, one per step).</summary>
+    public const string LossesFile = "losses.f32";
 
     public SideTrainerCore(SideSpec spec)
     {
@@ -37,11 +49,54 @@ public sealed class SideTrainerCore : IDisposable
             job.GradientAccumulation, spec.TotalSteps);
         _tapCount = spec.TapCount;
         _accumulation = job.GradientAccumulation;
+        _spec = spec;
+        _specHash = JobSpecHash.OfTraining(job);
     }
 
     /// <summary>The next sequence number to apply.</summary>
     public long Next { get; private set; }
     public int Steps => _stepper.Step;
+
+    /// <summary>Losses of the steps completed so far (restored ones included; NaN where a checkpoint had none).</summary>
+    public IReadOnlyList<float> StepLosses => _stepLosses;
+
+    /// <summary>Writes a checkpoint of the current step boundary into <paramref name="directory"/> (the three
+    /// <see cref="TrainingCheckpoint.Files"/>); call only right after a completed step.</summary>
+    public TrainingState SaveCheckpoint(string directory)
+    {
+        int perEpoch = Math.Max(1, _spec.MicroBatchesPerEpoch);
+        Directory.CreateDirectory(directory);
+        File.WriteAllBytes(Path.Combine(directory, LossesFile), System.Runtime.InteropServices.MemoryMarshal.AsBytes(_stepLosses.ToArray().AsSpan()).ToArray());
+        return TrainingCheckpoint.Save(directory, _side, _stepper, new TrainingState
+        {
+            NextMicroBatch = Next, Epoch = (int)(Next / perEpoch), IndexInEpoch = (int)(Next % perEpoch),
+            Seed = _spec.Job.Seed, JobSpecHash = _specHash,
+        });
+    }
+
+    /// <summary>Restores a checkpoint written by <see cref="SaveCheckpoint"/> for the same training spec; continues at its next micro-batch.</summary>
+    /// <param name="source">Where the checkpoint came from, for messages.</param>
+    public TrainingState Restore(string directory, string source)
+    {
+        var state = TrainingCheckpoint.ReadState(Path.Combine(directory, TrainingCheckpoint.StateFile));
+        if (state.JobSpecHash != _specHash)
+            throw new InvalidDataException($"{source}: checkpoint step {state.Step} was written for job spec hash '{state.JobSpecHash}', " +
+                                           $"but job '{_spec.JobId}' has spec hash '{_specHash}' (another model, data, schedule or seed?); " +
+                                           "use another job id or remove that checkpoint");
+        state = TrainingCheckpoint.Restore(directory, _side, _stepper);
+        Next = state.NextMicroBatch;
+        _windowLoss = 0;
+        _stepLosses.Clear();
+        string losses = Path.Combine(directory, LossesFile);
+        if (File.Exists(losses))
+        {
+            var bytes = File.ReadAllBytes(losses);
+            if (bytes.Length != state.Step * sizeof(float))
+                throw new InvalidDataException($"{source}: {LossesFile} holds {bytes.Length / sizeof(float)} losses, expected {state.Step}");
+            _stepLosses.AddRange(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray());
+        }
+        return state;
+    }
 
     public void Add(SideBatch batch)
     {
@@ -83,6 +138,7 @@ public sealed class SideTrainerCore : IDisposable
         _stepper.Apply();
         float stepLoss = _windowLoss / _accumulation;
         _windowLoss = 0;
+        _stepLosses.Add(stepLoss);
         return new Applied(sequence, _stepper.Step, stepLoss, true);
     }
 

@@ -1,100 +1,124 @@
-using System.Diagnostics;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;
-using QstOrleans.Grains.Stages;
+using QstOrleans.Storage.Checkpoints;
 
 namespace QstOrleans.Grains.Side;
 
 /// <summary>
-/// The side network of one job (key = job id). Taps and labels go into an inbox; a dedicated worker
-/// thread feeds them to <see cref="SideTrainerCore"/>, which applies micro-batches in sequence order, and
-/// reports each one to the job. Memory stays bounded because the job keeps at most its window in flight.
+/// The side network of one job (key = job id). Each <see cref="Initialize"/> starts a fresh <see cref="SideSession"/>
+/// for one job attempt, restored from the job's latest valid checkpoint when there is one; taps and labels of that
+/// attempt go to its worker, those of older attempts are dropped (fencing). Work arriving at an activation that was
+/// never initialized (the previous one died with its silo) is reported to the job as a fault, so it recovers.
+/// Memory stays bounded because the job keeps at most its window in flight.
 /// </summary>
-public sealed class SideTrainerGrain(QstSiloOptions silo, ILogger<SideTrainerGrain> log) : Grain, ISideTrainerGrain
+/// <remarks>Initialize throws <see cref="InvalidDataException"/> when the stored checkpoint belongs to another job spec,
+/// <see cref="CheckpointCorruptException"/> when checkpoints exist but none verifies.</remarks>
+public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores stores, ILogger<SideTrainerGrain> log) : Grain, ISideTrainerGrain
 {
-    readonly StageCounters _counters = new();
-    readonly Channel<object> _inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
-    SideTrainerCore? _core;
+    SideSession? _session;
     bool _shutDown;
-    Task? _worker;
     string JobId => this.GetPrimaryKeyString();
+    ITrainingJobGrain Job => GrainFactory.GetGrain<ITrainingJobGrain>(JobId);
 
-    public async Task Initialize(SideSpec spec)
+    public async Task<SidePosition> Initialize(SideSpec spec, int attempt)
     {
-        if (_core is not null) return;
-        _core = await Task.Run(() => new SideTrainerCore(spec));
-        var core = _core;
-        var job = GrainFactory.GetGrain<ITrainingJobGrain>(JobId);
-        _worker = Task.Factory.StartNew(() => RunWorker(core, job), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
-        log.LogInformation("side trainer of job {Job} ready on silo {Silo}", JobId, silo.SiloName);
+        _shutDown = false;
+        if (_session is { } old)
+        {
+            _session = null;   // from here on, work of the old attempt is dropped
+            await old.StopAsync();
+        }
+        var store = await stores.ForJob(JobId);
+        var (core, position) = await Task.Run(() => Build(spec, store));
+        _session = new SideSession(attempt, core, position, spec, store, Job, log);
+        _session.Start();
+        log.LogInformation("side trainer of job {Job} ready on silo {Silo} for attempt {Attempt} at step {Step} (micro-batch {Next}{From})",
+            JobId, silo.SiloName, attempt, position.Step, position.NextMicroBatch,
+            position.CheckpointStep is { } s ? $", from checkpoint {s} in {position.CheckpointLocation}" : "");
+        return position;
     }
 
-    public Task SubmitBatch(SideBatch batch) => Enqueue(batch);
-
-    public Task SubmitTaps(IReadOnlyList<TapChunk> chunks) => Enqueue(chunks);
-
-    Task Enqueue(object item)
+    /// <summary>Builds the core and restores the latest valid checkpoint (off the grain scheduler: it is heavy).</summary>
+    static async Task<(SideTrainerCore, SidePosition)> Build(SideSpec spec, CheckpointStore store)
     {
-        if (_core is null && !_shutDown) throw new InvalidOperationException($"side trainer of job '{JobId}' is not initialized");
-        // After Shutdown (job finished or cancelled) stragglers still in the pipeline are dropped.
-        _inbox.Writer.TryWrite(item);
+        var core = new SideTrainerCore(spec);
+        string folder = Path.Combine(Path.GetTempPath(), $"qst-restore-{Guid.NewGuid():N}");
+        try
+        {
+            var loaded = await store.LoadLatestValidAsync(folder);
+            if (loaded is null) return (core, new SidePosition(0, 0, null, store.Location, [], []));
+            var state = core.Restore(loaded.Directory, $"{store.Location} checkpoint {loaded.Step}");
+            return (core, new SidePosition(state.Step, state.NextMicroBatch, loaded.Step, store.Location, loaded.Warnings, core.StepLosses.ToList()));
+        }
+        catch
+        {
+            core.Dispose();
+            throw;
+        }
+        finally
+        {
+            try { if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    public Task SubmitBatch(SideBatch batch) => Enqueue(batch, batch.Attempt);
+
+    public Task SubmitTaps(IReadOnlyList<TapChunk> chunks) => chunks.Count == 0 ? Task.CompletedTask : Enqueue(chunks, chunks[0].Attempt);
+
+    Task Enqueue(object item, int attempt)
+    {
+        var session = _session;
+        if (session is null)
+        {
+            // After Shutdown (job finished or cancelled) stragglers still in the pipeline are dropped; otherwise this
+            // activation replaced one that died with its silo, and the job must restore it from the checkpoint.
+            if (!_shutDown)
+                Job.ReportFault(attempt, $"side trainer of job '{JobId}' on silo {silo.SiloName} has no state (re-activated after a silo failure?)").Ignore();
+            return Task.CompletedTask;
+        }
+        if (attempt < session.Attempt) return Task.CompletedTask;   // fenced: an older attempt's work
+        if (attempt > session.Attempt)
+        {
+            Job.ReportFault(attempt, $"side trainer of job '{JobId}' is initialized for attempt {session.Attempt}, got work of attempt {attempt}").Ignore();
+            return Task.CompletedTask;
+        }
+        session.Post(item);
         return Task.CompletedTask;
     }
 
-    public Task<SideStatus> GetStatus() => Task.FromResult(new SideStatus(_counters.Processed, _core?.Steps ?? 0,
-        _counters.ComputeSeconds, _counters.WaitSeconds, _counters.AliveSeconds, silo.SiloName));
+    public Task<SideStatus> GetStatus()
+    {
+        var s = _session;
+        return Task.FromResult(s is null
+            ? new SideStatus(0, 0, 0, 0, 0, silo.SiloName)
+            : new SideStatus(s.Counters.Processed, s.Steps, s.Counters.ComputeSeconds, s.Counters.WaitSeconds, s.Counters.AliveSeconds,
+                silo.SiloName, s.Attempt, s.ResumedFrom));
+    }
 
     public async Task<IReadOnlyDictionary<string, TensorPayload>> GetWeights()
     {
-        if (_core is null) throw new InvalidOperationException($"side trainer of job '{JobId}' is not initialized");
+        var s = _session ?? throw new InvalidOperationException($"side trainer of job '{JobId}' is not initialized");
         // The worker owns the core: ask it, so the copy never races an optimizer step.
         var reply = new TaskCompletionSource<IReadOnlyDictionary<string, TensorPayload>>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _inbox.Writer.TryWrite(reply);
+        if (!s.Post(reply)) throw new InvalidOperationException($"side trainer of job '{JobId}' is stopping");
         return await reply.Task;
     }
 
     public async Task Shutdown()
     {
         _shutDown = true;
-        _inbox.Writer.TryComplete();
-        if (_worker is not null) await _worker;
-        _core?.Dispose();
-        _core = null;
+        await StopSession();
         DeactivateOnIdle();
     }
 
-    async Task RunWorker(SideTrainerCore core, ITrainingJobGrain job)
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token) => StopSession();
+
+    async Task StopSession()
     {
-        var idle = Stopwatch.StartNew();
-        await foreach (var item in _inbox.Reader.ReadAllAsync())
-        {
-            try
-            {
-                switch (item)
-                {
-                    case SideBatch batch: core.Add(batch); break;
-                    case IReadOnlyList<TapChunk> chunks: foreach (var c in chunks) core.Add(c); break;
-                    case TaskCompletionSource<IReadOnlyDictionary<string, TensorPayload>> reply: reply.TrySetResult(core.Weights()); continue;
-                }
-                _counters.AddWait(idle.Elapsed);
-                var clock = Stopwatch.StartNew();
-                while (core.TryApplyNext() is { } applied)
-                {
-                    _counters.AddCompute(clock.Elapsed);
-                    _counters.CountProcessed();
-                    job.MicroBatchApplied(applied.Sequence, applied.Step, applied.StepLoss, applied.StepCompleted).Ignore();
-                    clock.Restart();
-                }
-            }
-            catch (Exception e)
-            {
-                log.LogError(e, "side trainer of job {Job} failed", JobId);
-                job.Fail($"side trainer: {e.Message}").Ignore();
-            }
-            idle.Restart();
-        }
+        if (_session is not { } s) return;
+        _session = null;
+        await s.StopAsync();
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -20,13 +21,19 @@ namespace QstOrleans.Grains.Stages;
 /// dispose scope each), sends the hidden state to the next stage and the taps to the job's side trainer.
 /// The worker never calls back into this grain, and Submit only waits for queue space, so the call graph
 /// is a DAG (job → stages → side trainer → job) and cannot deadlock.
+/// Fault tolerance: work of an older attempt of its job than the newest seen is dropped (fencing); work arriving
+/// before the layers are loaded (this activation replaced one whose silo died) and sends that fail for an
+/// infrastructure reason are reported to the job as faults, so it recovers; other errors fail the job.
 /// </summary>
 [DeviceSlotPlacement]
 public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStageGrain> log) : Grain, IBackboneStageGrain
 {
     readonly StageCounters _counters = new();
+    /// <summary>Newest attempt seen per job (the grain is shared by every job on the same model and split).</summary>
+    readonly ConcurrentDictionary<string, int> _attempts = new();
     Channel<StageWork>? _queue;
     BackboneStage? _stage;
+    TorchSharp.torch.Device _device = TorchSharp.torch.CPU;
     StageSpec? _spec;
     Task? _worker;
     string Key => this.GetPrimaryKeyString();
@@ -42,11 +49,17 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         if (key.First != spec.First || key.End != spec.End)
             throw new ArgumentException($"stage '{Key}' owns layers [{key.First}, {key.End}), not [{spec.First}, {spec.End})");
         var clock = Stopwatch.StartNew();
+        // The slot decides the device: cpu:N slots compute on the CPU, cuda:N slots on that GPU (a silo without
+        // TorchSharp's CUDA libraries refuses such a slot here, naming it, and the job fails with that reason).
+        string slotDevice = key.SlotId[(key.SlotId.LastIndexOf('/') + 1)..];
+        var device = QstOrleans.Model.Devices.ComputeDevice.Parse(slotDevice.StartsWith("cpu", StringComparison.Ordinal) ? "cpu" : slotDevice,
+            $"device slot {key.SlotId}");
+        _device = device;
         _stage = await Task.Run(() =>
         {
             var config = ModelConfig.Load(spec.ModelDirectory);
             return BackboneLoader.LoadStage(spec.ModelDirectory, config, spec.First, spec.End,
-                SpecMapping.Backbone(spec.BackboneFormat, spec.DoubleQuant, spec.Dtype));
+                SpecMapping.Backbone(spec.BackboneFormat, spec.DoubleQuant, spec.Dtype) with { Device = device });
         });
         _spec = spec;
         ApplyCachePolicy(_stage, spec, key.SlotId);
@@ -76,8 +89,21 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
 
     public async Task Submit(StageWork work)
     {
-        if (_queue is null) throw new InvalidOperationException($"stage '{Key}' received work before EnsureLoaded");
+        if (IsStale(work)) return;
+        if (_queue is null)
+        {
+            GrainFactory.GetGrain<ITrainingJobGrain>(work.Route.JobId).ReportFault(work.Route.Attempt,
+                $"stage '{Key}' on silo {silo.SiloName} has no layers loaded (re-activated after a silo failure?)").Ignore();
+            return;
+        }
         await _queue.Writer.WriteAsync(work);
+    }
+
+    /// <summary>True for work of an older attempt than the newest this stage has seen for the job.</summary>
+    bool IsStale(StageWork work)
+    {
+        int newest = _attempts.AddOrUpdate(work.Route.JobId, work.Route.Attempt, (_, seen) => Math.Max(seen, work.Route.Attempt));
+        return work.Route.Attempt < newest;
     }
 
     public Task<StageStatus> GetStatus() => Task.FromResult(Status());
@@ -85,11 +111,12 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
     StageStatus Status() => new(Key, StageKey.SlotOf(Key) ?? "", silo.SiloName, _counters.Processed, _counters.ComputeSeconds,
         _counters.SendSeconds, _counters.WaitSeconds, _counters.AliveSeconds, _counters.BytesSent);
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
     {
         _queue?.Writer.TryComplete();
-        _stage?.Dispose();
-        return Task.CompletedTask;
+        // The worker may be in the middle of a forward pass: let it finish before the layers are freed.
+        if (_worker is not null) await Task.WhenAny(_worker, Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None));
+        if (_worker is null || _worker.IsCompleted) _stage?.Dispose();
     }
 
     async Task RunWorker(BackboneStage stage, ChannelReader<StageWork> queue, IGrainFactory grains)
@@ -98,14 +125,26 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         await foreach (var work in queue.ReadAllAsync())
         {
             _counters.AddWait(idle.Elapsed);
+            if (IsStale(work)) continue;   // its job recovered while it waited in the queue
             try
             {
                 await Process(stage, work, grains);
             }
-            catch (Exception e)
+            catch (Exception e) when (Faults.IsInfrastructure(e))
+            {
+                log.LogWarning("stage {Key}: sending micro-batch {Sequence} of job {Job} failed: {Message}", Key, work.Sequence, work.Route.JobId, e.Message);
+                grains.GetGrain<ITrainingJobGrain>(work.Route.JobId).ReportFault(work.Route.Attempt, $"stage {Key}: {Faults.Message(e)}").Ignore();
+            }
+            catch (Exception e) when (Faults.IsDeterministic(e))
             {
                 log.LogError(e, "stage {Key} failed on micro-batch {Sequence} of job {Job}", Key, work.Sequence, work.Route.JobId);
                 grains.GetGrain<ITrainingJobGrain>(work.Route.JobId).Fail($"stage {Key}: {e.Message}").Ignore();
+            }
+            catch (Exception e)
+            {
+                // A native failure (device memory, libtorch) may pass after a rollback; the job bounds the retries.
+                log.LogError(e, "stage {Key} failed on micro-batch {Sequence} of job {Job}; asking the job to recover", Key, work.Sequence, work.Route.JobId);
+                grains.GetGrain<ITrainingJobGrain>(work.Route.JobId).ReportFault(work.Route.Attempt, $"stage {Key}: {e.Message}").Ignore();
             }
             idle.Restart();
         }
@@ -119,8 +158,8 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         using (NewDisposeScope())
         using (no_grad())
         {
-            var input = TensorPayloads.ToTensor(work.Input);
-            var mask = TensorPayloads.ToTensor(work.AttentionMask);
+            var input = TensorPayloads.ToTensor(work.Input).to(_device);
+            var mask = TensorPayloads.ToTensor(work.AttentionMask).to(_device);
             using var context = AttentionContext.Create(mask);
             using var output = stage.Forward(input, context);
             // Global tap index: 0 = embedding output, l + 1 = output of layer l.
@@ -128,9 +167,9 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
             // The last tap is also the next stage's input: serialize it once and send the same bytes to both.
             var taps = output.Taps.Select(TensorPayloads.From).ToList();
             for (int i = 0; i < taps.Count; i++)
-                chunks.AddRange(TapChunks.Split(work.Sequence, firstTap + i, taps[i], silo.MaxChunkBytes));
+                chunks.AddRange(TapChunks.Split(work.Sequence, firstTap + i, taps[i], silo.MaxChunkBytes, work.Route.Attempt));
             if (output.FinalNormed is not null)
-                chunks.AddRange(TapChunks.Split(work.Sequence, TapChunk.FinalNormed, TensorPayloads.From(output.FinalNormed), silo.MaxChunkBytes));
+                chunks.AddRange(TapChunks.Split(work.Sequence, TapChunk.FinalNormed, TensorPayloads.From(output.FinalNormed), silo.MaxChunkBytes, work.Route.Attempt));
             if (!work.Route.IsLast)
                 next = new StageWork(work.Route.Next(), work.Sequence, taps[^1], work.AttentionMask);
         }

@@ -8,7 +8,7 @@ public static class TapChunks
 {
     /// <summary>The bytes of <paramref name="payload"/> cut into chunks of at most <paramref name="maxChunkBytes"/>
     /// (a payload that fits is sent as it is, without a copy).</summary>
-    public static IEnumerable<TapChunk> Split(long sequence, int tapIndex, TensorPayload payload, int maxChunkBytes)
+    public static IEnumerable<TapChunk> Split(long sequence, int tapIndex, TensorPayload payload, int maxChunkBytes, int attempt = 0)
     {
         int count = Math.Max(1, (int)((payload.Data.LongLength + maxChunkBytes - 1) / maxChunkBytes));
         for (int c = 0; c < count; c++)
@@ -16,7 +16,7 @@ public static class TapChunks
             int start = c * maxChunkBytes;
             int length = Math.Min(maxChunkBytes, payload.Data.Length - start);
             var data = count == 1 ? payload.Data : payload.Data.AsSpan(start, length).ToArray();
-            yield return new TapChunk(sequence, tapIndex, c, count, payload.Shape, payload.DType, data);
+            yield return new TapChunk(sequence, tapIndex, c, count, payload.Shape, payload.DType, data, attempt);
         }
     }
 

@@ -54,7 +54,7 @@ public static class MultipleChoiceEvaluator
                 Array.Fill(mask, 1L, r * t, p.Length);
                 last[r] = p.Length - 1;
             }
-            var logits = model.Logits(tensor(ids, [b, t]), tensor(mask, [b, t]));           // [B, T, V]
+            var logits = model.Logits(tensor(ids, [b, t], device: model.Device), tensor(mask, [b, t], device: model.Device)).cpu();   // [B, T, V]
             long vocab = logits.shape[2];
             if (choiceTokenIds.Any(id => id < 0 || id >= vocab))
                 throw new ArgumentException($"choice token ids ({string.Join(", ", choiceTokenIds)}) must lie in the vocabulary [0, {vocab})");

@@ -27,7 +27,7 @@ public static class ValidationEvaluator
             long kept = LabelledTokens(batch);
             if (kept == 0) continue;
             using var scope = NewDisposeScope();
-            var (ids, labels, mask) = batch.ToTensors();
+            var (ids, labels, mask) = batch.ToTensors(model.Device);
             var logits = model.Logits(ids, mask);                                        // [B, T, V]
             var loss = CausalLmLoss.Compute(logits, labels);                             // mean over kept
             lossSum += loss.item<float>() * (double)kept;

@@ -25,6 +25,8 @@ public sealed class BadRequestTests(ClusterFixture cluster)
         await AssertFails("bad-config", Valid() with { Qst = new QstSpec { R = 7 } }, "not divisible by r = 7");
         await AssertFails("too-many-stages", Valid() with { Stages = ClusterFixture.Silos + 1 }, $"{ClusterFixture.Silos + 1} stages need {ClusterFixture.Silos + 1} device slots");
         await AssertFails("bad-schedule", Valid() with { Schedule = "sawtooth" }, "sawtooth");
+        await AssertFails("bad-checkpoint-steps", Valid() with { CheckpointEverySteps = -1 }, "CheckpointEverySteps must be >= 0");
+        await AssertFails("bad-checkpoint-minutes", Valid() with { CheckpointEveryMinutes = -0.5 }, "CheckpointEveryMinutes must be >= 0");
 
         var done = await JobWait.UntilFinished(good, TimeSpan.FromMinutes(3));
         Assert.True(done.State == JobState.Completed, $"{done.State}: {done.Message}");
@@ -32,6 +34,32 @@ public sealed class BadRequestTests(ClusterFixture cluster)
         var slots = await cluster.Grains.GetGrain<IClusterSlotsGrain>(0).List();
         Assert.Equal(ClusterFixture.Silos, slots.Count);   // every silo still up and offering its slot
         await cluster.Grains.GetGrain<ISideTrainerGrain>("good-beside-bad").Shutdown();
+    }
+
+    [Fact]
+    public async Task ACheckpointOfAnotherTrainingSpecIsRefused()
+    {
+        const string id = "checkpointed-then-respecced";
+        var job = cluster.Grains.GetGrain<ITrainingJobGrain>(id);
+        var started = await job.Start(Valid() with { MaxSteps = 3, CheckpointEverySteps = 1 });
+        Assert.True(started.State == JobState.Running, started.Message);
+        var done = await JobWait.UntilFinished(job, TimeSpan.FromMinutes(2));
+        Assert.True(done.State == JobState.Completed, $"{done.State}: {done.Message}");
+        // Steps 1 and 2 are checkpointed (the last step is not: nothing would be left to resume); uploads may end after the job.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await job.GetProgress()).LastCheckpointStep < 2 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Equal(2, (await job.GetProgress()).LastCheckpointStep);
+        var listed = await job.ListCheckpoints();
+        Assert.Equal([1L, 2L], listed.Select(c => c.Step));
+        Assert.Contains(listed, c => c.IsLatest && c.Step == 2 && c.Bytes > 0);
+
+        // The same job id under another seed must not continue from those weights.
+        var side = cluster.Grains.GetGrain<ISideTrainerGrain>(id);
+        var other = Valid() with { MaxSteps = 3, Seed = 4 };
+        var error = await Assert.ThrowsAsync<InvalidDataException>(() => side.Initialize(new SideSpec(id, other, 3, 5, 24), attempt: 7));
+        Assert.Contains("spec hash", error.Message);
+        Assert.Contains(id, error.Message);
+        await side.Shutdown();
     }
 
     async Task AssertFails(string id, JobSpec spec, string expected)

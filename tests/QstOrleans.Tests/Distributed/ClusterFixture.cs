@@ -1,8 +1,6 @@
-using Microsoft.Extensions.Configuration;
 using Orleans.TestingHost;
 using QstOrleans.Cli.Commands;
 using QstOrleans.Data.Datasets;
-using QstOrleans.Grains.Hosting;
 
 namespace QstOrleans.Tests.Distributed;
 
@@ -19,10 +17,7 @@ public sealed class ClusterFixture : IDisposable
     {
         MakeModelCommand.Run("tiny", ModelDirectory, seed: 11);
         SyntheticDatasets.WriteAlpacaJsonl(DataFile, 96, seed: 11);
-        var builder = new TestClusterBuilder(Silos);
-        builder.AddSiloBuilderConfigurator<SlotConfigurator>();
-        Cluster = builder.Build();
-        Cluster.Deploy();
+        Cluster = QstTestSilo.Build(Silos, _root, durableState: false);
     }
 
     public TestCluster Cluster { get; }
@@ -36,16 +31,6 @@ public sealed class ClusterFixture : IDisposable
         Cluster.StopAllSilos();
         Cluster.Dispose();
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
-    }
-
-    /// <summary>Each test silo offers one slot named after the silo ("Primary/cpu:0", "Secondary_1/cpu:0", ...).</summary>
-    sealed class SlotConfigurator : ISiloConfigurator
-    {
-        public void Configure(ISiloBuilder builder)
-        {
-            string name = builder.Configuration["Orleans:Name"] ?? builder.Configuration["SiloName"] ?? "silo";
-            builder.AddQst(new QstSiloOptions { SiloName = name, Slots = [new SlotOptions { Device = "cpu:0", MemoryGiB = 4 }] });
-        }
     }
 }
 

@@ -50,10 +50,14 @@ public sealed class DistributedEquivalenceTests(ClusterFixture cluster)
         MicroBatchSize = 4, GradientAccumulation = 2, LearningRate = 1e-2, MaxGradNorm = 1.0, Seed = 5, Window = 3,
     };
 
-    (List<float> Losses, Dictionary<string, byte[]> Weights) RunLocal()
+    (List<float> Losses, Dictionary<string, byte[]> Weights) RunLocal() => LocalReference.Run(Spec(), cluster.Scratch($"local-{Guid.NewGuid():N}"));
+}
+
+/// <summary>The same job trained by the single-process trainer (`qst train-local`): the independent reference.</summary>
+internal static class LocalReference
+{
+    public static (List<float> Losses, Dictionary<string, byte[]> Weights) Run(JobSpec spec, string output)
     {
-        var spec = Spec();
-        string output = cluster.Scratch($"local-{Guid.NewGuid():N}");
         var reports = new List<StepReport>();
         _ = TrainLocalCommand.Run(new TrainLocalSettings
         {
@@ -65,18 +69,40 @@ public sealed class DistributedEquivalenceTests(ClusterFixture cluster)
         using var file = SafeTensorsFile.Open(Path.Combine(output, "trainable.safetensors"));
         return (reports.Select(r => r.Loss).ToList(), file.Tensors.Keys.ToDictionary(n => n, file.ReadBytes));
     }
+
+    /// <summary>Asserts the job's side weights equal the reference bitwise.</summary>
+    public static void AssertSameWeights(Dictionary<string, byte[]> expected, IReadOnlyDictionary<string, TensorPayload> actual)
+    {
+        Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
+        foreach (var (name, bytes) in expected)
+            Assert.True(bytes.AsSpan().SequenceEqual(actual[name].Data), $"weight '{name}' differs from the single-process run");
+    }
 }
 
 /// <summary>Polls a job until it finishes.</summary>
 internal static class JobWait
 {
-    public static async Task<JobProgress> UntilFinished(ITrainingJobGrain job, TimeSpan timeout)
+    public static Task<JobProgress> UntilFinished(ITrainingJobGrain job, TimeSpan timeout) => Until(job, p => p.IsFinished, timeout);
+
+    /// <summary>
+    /// Polls until <paramref name="done"/> holds (or the job finished, or the timeout passed). Calls that fail while a
+    /// killed silo is being noticed are retried: the job grain may be re-activating elsewhere.
+    /// </summary>
+    public static async Task<JobProgress> Until(ITrainingJobGrain job, Func<JobProgress, bool> done, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
+        JobProgress? last = null;
         while (true)
         {
-            var progress = await job.GetProgress();
-            if (progress.IsFinished || DateTime.UtcNow > deadline) return progress;
+            try
+            {
+                last = await job.GetProgress();
+                if (done(last) || last.IsFinished) return last;
+            }
+            catch (Exception e) when (e is not Xunit.Sdk.XunitException && DateTime.UtcNow < deadline)
+            {
+            }
+            if (DateTime.UtcNow > deadline) return last ?? throw new TimeoutException("the job never answered");
             await Task.Delay(100);
         }
     }

@@ -81,6 +81,20 @@ public sealed class ChildProcess : IDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>SIGKILL to this PID only (a crash: no shutdown hooks, no graceful leave), then waits for it to be gone.</summary>
+    public void KillHard()
+    {
+        try
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: false);
+            _process.WaitForExit(10_000);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
     void Kill()
     {
         try

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using QstOrleans.Cli.Commands;
 using QstOrleans.Client;
 using QstOrleans.Data.Datasets;
@@ -25,16 +23,14 @@ public sealed class ProcessClusterFixture : IDisposable
         {
             MakeModelCommand.Run("tiny", ModelDirectory, seed: 3);
             SyntheticDatasets.WriteAlpacaJsonl(DataFile, 64, seed: 3);
-            RedisPort = FreePort();
-            var redis = Start(new ChildProcess("redis-server", FindRedisServer(),
-                ["--port", RedisPort.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"], _root));
-            WaitForPort(RedisPort, TimeSpan.FromSeconds(10), redis);
+            (var redis, RedisPort) = Loopback.StartRedis(_root);
+            Start(redis);
             foreach (var name in SiloNames)
             {
                 Start(new ChildProcess(name, "dotnet",
                 [
                     RepoPaths.SiloDll, "--Qst:Clustering", "redis", "--Qst:Redis", RedisConnection, "--Qst:ClusterId", ClusterId,
-                    "--Qst:SiloName", name, "--Qst:SiloPort", FreePort().ToString(), "--Qst:GatewayPort", FreePort().ToString(),
+                    "--Qst:SiloName", name, "--Qst:SiloPort", Loopback.FreePort().ToString(), "--Qst:GatewayPort", Loopback.FreePort().ToString(),
                     "--Qst:Slots:0:Device", "cpu:0", "--Qst:Slots:0:MemoryGiB", "4",
                 ], _root));
             }
@@ -80,45 +76,6 @@ public sealed class ProcessClusterFixture : IDisposable
         // Clients and silos first, Redis last, each by its own PID.
         foreach (var process in Enumerable.Reverse(all)) process.Dispose();
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-
-    static string FindRedisServer()
-    {
-        var directories = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Concat(["/usr/bin", "/usr/sbin", "/usr/local/bin"]);
-        return directories.Select(d => Path.Combine(d, "redis-server")).FirstOrDefault(File.Exists)
-            ?? throw new InvalidOperationException(
-                "redis-server is not installed; the end-to-end tests need it for Orleans' Redis clustering. Install it with: " +
-                "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server   (.ci/run does this by itself)");
-    }
-
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    static void WaitForPort(int port, TimeSpan timeout, ChildProcess owner)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            try
-            {
-                using var client = new TcpClient();
-                client.Connect(IPAddress.Loopback, port);
-                return;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !owner.HasExited)
-            {
-                Thread.Sleep(50);
-            }
-            catch (SocketException)
-            {
-                throw new InvalidOperationException($"{owner.Name} is not listening on 127.0.0.1:{port}:\n{owner.Output}");
-            }
-        }
     }
 }
 

@@ -19,10 +19,7 @@ public sealed class ProcessClusterTests(ProcessClusterFixture cluster, ITestOutp
     static readonly TimeSpan ClientTimeout = TimeSpan.FromSeconds(90);
 
     string[] TrainArgs(string jobId, int seed, int steps) =>
-    [
-        "train", "--model", cluster.ModelDirectory, "--data", cluster.DataFile, "--stages", "2", "--max-steps", steps.ToString(),
-        "--micro-batch-size", "4", "--lr", "1e-2", "--seed", seed.ToString(), "--window", "3", "--job-id", jobId, "--plain",
-    ];
+        [.. SoloRun.TrainArgs(cluster.ModelDirectory, cluster.DataFile, seed, steps, stages: 2), "--job-id", jobId];
 
     [Fact]
     public async Task TrainThroughTwoSiloProcessesThenStatusAndJobs()
@@ -74,7 +71,7 @@ public sealed class ProcessClusterTests(ProcessClusterFixture cluster, ITestOutp
 
         foreach (var (job, seed) in new[] { (a, 1L), (b, 2L) })
         {
-            var (losses, weights) = Solo(seed, steps);
+            var (losses, weights) = SoloRun.Train(cluster.ModelDirectory, cluster.DataFile, seed, steps, cluster.Scratch($"solo-{seed}-{Guid.NewGuid():N}"));
             Assert.Equal(losses, job.Losses);
             var distributed = await client.Grains.GetGrain<ISideTrainerGrain>(job.JobId).GetWeights();
             Assert.Equal(weights.Keys.Order(), distributed.Keys.Order());
@@ -82,21 +79,5 @@ public sealed class ProcessClusterTests(ProcessClusterFixture cluster, ITestOutp
                 Assert.True(bytes.AsSpan().SequenceEqual(distributed[name].Data), $"{job.JobId}: weight '{name}' differs from the solo run");
         }
         log.WriteLine($"solo runs compared: {clock.Elapsed.TotalSeconds:F1} s");
-    }
-
-    /// <summary>The single-process trainer with the settings <see cref="TrainArgs"/> sends (CLI defaults otherwise).</summary>
-    (List<float> Losses, Dictionary<string, byte[]> Weights) Solo(long seed, int steps)
-    {
-        string output = cluster.Scratch($"solo-{seed}-{Guid.NewGuid():N}");
-        var reports = new List<StepReport>();
-        _ = TrainLocalCommand.Run(new TrainLocalSettings
-        {
-            Model = cluster.ModelDirectory, Data = cluster.DataFile,
-            Optimizer = new OptimizerConfig { LearningRate = 1e-2 },
-            Trainer = new TrainerConfig(Epochs: 1, MaxSteps: steps, MicroBatchSize: 4, GradientAccumulation: 1, Threads: 2, Seed: seed),
-            Output = output,
-        }, reports).ToList();
-        using var file = SafeTensorsFile.Open(Path.Combine(output, "trainable.safetensors"));
-        return (reports.Select(r => r.Loss).ToList(), file.Tensors.Keys.ToDictionary(n => n, file.ReadBytes));
     }
 }

@@ -1,0 +1,38 @@
+using QstOrleans.Contracts.Wire;
+
+namespace QstOrleans.Grains.Jobs;
+
+/// <summary>
+/// The durable state of a training job (grain storage <see cref="Hosting.QstProviders.State"/>, state name <c>job</c>):
+/// small by design (tensors live in the checkpoint store). Written at start, on each checkpoint commit, on every state
+/// change and on recovery; never per micro-batch. Losses of steps after the last write are recomputed after a
+/// recovery and overwritten by step index.
+/// </summary>
+[GenerateSerializer]
+public sealed class JobRecord
+{
+    [Id(0)] public JobSpec? Spec { get; set; }
+    [Id(1)] public JobState State { get; set; } = JobState.Pending;
+    [Id(2)] public int TotalSteps { get; set; }
+    /// <summary>Loss of each completed step (index = step − 1).</summary>
+    [Id(3)] public List<float> Losses { get; set; } = [];
+    /// <summary>Pipeline attempt; +1 per recovery (work of older attempts is fenced off).</summary>
+    [Id(4)] public int Attempt { get; set; }
+    /// <summary>Step of the latest checkpoint known committed (0 = none), and the micro-batch it resumes at.</summary>
+    [Id(5)] public int CheckpointStep { get; set; }
+    [Id(6)] public long CheckpointNextMicroBatch { get; set; }
+    [Id(7)] public List<RecoveryRecord> Recoveries { get; set; } = [];
+    [Id(8)] public string? Message { get; set; }
+    /// <summary>Latest completed optimizer step as of the last write.</summary>
+    [Id(9)] public int Step { get; set; }
+    [Id(10)] public DateTimeOffset? StartedUtc { get; set; }
+
+    public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
+
+    /// <summary>Sets the loss of <paramref name="step"/> (1-based), padding unknown earlier ones with NaN.</summary>
+    public void SetLoss(int step, float loss)
+    {
+        while (Losses.Count < step) Losses.Add(float.NaN);
+        Losses[step - 1] = loss;
+    }
+}

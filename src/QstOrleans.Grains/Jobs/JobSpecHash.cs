@@ -1,0 +1,26 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using QstOrleans.Contracts.Wire;
+
+namespace QstOrleans.Grains.Jobs;
+
+/// <summary>
+/// Fingerprints of a job spec. <see cref="OfTraining"/> covers what decides the trained weights (model, data, schedule,
+/// batch shape, seed, QST config, precision), not how the run is laid out (stages, window, checkpoint interval): a
+/// checkpoint may be resumed on another split, never under another training spec. <see cref="OfRequest"/> covers
+/// everything, for ids derived from a command line (<c>qst train --local</c>).
+/// </summary>
+public static class JobSpecHash
+{
+    public static string OfTraining(JobSpec spec) =>
+        Hash(spec with { Stages = 0, Window = 0, CheckpointEverySteps = 0, CheckpointEveryMinutes = 0 });
+
+    public static string OfRequest(JobSpec spec) => Hash(spec);
+
+    static string Hash(JobSpec spec)
+    {
+        // System.Text.Json writes numbers culture-invariantly and properties in declaration order: a stable text.
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(spec);
+        return Convert.ToHexString(SHA256.HashData(json))[..16].ToLowerInvariant();
+    }
+}

@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using QstOrleans.Contracts.Grains;
+using QstOrleans.Contracts.Wire;
+using QstOrleans.Grains.Stages;
+using QstOrleans.Storage.Checkpoints;
+
+namespace QstOrleans.Grains.Side;
+
+/// <summary>
+/// One initialization of a side trainer: a <see cref="SideTrainerCore"/> for one job attempt, its inbox and the
+/// dedicated worker thread that owns the core. The worker applies micro-batches in sequence order, reports each to
+/// the job, and at a step boundary where a checkpoint is due (<see cref="JobSpec.CheckpointEverySteps"/> or
+/// <see cref="JobSpec.CheckpointEveryMinutes"/>) saves a consistent cut into a temp folder, then hands the upload
+/// to a background task, so training goes on while the checkpoint is committed. One upload at a time: a due boundary
+/// reached while the previous upload still runs waits for it (back-pressure when uploads are slower than the
+/// interval), so checkpoints land exactly on the configured steps.
+/// Rolling back = <see cref="StopAsync"/> and a new session restored from the store.
+/// </summary>
+internal sealed class SideSession
+{
+    readonly SideTrainerCore _core;
+    readonly CheckpointStore _store;
+    readonly ITrainingJobGrain _job;
+    readonly SideSpec _spec;
+    readonly ILogger _log;
+    readonly Channel<object> _inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    readonly Stopwatch _sinceCheckpoint = Stopwatch.StartNew();
+    Task _commit = Task.CompletedTask;
+    int _lastCheckpointStep;
+    Task _worker = Task.CompletedTask;
+
+    public SideSession(int attempt, SideTrainerCore core, SidePosition position, SideSpec spec, CheckpointStore store, ITrainingJobGrain job, ILogger log)
+    {
+        Attempt = attempt;
+        ResumedFrom = position.NextMicroBatch;
+        _lastCheckpointStep = position.Step;
+        (_core, _spec, _store, _job, _log) = (core, spec, store, job, log);
+    }
+
+    public int Attempt { get; }
+    public long ResumedFrom { get; }
+    public StageCounters Counters { get; } = new();
+    public int Steps => _core.Steps;
+
+    public void Start() =>
+        _worker = Task.Factory.StartNew(RunWorker, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+
+    public bool Post(object item) => _inbox.Writer.TryWrite(item);
+
+    /// <summary>Stops taking work, waits for the worker and any upload in progress, frees the core.</summary>
+    public async Task StopAsync()
+    {
+        _inbox.Writer.TryComplete();
+        await _worker;
+        try { await _commit; } catch (Exception e) { _log.LogDebug(e, "checkpoint upload ended with an error"); }
+        _core.Dispose();
+    }
+
+    async Task RunWorker()
+    {
+        var idle = Stopwatch.StartNew();
+        await foreach (var item in _inbox.Reader.ReadAllAsync())
+        {
+            try
+            {
+                switch (item)
+                {
+                    case SideBatch batch: _core.Add(batch); break;
+                    case IReadOnlyList<TapChunk> chunks: foreach (var c in chunks) _core.Add(c); break;
+                    case TaskCompletionSource<IReadOnlyDictionary<string, TensorPayload>> reply: reply.TrySetResult(_core.Weights()); continue;
+                }
+                Counters.AddWait(idle.Elapsed);
+                var clock = Stopwatch.StartNew();
+                while (_core.TryApplyNext() is { } applied)
+                {
+                    Counters.AddCompute(clock.Elapsed);
+                    Counters.CountProcessed();
+                    _job.MicroBatchApplied(Attempt, applied.Sequence, applied.Step, applied.StepLoss, applied.StepCompleted).Ignore();
+                    if (applied.StepCompleted && CheckpointDue(applied.Step)) await Checkpoint(applied.Step);
+                    clock.Restart();
+                }
+            }
+            catch (Exception e) when (Faults.IsDeterministic(e))
+            {
+                _log.LogError(e, "side trainer of job {Job} failed", _spec.JobId);
+                _job.Fail($"side trainer: {e.Message}").Ignore();
+            }
+            catch (Exception e)
+            {
+                // Not bad input: a native error (out of device memory, a libtorch failure) may not repeat after a rollback to
+                // the latest checkpoint, so the job recovers; one that does repeat ends the job after the bounded retries.
+                _log.LogError(e, "side trainer of job {Job} failed; asking the job to recover", _spec.JobId);
+                _job.ReportFault(Attempt, $"side trainer: {e.Message}").Ignore();
+            }
+            idle.Restart();
+        }
+    }
+
+    bool CheckpointDue(int step)
+    {
+        if (step >= _spec.TotalSteps) return false;   // the job is complete; nothing left to resume
+        var job = _spec.Job;
+        return (job.CheckpointEverySteps > 0 && step - _lastCheckpointStep >= job.CheckpointEverySteps)
+               || (job.CheckpointEveryMinutes > 0 && _sinceCheckpoint.Elapsed.TotalMinutes >= job.CheckpointEveryMinutes);
+    }
+
+    async Task Checkpoint(int step)
+    {
+        if (!_commit.IsCompleted)
+        {
+            _log.LogInformation("job {Job}: checkpoint at step {Step} waits for the previous upload", _spec.JobId, step);
+            await _commit;   // never throws: the upload task logs its own errors
+        }
+        string folder = Path.Combine(Path.GetTempPath(), $"qst-side-{Guid.NewGuid():N}");
+        var clock = Stopwatch.StartNew();
+        var state = _core.SaveCheckpoint(folder);   // fast and on the worker: the cut is consistent by construction
+        _lastCheckpointStep = step;
+        _sinceCheckpoint.Restart();
+        double saveSeconds = clock.Elapsed.TotalSeconds;
+        _commit = Task.Run(async () =>
+        {
+            try
+            {
+                var manifest = await _store.CommitAsync(step, CheckpointPart.FromDirectory(folder));
+                _log.LogInformation("job {Job}: checkpoint {Step} committed to {Location} ({Bytes} bytes; save {Save:F2} s, upload {Upload:F2} s)",
+                    _spec.JobId, step, _store.Location, manifest.TotalBytes, saveSeconds, clock.Elapsed.TotalSeconds - saveSeconds);
+                _job.CheckpointCommitted(Attempt, step, state.NextMicroBatch).Ignore();
+            }
+            catch (CheckpointConflictException e)
+            {
+                // An earlier attempt committed this step already (or a newer one): the store keeps the first, equal by determinism.
+                _log.LogInformation("job {Job}: checkpoint {Step} not committed: {Message}", _spec.JobId, step, e.Message);
+            }
+            catch (Exception e)
+            {
+                _log.LogWarning(e, "job {Job}: checkpoint {Step} could not be committed to {Location}; training goes on", _spec.JobId, step, _store.Location);
+            }
+            finally
+            {
+                try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
+            }
+        });
+    }
+}

@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
+using Orleans.TestingHost;
+using QstOrleans.Grains.Hosting;
+using QstOrleans.Grains.Persistence;
+using QstOrleans.Storage.Blobs;
+
+namespace QstOrleans.Tests.Distributed;
+
+/// <summary>
+/// Silo setup of the in-process test clusters: one CPU slot per silo named after the silo ("Primary/cpu:0",
+/// "Secondary_1/cpu:0", ...), checkpoints in a shared directory, in-memory reminders, and job state either in
+/// memory (the shared fixture) or in the blob provider on a shared directory (the kill tests: Orleans' memory
+/// storage keeps state in grains spread over the silos, so killing one may lose a job's record). Fast failure
+/// detection and short watchdog periods, so a killed silo is noticed in seconds.
+/// </summary>
+public sealed class QstTestSilo : ISiloConfigurator
+{
+    public const string RootKey = "QstTestRoot";
+    public const string DurableKey = "QstTestDurableState";
+
+    /// <summary>A cluster of <paramref name="silos"/> silos keeping checkpoints (and durable state) under <paramref name="root"/>.</summary>
+    public static TestCluster Build(int silos, string root, bool durableState)
+    {
+        var builder = new TestClusterBuilder((short)silos);
+        builder.Properties[RootKey] = root;
+        builder.Properties[DurableKey] = durableState ? "true" : "false";
+        builder.AddSiloBuilderConfigurator<QstTestSilo>();
+        var cluster = builder.Build();
+        cluster.Deploy();
+        return cluster;
+    }
+
+    public void Configure(ISiloBuilder builder)
+    {
+        string name = builder.Configuration["Orleans:Name"] ?? builder.Configuration["SiloName"] ?? "silo";
+        string root = builder.Configuration[RootKey] ?? throw new InvalidOperationException($"test cluster without {RootKey}");
+        builder.AddQst(new QstSiloOptions
+        {
+            SiloName = name,
+            Slots = [new SlotOptions { Device = "cpu:0", MemoryGiB = 4 }],
+            Checkpoints = new CheckpointOptions { Store = "local", Path = Path.Combine(root, "checkpoints"), KeepLast = 2 },
+            StallTimeout = TimeSpan.FromSeconds(20),
+            HealthCheckPeriod = TimeSpan.FromMilliseconds(500),
+            RecoveryTimeout = TimeSpan.FromSeconds(60),
+        });
+        builder.UseInMemoryReminderService();
+        builder.AddIncomingGrainCallFilter<AppliedRecorder>();
+        // Random placement (the default prefers the caller's silo, which stacks the side trainer onto the job grain's
+        // silo): the kill tests need grains on distinct silos to kill one component at a time.
+        builder.Services.AddSingleton<Orleans.Runtime.PlacementStrategy, Orleans.Runtime.RandomPlacement>();
+        if (builder.Configuration[DurableKey] == "true")
+            builder.AddBlobGrainStorage(QstProviders.State, _ => new LocalDirectoryBlobStore(Path.Combine(root, "state")));
+        else
+            builder.AddMemoryGrainStorage(QstProviders.State);
+        builder.Configure<ClusterMembershipOptions>(m =>
+        {
+            m.ProbeTimeout = TimeSpan.FromSeconds(1);
+            m.NumMissedProbesLimit = 2;
+            m.NumVotesForDeathDeclaration = 1;
+        });
+    }
+}

@@ -1,0 +1,102 @@
+using Xunit.Abstractions;
+using QstOrleans.Contracts.Grains;
+using QstOrleans.Contracts.Wire;
+using QstOrleans.Grains.Hosting;
+using QstOrleans.Storage.Blobs;
+
+namespace QstOrleans.Tests.EndToEnd;
+
+/// <summary>
+/// A corrupt latest checkpoint, end to end through a job on the process cluster: the job is paused, the weights blob
+/// of its latest checkpoint in Azurite is truncated behind the store's back, and the silo hosting the side trainer is
+/// killed. The recovery must skip the damaged checkpoint with a warning (logged by the job naming the step), resume
+/// from the previous one, and still end bitwise equal to the uninterrupted run. (The store-level fallback cases
+/// (truncated, flipped byte, missing blob, damaged pointer) are in Checkpoints/CheckpointStoreContractTests.)
+/// </summary>
+[Collection(FaultClusterCollection.Name)]
+public sealed class CorruptCheckpointTests(FaultClusterFixture cluster, ITestOutputHelper log)
+{
+    const int Steps = 24, TrainSeed = 4;   // one epoch of the fixture's 96 examples: time to pause between checkpoints
+
+    [Fact]
+    public async Task ACorruptLatestCheckpointFallsBackToThePreviousOne()
+    {
+        string jobId = $"ft-corrupt-{Guid.NewGuid():N}"[..20];
+        await using var client = await cluster.ConnectAsync();
+        using var train = cluster.StartQst($"qst train {jobId}",
+            [.. SoloRun.TrainArgs(cluster.ModelDirectory, cluster.DataFile, TrainSeed, Steps, stages: 2), "--job-id", jobId, "--checkpoint-every", "2"]);
+
+        // Two checkpoints at least, then pause and let in-flight work (and any checkpoint it triggers) settle.
+        JobProgress progress;
+        do
+        {
+            await Task.Delay(20);
+            progress = await client.StatusAsync(jobId);
+            Assert.False(progress.IsFinished || train.HasExited, $"job {jobId} ended before two checkpoints:\n{train.Output}");
+        } while (progress.LastCheckpointStep < 4);
+        await client.PauseAsync(jobId);
+        JobProgress settled = progress;
+        for (int quiet = 0; quiet < 10; quiet++)
+        {
+            await Task.Delay(100);
+            var now = await client.StatusAsync(jobId);
+            if (now.Step != settled.Step || now.LastCheckpointStep != settled.LastCheckpointStep) quiet = 0;
+            settled = now;
+        }
+        Assert.True(settled.Step < Steps, $"the job finished before the pause took effect (step {settled.Step})");
+        int latest = settled.LastCheckpointStep;
+
+        // Truncate the latest checkpoint's weights blob (a torn write or bit rot; the store itself never overwrites).
+        var blobs = await AzureBlobStore.ConnectAsync(cluster.AzuriteConnection, cluster.CheckpointContainer);
+        string stepFolder = $"{CheckpointStores.Prefix(jobId)}/{latest:D12}/";
+        var weights = (await blobs.ListAsync(stepFolder)).Single(b => b.Name.EndsWith("/side_model.safetensors", StringComparison.Ordinal));
+        var bytes = (await blobs.GetBytesAsync(weights.Name))!.Value.Bytes;
+        await blobs.PutBytesAsync(weights.Name, bytes[..(bytes.Length / 2)], BlobWriteCondition.Overwrite);
+        var steps = (await blobs.ListAsync(CheckpointStores.Prefix(jobId) + "/")).Select(b => b.Name).Where(n => n.EndsWith("/manifest.json")).ToList();
+        log.WriteLine($"paused at step {settled.Step}; checkpoints {string.Join(", ", steps)}; truncated {weights.Name} ({bytes.Length} -> {bytes.Length / 2} bytes)");
+
+        string victim = settled.SideSilo!;
+        log.WriteLine($"killing {victim}, host of the side trainer (job grain on {settled.JobSilo})");
+        cluster.Kill(victim);
+        // Resume is idempotent; a call that races the dying silo (it may host the job grain too) is lost, so repeat it
+        // until the job says it is no longer paused.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (true)
+        {
+            try
+            {
+                await client.ResumeAsync(jobId).WaitAsync(TimeSpan.FromSeconds(10));
+                if ((await client.StatusAsync(jobId).WaitAsync(TimeSpan.FromSeconds(10))).State != JobState.Paused) break;
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException && DateTime.UtcNow < deadline)
+            {
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} stayed paused:\n{train.Output}");
+            await Task.Delay(500);
+        }
+        int code = await train.WaitForExit(TimeSpan.FromSeconds(150));
+        Assert.True(code == 0, $"qst train exited with {code}:\n{train.Output}");
+        try
+        {
+            var final = await client.StatusAsync(jobId);
+            Assert.Equal((JobState.Completed, Steps), (final.State, final.Step));
+            Assert.NotEmpty(final.Recoveries);
+            var recovery = final.Recoveries[0];   // the first recovery after the kill met the damaged checkpoint
+            log.WriteLine($"recovered from step {recovery.ResumedFromStep}: {recovery.Reason.Split('\n')[0]}");
+            Assert.True(recovery.ResumedFromStep < latest, $"resumed from step {recovery.ResumedFromStep}, not from before the corrupt {latest}");
+            string warning = $"checkpoint {latest} is unusable";
+            Assert.True(FaultClusterFixture.SiloNames.Any(n => cluster.Silo(n).Output.Contains(warning, StringComparison.Ordinal)),
+                $"no silo logged '{warning}'");
+
+            var (losses, expected) = SoloRun.Train(cluster.ModelDirectory, cluster.DataFile, TrainSeed, Steps, cluster.Scratch($"solo-{Guid.NewGuid():N}"));
+            Assert.Equal(losses, final.Losses);
+            var distributed = await client.Grains.GetGrain<ISideTrainerGrain>(jobId).GetWeights();
+            foreach (var (name, data) in expected)
+                Assert.True(data.AsSpan().SequenceEqual(distributed[name].Data), $"weight '{name}' differs from the uninterrupted run");
+        }
+        finally
+        {
+            await cluster.Restart(victim);
+        }
+    }
+}
