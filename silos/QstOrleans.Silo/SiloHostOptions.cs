@@ -106,6 +106,11 @@ public static partial class SiloConfiguration
         if (silo.MaxMessageBodyBytes < silo.MaxChunkBytes + (1 << 20))
             throw new ArgumentException($"{Section}:MaxMessageBodyBytes: {silo.MaxMessageBodyBytes} leaves no room for a {silo.MaxChunkBytes}-byte chunk plus headers");
         if (silo.StageQueueCapacity < 1) throw new ArgumentException($"{Section}:StageQueueCapacity: must be at least 1, got {silo.StageQueueCapacity}");
+        // Recovery timing (job grains): a zero or negative period would spin or never detect a stall.
+        foreach (var (name, value) in new[] { ("StallTimeout", silo.StallTimeout), ("HealthCheckPeriod", silo.HealthCheckPeriod), ("RecoveryTimeout", silo.RecoveryTimeout) })
+            if (value <= TimeSpan.Zero) throw new ArgumentException($"{Section}:{name}: must be a positive time span (e.g. 00:01:00), got {value}");
+        if (silo.MaxRecoveriesWithoutProgress < 1)
+            throw new ArgumentException($"{Section}:MaxRecoveriesWithoutProgress: must be at least 1, got {silo.MaxRecoveriesWithoutProgress}");
         host = host with { Clustering = clustering };
         CheckCheckpoints(silo.Checkpoints);
         host = host with { State = ReadState(host, silo.Checkpoints), Reminders = ReadReminders(host) };
