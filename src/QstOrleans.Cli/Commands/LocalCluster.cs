@@ -41,9 +41,14 @@ internal sealed class LocalCluster : IAsyncDisposable
 
     /// <param name="join">null: a standalone one-silo cluster on free ports. Otherwise this silo's ports, the
     /// primary silo to join and its name (`qst bench pipeline` runs one such silo per process, pinned to a core).</param>
-    public static async Task<LocalCluster> StartAsync(int slots, string stateDirectory, CancellationToken cancel, LocalSiloJoin? join = null)
+    /// <param name="deviceKind">cpu (slots cpu:0..) or cuda (slots cuda:0.., one GPU per stage).</param>
+    public static async Task<LocalCluster> StartAsync(int slots, string stateDirectory, CancellationToken cancel, LocalSiloJoin? join = null,
+        string deviceKind = "cpu")
     {
         if (slots < 1) throw new ArgumentException($"--stages must be >= 1, got {slots}");
+        if (deviceKind is not ("cpu" or "cuda")) throw new ArgumentException($"--device: '{deviceKind}' is not cpu or cuda");
+        // Each slot is one device; a missing GPU is reported here rather than when the first stage loads.
+        if (deviceKind == "cuda") QstOrleans.Model.Devices.ComputeDevice.Parse($"cuda:{slots - 1}", "--device cuda with --stages " + slots);
         stateDirectory = Path.GetFullPath(stateDirectory);
         Directory.CreateDirectory(stateDirectory);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -61,7 +66,7 @@ internal sealed class LocalCluster : IAsyncDisposable
             silo.AddQst(new QstSiloOptions
             {
                 SiloName = join?.SiloName ?? "local",
-                Slots = Enumerable.Range(0, slots).Select(i => new SlotOptions { Device = $"cpu:{i}", MemoryGiB = 8 }).ToList(),
+                Slots = Enumerable.Range(0, slots).Select(i => new SlotOptions { Device = $"{deviceKind}:{i}", MemoryGiB = 8 }).ToList(),
                 Checkpoints = new CheckpointOptions { Store = "local", Path = CheckpointDirectory(stateDirectory) },
             });
             silo.AddBlobGrainStorage(QstProviders.State, _ => new LocalDirectoryBlobStore(Path.Combine(stateDirectory, "state")));

@@ -31,10 +31,11 @@ internal static class TrainCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N optimizer steps (0 = off)", DefaultValueFactory = _ => 100 };
         var checkpointMinutes = new Option<double>("--checkpoint-minutes") { Description = "Checkpoint at the first step after M minutes (0 = off)", DefaultValueFactory = _ => 10 };
         var stateDir = new Option<string?>("--state-dir") { Description = $"--local: job state and checkpoints (default {EmbeddedDefaults.StateDirectory})" };
+        var device = new Option<string>("--device") { Description = "--local: the slots' device, cpu or cuda (one GPU per stage; the side trainer stays on the CPU)", DefaultValueFactory = _ => "cpu" };
         var connection = new ClusterConnection();
         var command = new Command("train", "Train QST on a cluster (or an in-process one) and show live progress.");
         o.AddTo(command);
-        foreach (Option option in new Option[] { backbone, stages, window, jobId, local, detach, plain, poll, checkpointEvery, checkpointMinutes, stateDir }) command.Options.Add(option);
+        foreach (Option option in new Option[] { backbone, stages, window, jobId, local, detach, plain, poll, checkpointEvery, checkpointMinutes, stateDir, device }) command.Options.Add(option);
         connection.AddTo(command);
         command.SetAction((p, cancel) => ClusterConnection.RunAsync(async () =>
         {
@@ -45,6 +46,7 @@ internal static class TrainCommand
             if (p.GetValue(local) && remote is not null)
                 throw new ArgumentException("--local runs an in-process cluster: drop --gateway/--redis (or unset QST_GATEWAY/QST_REDIS)");
             if (runLocal && p.GetValue(detach)) throw new ArgumentException("--detach needs a cluster: the in-process one ends with this command");
+            if (!runLocal && p.GetValue(device) != "cpu") throw new ArgumentException("--device is for --local runs: a cluster's devices are its silos' slots (Qst:Slots)");
             if (!runLocal && p.GetValue(stateDir) is not null) throw new ArgumentException("--state-dir is for --local runs: a cluster keeps state in its own storage");
             if (p.GetValue(checkpointEvery) < 0) throw new ArgumentException($"--checkpoint-every must be >= 0 (0 = off), got {p.GetValue(checkpointEvery)}");
             if (p.GetValue(checkpointMinutes) < 0) throw new ArgumentException($"--checkpoint-minutes must be >= 0 (0 = off), got {p.GetValue(checkpointMinutes)}");
@@ -66,7 +68,8 @@ internal static class TrainCommand
             };
             var pollInterval = TimeSpan.FromMilliseconds(Math.Max(p.GetValue(poll), 10));
             if (runLocal)
-                return await RunLocalAsync(spec, p.GetValue(jobId), p.GetValue(stateDir) ?? EmbeddedDefaults.StateDirectory, pollInterval, p.GetValue(plain), cancel);
+                return await RunLocalAsync(spec, p.GetValue(jobId), p.GetValue(stateDir) ?? EmbeddedDefaults.StateDirectory, pollInterval, p.GetValue(plain), cancel,
+                    deviceKind: p.GetValue(device)!);
             string id = p.GetValue(jobId) ?? $"train-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}";
             await using var client = await QstClient.ConnectAsync(remote!, cancel);
             return await SubmitAndFollow(client, id, spec, pollInterval, p.GetValue(plain), p.GetValue(detach), remote: true, cancel);
@@ -80,10 +83,10 @@ internal static class TrainCommand
     /// <paramref name="beforeShutdown"/> runs while the cluster is still up (tests read the trained weights there).
     /// </summary>
     internal static async Task<int> RunLocalAsync(JobSpec spec, string? jobId, string stateDirectory, TimeSpan poll, bool plain,
-        CancellationToken cancel, Func<QstClient, string, Task>? beforeShutdown = null)
+        CancellationToken cancel, Func<QstClient, string, Task>? beforeShutdown = null, string deviceKind = "cpu")
     {
-        Console.WriteLine($"starting an in-process cluster with {spec.Stages} cpu slot(s), state in {Path.GetFullPath(stateDirectory)}");
-        await using var cluster = await LocalCluster.StartAsync(spec.Stages, stateDirectory, cancel);
+        Console.WriteLine($"starting an in-process cluster with {spec.Stages} {deviceKind} slot(s), state in {Path.GetFullPath(stateDirectory)}");
+        await using var cluster = await LocalCluster.StartAsync(spec.Stages, stateDirectory, cancel, deviceKind: deviceKind);
         var client = cluster.Client;
         string id = jobId ?? await LocalJobId(client, spec);
         var existing = await client.StatusAsync(id);

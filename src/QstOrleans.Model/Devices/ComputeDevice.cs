@@ -15,19 +15,19 @@ public static partial class ComputeDevice
     private static partial Regex Pattern();
 
     /// <summary>The device for <paramref name="name"/>; <paramref name="what"/> names the option or key in errors.</summary>
-    /// <exception cref="ArgumentException">Not a device name, or a cpu:N index (CPU devices have no index here).</exception>
-    /// <exception cref="InvalidOperationException">CUDA asked for but not available, or the index is past the device count.</exception>
+    /// <exception cref="ArgumentException">Not a device name; CUDA asked for but not available in this process; an index past
+    /// the device count. All name <paramref name="what"/>: they are the user's choice to fix, so the CLI reports them as input errors.</exception>
     public static Device Parse(string name, string what = "--device")
     {
         var match = Pattern().Match((name ?? "").Trim().ToLowerInvariant());
         if (!match.Success) throw new ArgumentException($"{what}: '{name}' is not a device (use cpu, cuda or cuda:N)");
         if (match.Groups[1].Value == "cpu") return CPU;
         if (!cuda.is_available())
-            throw new InvalidOperationException($"{what}: '{name}' asked for CUDA, but this process has no CUDA: TorchSharp's CUDA libraries " +
+            throw new ArgumentException($"{what}: '{name}' asked for CUDA, but this process has no CUDA: TorchSharp's CUDA libraries " +
                 "were not found (build with -p:TorchBackend=cuda, or see the README's \"Running on CUDA\")");
         int index = match.Groups[3].Success ? int.Parse(match.Groups[3].Value) : 0;
         int count = cuda.device_count();
-        if (index >= count) throw new InvalidOperationException($"{what}: '{name}' but this host has {count} CUDA device(s)");
+        if (index >= count) throw new ArgumentException($"{what}: '{name}' but this host has {count} CUDA device(s)");
         return new Device(DeviceType.CUDA, index);
     }
 
