@@ -16,7 +16,9 @@ namespace QstOrleans.Tests.Distributed;
 /// </summary>
 public sealed class SiloKillTests(ITestOutputHelper output) : IDisposable
 {
-    const int Steps = 8, Accumulation = 2;
+    // 16 steps = one epoch of 128 records (32 micro-batches of 4, accumulation 2); the kill lands in the first third so
+    // the job is still running when the poll sees the kill step, however quiet the box.
+    const int Steps = 16, Accumulation = 2, Records = 128;
     readonly TestDirectory _dir = new();
 
     public enum Target { Stage, SideTrainer, JobGrain }
@@ -35,12 +37,12 @@ public sealed class SiloKillTests(ITestOutputHelper output) : IDisposable
     public async Task JobSurvivesTheDeathOfASilo(Target target)
     {
         MakeModelCommand.Run("tiny", _dir["tiny"], seed: 13);
-        SyntheticDatasets.WriteAlpacaJsonl(_dir["data.jsonl"], 64, seed: 13);
+        SyntheticDatasets.WriteAlpacaJsonl(_dir["data.jsonl"], Records, seed: 13);
         var reference = LocalReference.Run(Spec(), _dir["local"]);
         var cluster = QstTestSilo.Build(3, _dir.Path, durableState: true);
         try
         {
-            int killStep = new Random((int)target + 17).Next(3, Steps - 1);
+            int killStep = new Random((int)target + 17).Next(3, Steps / 3 + 1);
             output.WriteLine($"{target}: kill at step >= {killStep}");
             var (jobId, job, victim) = await StartWithVictimOffPrimary(cluster, target);
             output.WriteLine($"job {jobId}: killing silo {victim.Name}");
