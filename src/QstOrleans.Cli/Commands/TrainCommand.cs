@@ -85,8 +85,8 @@ internal static class TrainCommand
     internal static async Task<int> RunLocalAsync(JobSpec spec, string? jobId, string stateDirectory, TimeSpan poll, bool plain,
         CancellationToken cancel, Func<QstClient, string, Task>? beforeShutdown = null, string deviceKind = "cpu")
     {
-        Console.WriteLine($"starting an in-process cluster with {spec.Stages} {deviceKind} slot(s), state in {Path.GetFullPath(stateDirectory)}");
         await using var cluster = await LocalCluster.StartAsync(spec.Stages, stateDirectory, cancel, deviceKind: deviceKind);
+        Console.WriteLine($"started an in-process cluster with {spec.Stages} {deviceKind} slot(s), state in {Path.GetFullPath(stateDirectory)}");
         var client = cluster.Client;
         string id = jobId ?? await LocalJobId(client, spec);
         var existing = await client.StatusAsync(id);

@@ -51,9 +51,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         var clock = Stopwatch.StartNew();
         // The slot decides the device: cpu:N slots compute on the CPU, cuda:N slots on that GPU (a silo without
         // TorchSharp's CUDA libraries refuses such a slot here, naming it, and the job fails with that reason).
-        string slotDevice = key.SlotId[(key.SlotId.LastIndexOf('/') + 1)..];
-        var device = QstOrleans.Model.Devices.ComputeDevice.Parse(slotDevice.StartsWith("cpu", StringComparison.Ordinal) ? "cpu" : slotDevice,
-            $"device slot {key.SlotId}");
+        var device = QstOrleans.Model.Devices.ComputeDevice.Parse(key.SlotId[(key.SlotId.LastIndexOf('/') + 1)..], $"device slot {key.SlotId}");
         _device = device;
         _stage = await Task.Run(() =>
         {

@@ -14,7 +14,8 @@ public static partial class ComputeDevice
     [GeneratedRegex(@"^(cpu|cuda)(:(\d+))?$")]
     private static partial Regex Pattern();
 
-    /// <summary>The device for <paramref name="name"/>; <paramref name="what"/> names the option or key in errors.</summary>
+    /// <summary>The device for <paramref name="name"/>; <paramref name="what"/> names the option or key in errors. <c>cpu:N</c>
+    /// (a device slot's name) is the CPU: slots on one host share it.</summary>
     /// <exception cref="ArgumentException">Not a device name; CUDA asked for but not available in this process; an index past
     /// the device count. All name <paramref name="what"/>: they are the user's choice to fix, so the CLI reports them as input errors.</exception>
     public static Device Parse(string name, string what = "--device")

@@ -54,13 +54,16 @@ public static class MultipleChoiceEvaluator
                 Array.Fill(mask, 1L, r * t, p.Length);
                 last[r] = p.Length - 1;
             }
-            var logits = model.Logits(tensor(ids, [b, t], device: model.Device), tensor(mask, [b, t], device: model.Device)).cpu();   // [B, T, V]
+            var device = model.Device;
+            var logits = model.Logits(tensor(ids, [b, t], device: device), tensor(mask, [b, t], device: device));   // [B, T, V]
             long vocab = logits.shape[2];
             if (choiceTokenIds.Any(id => id < 0 || id >= vocab))
                 throw new ArgumentException($"choice token ids ({string.Join(", ", choiceTokenIds)}) must lie in the vocabulary [0, {vocab})");
-            var atLast = logits.index(TensorIndex.Tensor(arange(b, dtype: ScalarType.Int64)), TensorIndex.Tensor(tensor(last))); // [B, V]
-            var choices = atLast.index_select(1, tensor(choiceTokenIds.ToArray()));             // [B, C]
-            var chosen = choices.argmax(1).data<long>().ToArray();                             // [B]
+            // Select on the model's device: only the B chosen indices come back to the host, not the [B, T, V] logits.
+            var atLast = logits.index(TensorIndex.Tensor(arange(b, dtype: ScalarType.Int64, device: device)),
+                TensorIndex.Tensor(tensor(last, device: device)));                                                  // [B, V]
+            var choices = atLast.index_select(1, tensor(choiceTokenIds.ToArray(), device: device));            // [B, C]
+            var chosen = choices.argmax(1).cpu().data<long>().ToArray();                                       // [B]
             predictions.AddRange(chosen.Select(c => (int)c));
         }
         int correct = predictions.Where((p, i) => p == items[i].Answer).Count();

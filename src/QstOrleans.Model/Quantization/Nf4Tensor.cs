@@ -32,6 +32,7 @@ public sealed class Nf4Tensor : IDisposable
     private readonly float[]? _nestedMap;    // copy of NestedQuantMap
     private readonly float[]? _nestedAbsmax; // copy of NestedAbsmax (n/16384 floats)
     private bool _disposed;
+    private Tensor? _pairTable;              // tensor-op decode table, built on first use
 
     internal Nf4Tensor(
         long[] shape,
@@ -288,15 +289,26 @@ public sealed class Nf4Tensor : IDisposable
             absmax = Absmax!;
         }
         // Each byte holds two codes, high nibble first: a [256, 2] table of (code[hi], code[lo]) decodes a byte in one lookup.
-        var byteValues = arange(256, dtype: ScalarType.Int64, device: device);
-        var pairTable = stack([QuantMap.index_select(0, byteValues.div(16, rounding_mode: RoundingMode.floor)),
-                               QuantMap.index_select(0, byteValues.remainder(16))], 1);                // [256, 2]
-        var values = pairTable.index_select(0, Packed.to(ScalarType.Int64)).view(-1);          // [2·ceil(n/2)] fp32
+        var values = PairTable().index_select(0, Packed.to(ScalarType.Int64)).view(-1);        // [2·ceil(n/2)] fp32
         values = values.narrow(0, 0, n);
         if (padded != n) values = cat([values, zeros(padded - n, dtype: ScalarType.Float32, device: device)]);
         var weights = values.view(blocks, Nf4Code.BlockSize).mul(absmax.unsqueeze(1))            // [blocks, 64] fp32
             .view(-1).narrow(0, 0, n).to(dtype).reshape(_shape);
         return weights.contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// [256, 2] fp32 on the weight's device: (code[hi], code[lo]) for every byte value. Built once per tensor, because the
+    /// tensor-op dequantization runs for every forward of every layer.
+    /// </summary>
+    private Tensor PairTable()
+    {
+        if (_pairTable is not null) return _pairTable;
+        using var scope = NewDisposeScope();
+        var byteValues = arange(256, dtype: ScalarType.Int64, device: Packed.device);
+        var table = stack([QuantMap.index_select(0, byteValues.div(16, rounding_mode: RoundingMode.floor)),
+                           QuantMap.index_select(0, byteValues.remainder(16))], 1);                  // [256, 2]
+        return _pairTable = table.DetachFromDisposeScope();
     }
 
     private static void CheckOutputDType(ScalarType dtype)
@@ -350,5 +362,6 @@ public sealed class Nf4Tensor : IDisposable
         NestedAbsmax?.Dispose();
         QuantMap.Dispose();
         NestedQuantMap?.Dispose();
+        _pairTable?.Dispose();
     }
 }

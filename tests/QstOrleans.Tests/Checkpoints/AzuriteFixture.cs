@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using QstOrleans.Storage.Blobs;
 using QstOrleans.Tests.EndToEnd;
 
@@ -24,13 +22,13 @@ public sealed class AzuriteFixture : IDisposable
     public AzuriteFixture()
     {
         string exe = FindAzuriteBlob();
-        Port = FreePort();
+        Port = EndToEnd.Loopback.FreePort();
         var clock = Stopwatch.StartNew();
         _azurite = new ChildProcess("azurite-blob", exe,
             ["--inMemoryPersistence", "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(), "--skipApiVersionCheck", "--loose"], _workDir);
         try
         {
-            WaitForPort(TimeSpan.FromSeconds(30));
+            EndToEnd.Loopback.WaitForPort(Port, TimeSpan.FromSeconds(30), _azurite);
             StartupSeconds = clock.Elapsed.TotalSeconds;
         }
         catch
@@ -63,35 +61,6 @@ public sealed class AzuriteFixture : IDisposable
             "azurite is not installed, and the Azure Blob checkpoint tests need it. Install it with: deploy/install-azurite.sh " +
             "(npm install azurite@3.37.0 into deploy/azurite; .ci/run does this by itself), or set AZURITE_DIR to an azurite install. " +
             $"Looked for: {string.Join(", ", candidates)}");
-    }
-
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    void WaitForPort(TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            try
-            {
-                using var client = new TcpClient();
-                client.Connect(IPAddress.Loopback, Port);
-                return;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !_azurite.HasExited)
-            {
-                Thread.Sleep(50);
-            }
-            catch (SocketException)
-            {
-                throw new InvalidOperationException($"azurite-blob is not listening on 127.0.0.1:{Port}:\n{_azurite.Output}");
-            }
-        }
     }
 
     public void Dispose()

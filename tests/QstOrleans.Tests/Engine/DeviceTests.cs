@@ -85,6 +85,7 @@ public sealed class DeviceTests
     {
         Assert.Equal(DeviceType.CPU, ComputeDevice.Parse("cpu").type);
         Assert.Equal(DeviceType.CPU, ComputeDevice.Parse(" CPU ").type);
+        Assert.Equal(DeviceType.CPU, ComputeDevice.Parse("cpu:1").type);   // a CPU device slot
         Assert.Equal("cpu", ComputeDevice.Describe(CPU));
         var bad = Assert.Throws<ArgumentException>(() => ComputeDevice.Parse("gpu0", "--device"));
         Assert.Contains("--device", bad.Message);
