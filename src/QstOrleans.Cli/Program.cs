@@ -1,7 +1,12 @@
 using System.CommandLine;
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.Bench;
+using QstOrleans.Cli.Cluster;
+using QstOrleans.Cli.Generate;
+using QstOrleans.Cli.ModelTools;
+using QstOrleans.Cli.Train;
 
-// qst: the QstOrleans command-line tool. Each sub-command lives in Commands/ and owns its options.
+// qst: the QstOrleans command-line tool. Each sub-command lives in its topic folder (Train/, Cluster/, Generate/,
+// ModelTools/, Bench/; helpers in Shared/) and owns its options.
 var root = new RootCommand("QstOrleans: Quantized Side Tuning of Llama/OPT models on NF4 backbones.")
 {
     MakeModelCommand.Create(),

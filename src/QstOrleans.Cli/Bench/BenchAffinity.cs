@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Bench;
 
 /// <summary>
 /// Starts a child process pinned to one CPU set with Linux <c>sched_setaffinity</c> (libc P/Invoke): a

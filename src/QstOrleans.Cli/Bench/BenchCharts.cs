@@ -1,7 +1,7 @@
-using QstOrleans.Model.Benchmarks;
+using QstOrleans.Cli.Bench.Reports;
 using ScottPlot;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Bench;
 
 /// <summary>The PNG charts of a bench run (ScottPlot): memory split and speed per method, the 70B model vs the paper, pipeline scaling.</summary>
 internal static class BenchCharts

@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using QstOrleans.Model.Benchmarks;
+using QstOrleans.Cli.Bench.Reports;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Bench;
 
 /// <summary>
 /// Runs a hidden <c>qst bench</c> sub-command in a fresh process (so VmHWM and thread pools are its own)

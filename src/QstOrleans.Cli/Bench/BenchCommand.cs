@@ -1,10 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
-using QstOrleans.Model.Benchmarks;
+using QstOrleans.Cli.Bench.Reports;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Config;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Bench;
 
 /// <summary>
 /// <c>qst bench</c>: the paper's comparisons measured here, side by side in one invocation.

@@ -1,10 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
-using QstOrleans.Model.Benchmarks;
+using QstOrleans.Cli.Bench.Reports;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Config;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Bench;
 
 /// <summary>
 /// <c>qst bench gpu</c>: the paper's comparison on a CUDA device. Writes a random Llama of the chosen shape (or uses

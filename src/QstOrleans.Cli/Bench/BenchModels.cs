@@ -1,6 +1,6 @@
 using QstOrleans.Model.Config;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Bench;
 
 /// <summary>The model shapes the benchmark trains here, each with the batch and sequence length it uses.</summary>
 internal sealed record BenchModel(ModelConfig Config, int Batch, int Sequence, int WarmupSteps, int Steps)

@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using QstOrleans.Model.Benchmarks;
+using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Model.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Bench;
 
 /// <summary>
 /// The NF4 hot path in one process: a plain parallel memory copy (the bandwidth limit), NF4 → bf16

@@ -1,15 +1,18 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using QstOrleans.Cli.Bench.Reports;
+using QstOrleans.Cli.Cluster;
+using QstOrleans.Cli.ModelTools;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Tokenization;
-using QstOrleans.Model.Benchmarks;
 using QstOrleans.Model.Config;
 using static TorchSharp.torch;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Bench;
 
 /// <summary>
 /// Pipeline scaling and grain traffic: the same QST job over 1, 2 and 4 backbone stages, one device slot each,

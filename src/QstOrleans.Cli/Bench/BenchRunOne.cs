@@ -1,6 +1,6 @@
+using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Baselines;
-using QstOrleans.Model.Benchmarks;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Devices;
 using QstOrleans.Model.Layers;
@@ -10,7 +10,7 @@ using QstOrleans.Model.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Bench;
 
 /// <summary>What one <c>qst bench run-one</c> process measures.</summary>
 public sealed record RunOneSettings(string ModelDirectory, string Method, int Batch, int Sequence, int WarmupSteps, int Steps,

@@ -1,12 +1,13 @@
 using System.CommandLine;
 using System.Globalization;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Grains.Jobs;
 using QstOrleans.Storage.Blobs;
 using QstOrleans.Storage.Checkpoints;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Cluster;
 
 /// <summary>
 /// <c>qst checkpoints JOB</c>: the job's committed checkpoints (step, time, size, which one is latest), asked from

@@ -2,7 +2,7 @@ using System.CommandLine;
 using Orleans.Runtime;
 using QstOrleans.Client;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Cluster;
 
 /// <summary>
 /// The connection options every cluster command shares (<c>--gateway</c>, <c>--redis</c>, <c>--cluster-id</c>,

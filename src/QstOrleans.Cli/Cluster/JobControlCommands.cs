@@ -1,7 +1,7 @@
 using System.CommandLine;
 using QstOrleans.Client;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Cluster;
 
 /// <summary>
 /// <c>qst pause JOB</c> (stop feeding new micro-batches; those in flight finish) and <c>qst cancel JOB</c> (stop for

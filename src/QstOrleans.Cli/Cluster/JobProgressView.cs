@@ -3,7 +3,7 @@ using QstOrleans.Client;
 using QstOrleans.Contracts.Wire;
 using Spectre.Console;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Cluster;
 
 /// <summary>
 /// Shows a job's progress until it finishes: a live Spectre.Console progress bar (epoch, step/total, loss,

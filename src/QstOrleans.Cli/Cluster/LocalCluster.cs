@@ -8,7 +8,7 @@ using QstOrleans.Grains.Hosting;
 using QstOrleans.Grains.Persistence;
 using QstOrleans.Storage.Blobs;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Cluster;
 
 /// <summary>
 /// <c>qst train --local</c>: a one-silo Orleans cluster inside this process (localhost clustering on free

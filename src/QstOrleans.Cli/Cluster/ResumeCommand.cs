@@ -1,7 +1,9 @@
 using System.CommandLine;
+using QstOrleans.Cli.Shared;
+using QstOrleans.Cli.Train;
 using QstOrleans.Contracts.Wire;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Cluster;
 
 /// <summary>
 /// <c>qst resume JOB</c>: continues a paused job, or recovers an unfinished job whose pipeline is gone (its silos

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using QstOrleans.Contracts.Wire;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Cluster;
 
 /// <summary>
 /// <c>qst status JOB</c>: the job's state, step, loss, throughput, where each stage runs and how busy it is.

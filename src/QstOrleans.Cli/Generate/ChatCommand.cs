@@ -1,7 +1,8 @@
 using System.CommandLine;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Data.Datasets;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Generate;
 
 /// <summary>
 /// <c>qst chat [--model DIR] [--side FILE|DIR] [generate's sampling options]</c>: an interactive conversation on

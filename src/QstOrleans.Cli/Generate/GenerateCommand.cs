@@ -1,8 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Generation;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Generate;
 
 /// <summary>Everything <c>qst generate</c> and <c>qst chat</c> need, as one record (tests build it directly).</summary>
 public sealed record GenerateSettings

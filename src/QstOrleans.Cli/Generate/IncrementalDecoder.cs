@@ -1,6 +1,6 @@
 using QstOrleans.Data.Tokenization;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Generate;
 
 /// <summary>
 /// Turns a stream of token ids into a stream of text: each push decodes the whole generated prefix and

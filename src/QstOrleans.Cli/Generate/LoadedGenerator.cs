@@ -1,3 +1,4 @@
+using QstOrleans.Cli.Shared;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Checkpoints;
@@ -7,7 +8,7 @@ using QstOrleans.Model.Layers;
 using QstOrleans.Model.Qst;
 using static TorchSharp.torch;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Generate;
 
 /// <summary>
 /// What <c>qst generate</c> and <c>qst chat</c> load: tokenizer, backbone (NF4 or bf16/fp32), LM head and,

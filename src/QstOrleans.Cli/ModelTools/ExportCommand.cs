@@ -1,7 +1,8 @@
 using System.CommandLine;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Checkpoints;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.ModelTools;
 
 /// <summary>
 /// <c>qst export --run DIR --out DIR</c> or <c>qst export --side FILE --model DIR --out DIR</c>: turns a QST run's

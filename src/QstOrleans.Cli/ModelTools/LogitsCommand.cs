@@ -1,4 +1,5 @@
 using System.CommandLine;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Devices;
@@ -6,7 +7,7 @@ using QstOrleans.Model.Layers;
 using QstOrleans.Model.SafeTensors;
 using static TorchSharp.torch;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.ModelTools;
 
 /// <summary>
 /// <c>qst logits --model DIR --tokens 1,2,3 [--nf4] [--dtype bf16|fp32] [--device cpu|cuda:N] --out FILE</c>: runs the

@@ -1,7 +1,8 @@
 using System.CommandLine;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Data.Datasets;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.ModelTools;
 
 /// <summary><c>qst make-data --out FILE [--count N] [--seed N]</c>: the synthetic learnable Alpaca JSONL the tiny model trains on.</summary>
 internal static class MakeDataCommand

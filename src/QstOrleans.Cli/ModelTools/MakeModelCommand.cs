@@ -1,10 +1,11 @@
 using System.CommandLine;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Config;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.ModelTools;
 
 /// <summary>
 /// <c>qst make-model --preset tiny --out DIR [--seed N]</c>: a complete HF-format Llama directory

@@ -1,7 +1,8 @@
 using System.CommandLine;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Checkpoints;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.ModelTools;
 
 /// <summary><c>qst quantize --model DIR --out DIR [--double-quant true|false]</c>: an NF4 checkpoint in the bitsandbytes/HF layout.</summary>
 internal static class QuantizeCommand

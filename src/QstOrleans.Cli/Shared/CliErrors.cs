@@ -3,7 +3,7 @@ using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.SafeTensors;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Shared;
 
 /// <summary>Turns the engine's input errors into one clear line on stderr and exit code 2 (no stack trace).</summary>
 internal static class CliErrors

@@ -1,6 +1,7 @@
+using QstOrleans.Cli.ModelTools;
 using QstOrleans.Data.Datasets;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Shared;
 
 /// <summary>
 /// The embedded default: a tiny Llama (made by this tool, seeded) and a synthetic learnable Alpaca

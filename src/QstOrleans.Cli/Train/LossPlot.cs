@@ -1,6 +1,6 @@
 using QstOrleans.Model.Training;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Train;
 
 /// <summary>
 /// Draws a run's loss curve with ScottPlot: the training loss per optimizer step as a line and the validation

@@ -1,7 +1,8 @@
 using System.CommandLine;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Training;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Train;
 
 /// <summary>
 /// <c>qst plot RUN_DIR [--out FILE]</c>: redraws a run's loss curve (<c>loss.png</c> in the run folder by default)

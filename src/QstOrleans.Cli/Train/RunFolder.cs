@@ -4,7 +4,7 @@ using QstOrleans.Model.Config;
 using QstOrleans.Model.SafeTensors;
 using QstOrleans.Model.Training;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Train;
 
 /// <summary>
 /// The folder <c>qst train-local --out DIR</c> writes:

@@ -1,9 +1,11 @@
 using System.CommandLine;
+using QstOrleans.Cli.Cluster;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Client;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Model.Training;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Train;
 
 /// <summary>
 /// <c>qst train</c>: submits a QST job to a cluster (<c>--gateway</c>/<c>--redis</c>) or, with <c>--local</c> (the

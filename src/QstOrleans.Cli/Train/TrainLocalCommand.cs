@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Baselines;
@@ -10,7 +11,7 @@ using QstOrleans.Model.Qst;
 using QstOrleans.Model.SafeTensors;
 using QstOrleans.Model.Training;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Train;
 
 /// <summary>Everything <c>qst train-local</c> needs, as one record (tests build it directly).</summary>
 public sealed record TrainLocalSettings

@@ -5,7 +5,7 @@ using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Evaluation;
 using QstOrleans.Model.Training;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Train;
 
 /// <summary>
 /// The evaluation side of <c>qst train-local</c>: the validation set (<c>--val-data FILE</c>, or

@@ -1,6 +1,6 @@
 using System.CommandLine;
 
-namespace QstOrleans.Cli.Commands;
+namespace QstOrleans.Cli.Train;
 
 /// <summary>
 /// The options <c>qst train</c> and <c>qst train-local</c> share (data, schedule, optimizer, QST config,

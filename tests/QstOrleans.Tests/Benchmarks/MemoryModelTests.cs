@@ -1,4 +1,4 @@
-using QstOrleans.Model.Benchmarks;
+using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Model.Config;
 
 namespace QstOrleans.Tests.Benchmarks;

@@ -1,4 +1,5 @@
-using QstOrleans.Model.Benchmarks;
+using QstOrleans.Cli.Bench.Reports;
+
 
 namespace QstOrleans.Tests.Benchmarks;
 

@@ -1,4 +1,4 @@
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.ModelTools;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Layers;
 using QstOrleans.Model.Quantization;

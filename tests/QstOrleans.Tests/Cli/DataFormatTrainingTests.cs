@@ -1,5 +1,5 @@
 using System.Text.Json;
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.Train;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Baselines;

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.Generate;
+using QstOrleans.Cli.ModelTools;
+using QstOrleans.Cli.Train;
 using QstOrleans.Model.Baselines;
 using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Training;

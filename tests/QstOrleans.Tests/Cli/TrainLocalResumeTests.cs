@@ -1,4 +1,6 @@
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.Cluster;
+using QstOrleans.Cli.ModelTools;
+using QstOrleans.Cli.Train;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Grains.Jobs;

@@ -1,4 +1,4 @@
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.Train;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Model.Baselines;
 using QstOrleans.Model.Training;

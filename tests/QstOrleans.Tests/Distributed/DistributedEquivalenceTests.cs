@@ -1,4 +1,4 @@
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.Train;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Model.SafeTensors;

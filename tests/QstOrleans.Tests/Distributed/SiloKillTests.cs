@@ -1,5 +1,5 @@
 using Orleans.TestingHost;
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.ModelTools;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Data.Datasets;

@@ -1,4 +1,4 @@
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.ModelTools;
 using QstOrleans.Client;
 using QstOrleans.Data.Datasets;
 

@@ -1,5 +1,4 @@
 using Xunit.Abstractions;
-using QstOrleans.Cli.Commands;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Model.SafeTensors;

@@ -1,4 +1,4 @@
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.Train;
 using QstOrleans.Model.SafeTensors;
 using QstOrleans.Model.Training;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text.Json;
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.ModelTools;
+using QstOrleans.Cli.Train;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Checkpoints;

@@ -1,4 +1,5 @@
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.Generate;
+using QstOrleans.Cli.Train;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Baselines;

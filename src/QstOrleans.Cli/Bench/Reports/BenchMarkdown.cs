@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
 using QstOrleans.Model.Config;
-using static QstOrleans.Model.Benchmarks.MarkdownTable;
+using static QstOrleans.Cli.Bench.Reports.MarkdownTable;
 
-namespace QstOrleans.Model.Benchmarks;
+namespace QstOrleans.Cli.Bench.Reports;
 
 /// <summary>Renders <see cref="BenchResults"/> as the Markdown report (the command that produced it comes first).</summary>
 public static class BenchMarkdown

@@ -1,4 +1,4 @@
-namespace QstOrleans.Model.Benchmarks;
+namespace QstOrleans.Cli.Bench.Reports;
 
 /// <summary>One method against QST on the same shape: how many times more memory it needs and how much slower it is.</summary>
 /// <param name="PeakRatio">Training peak RSS (whole process) of the other method / QST's.</param>

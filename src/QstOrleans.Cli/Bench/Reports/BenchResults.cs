@@ -1,4 +1,4 @@
-namespace QstOrleans.Model.Benchmarks;
+namespace QstOrleans.Cli.Bench.Reports;
 
 /// <summary>The shape a figure was measured on: model, batch, sequence length, threads and dtype.</summary>
 public sealed record BenchShape(string Model, int Hidden, int Intermediate, int Layers, int Heads, int Vocab,

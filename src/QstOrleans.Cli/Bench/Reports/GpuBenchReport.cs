@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace QstOrleans.Model.Benchmarks;
+namespace QstOrleans.Cli.Bench.Reports;
 
 /// <summary>One method against QST on a GPU: device-memory footprint (peak above the baseline) and speed ratios.</summary>
 /// <param name="MemoryRatio">The method's GPU footprint / QST's (&gt; 1: QST needs less).</param>

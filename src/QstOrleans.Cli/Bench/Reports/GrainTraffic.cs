@@ -1,7 +1,7 @@
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Qst;
 
-namespace QstOrleans.Model.Benchmarks;
+namespace QstOrleans.Cli.Bench.Reports;
 
 /// <summary>
 /// Bytes the distributed QST pipeline moves between grains per token position (B·T, padding included),

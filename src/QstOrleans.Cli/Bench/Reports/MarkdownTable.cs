@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace QstOrleans.Model.Benchmarks;
+namespace QstOrleans.Cli.Bench.Reports;
 
 /// <summary>A GitHub Markdown table; cells are escaped (<c>|</c> → <c>\|</c>, newlines → spaces).</summary>
 public static class MarkdownTable

@@ -1,7 +1,7 @@
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Qst;
 
-namespace QstOrleans.Model.Benchmarks;
+namespace QstOrleans.Cli.Bench.Reports;
 
 /// <summary>The methods the analytic memory model knows (LST: QST's side network on an unquantized bf16 backbone).</summary>
 public enum BenchMethod

@@ -1,4 +1,4 @@
-namespace QstOrleans.Model.Benchmarks;
+namespace QstOrleans.Cli.Bench.Reports;
 
 /// <summary>
 /// The QST paper's Llama-2-70B memory figure (repo figure <c>memory_comsuption_70b.jpg</c>, GB; batch and

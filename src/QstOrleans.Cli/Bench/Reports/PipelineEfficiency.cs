@@ -1,4 +1,4 @@
-namespace QstOrleans.Model.Benchmarks;
+namespace QstOrleans.Cli.Bench.Reports;
 
 /// <summary>
 /// How close a pipeline run came to the ideal bubble-free pipeline. Workers are the backbone stages and the
