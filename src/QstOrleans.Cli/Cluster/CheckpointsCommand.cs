@@ -3,9 +3,6 @@ using System.Globalization;
 using QstOrleans.Cli.Shared;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;
-using QstOrleans.Grains.Jobs;
-using QstOrleans.Storage.Blobs;
-using QstOrleans.Storage.Checkpoints;
 
 namespace QstOrleans.Cli.Cluster;
 
@@ -29,10 +26,7 @@ internal static class CheckpointsCommand
             string id = p.GetValue(job)!;
             IReadOnlyList<CheckpointInfo> rows;
             if (p.GetValue(local))
-            {
-                string dir = LocalCluster.CheckpointDirectory(Path.GetFullPath(p.GetValue(stateDir) ?? EmbeddedDefaults.StateDirectory));
-                rows = Directory.Exists(dir) ? await CheckpointListing.List(new CheckpointStore(new LocalDirectoryBlobStore(dir), CheckpointStores.Prefix(id))) : [];
-            }
+                rows = await LocalSiloHost.ListCheckpointsAsync(p.GetValue(stateDir) ?? EmbeddedDefaults.StateDirectory, id);
             else
             {
                 await using var client = await connection.ConnectAsync(p, cancel);

@@ -5,8 +5,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using QstOrleans.Client;
 using QstOrleans.Grains.Hosting;
-using QstOrleans.Grains.Persistence;
-using QstOrleans.Storage.Blobs;
 
 namespace QstOrleans.Cli.Cluster;
 
@@ -16,14 +14,13 @@ namespace QstOrleans.Cli.Cluster;
 /// silo's own grain factory. Same grains, placement and messaging as a real cluster, no server to start.
 /// Durable: job state lives in the blob grain storage under <c>{state dir}/state</c> and checkpoints under
 /// <c>{state dir}/checkpoints</c>, so a killed run started again on the same state directory resumes its jobs
-/// (the silo's startup task pokes every unfinished one).
+/// (the silo's startup task pokes every unfinished one). The silo itself is configured by
+/// <see cref="LocalSiloHost.AddQstLocal"/>; this class adds the CLI's logging and the client.
 /// </summary>
 internal sealed class LocalCluster : IAsyncDisposable
 {
     /// <summary>Slots of a cluster started to resume or inspect a job whose stage count is not known yet (unused slots cost nothing).</summary>
     public const int ResumeSlots = 8;
-    /// <summary>Stable across runs: the blob grain storage keys state by service id.</summary>
-    public const string ServiceId = "qst-local";
 
     readonly IHost _host;
 
@@ -37,7 +34,7 @@ internal sealed class LocalCluster : IAsyncDisposable
     public QstClient Client { get; }
     public string StateDirectory { get; }
 
-    public static string CheckpointDirectory(string stateDirectory) => Path.Combine(stateDirectory, "checkpoints");
+    public static string CheckpointDirectory(string stateDirectory) => LocalSiloHost.CheckpointDirectory(stateDirectory);
 
     /// <param name="join">null: a standalone one-silo cluster on free ports. Otherwise this silo's ports, the
     /// primary silo to join and its name (`qst bench pipeline` runs one such silo per process, pinned to a core).</param>
@@ -59,20 +56,16 @@ internal sealed class LocalCluster : IAsyncDisposable
             .AddSimpleConsole(c => c.SingleLine = true)
             .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace);
         int siloPort = join?.SiloPort ?? FreePort(), gatewayPort = join?.GatewayPort ?? FreePort();
-        builder.UseOrleans(silo =>
+        builder.UseOrleans(silo => silo.AddQstLocal(new LocalSiloOptions
         {
-            silo.UseLocalhostClustering(siloPort, gatewayPort, join is null ? null : new IPEndPoint(IPAddress.Loopback, join.PrimarySiloPort),
-                serviceId: ServiceId, clusterId: join?.ClusterId ?? $"qst-local-{Environment.ProcessId}");
-            silo.AddQst(new QstSiloOptions
-            {
-                SiloName = join?.SiloName ?? "local",
-                Slots = Enumerable.Range(0, slots).Select(i => new SlotOptions { Device = $"{deviceKind}:{i}", MemoryGiB = 8 }).ToList(),
-                Checkpoints = new CheckpointOptions { Store = "local", Path = CheckpointDirectory(stateDirectory) },
-            });
-            silo.AddBlobGrainStorage(QstProviders.State, _ => new LocalDirectoryBlobStore(Path.Combine(stateDirectory, "state")));
-            // One process: a reminder would only re-activate a job in this same process; the startup task covers restarts.
-            silo.UseInMemoryReminderService();
-        });
+            StateDirectory = stateDirectory,
+            Devices = Enumerable.Range(0, slots).Select(i => $"{deviceKind}:{i}").ToList(),
+            SiloPort = siloPort,
+            GatewayPort = gatewayPort,
+            PrimarySiloPort = join?.PrimarySiloPort,
+            ClusterId = join?.ClusterId ?? $"qst-local-{Environment.ProcessId}",
+            SiloName = join?.SiloName ?? "local",
+        }));
         var host = builder.Build();
         try
         {

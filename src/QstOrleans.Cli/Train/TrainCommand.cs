@@ -3,6 +3,7 @@ using QstOrleans.Cli.Cluster;
 using QstOrleans.Cli.Shared;
 using QstOrleans.Client;
 using QstOrleans.Contracts.Wire;
+using QstOrleans.Grains.Hosting;
 using QstOrleans.Model.Training;
 
 namespace QstOrleans.Cli.Train;
@@ -119,7 +120,7 @@ internal static class TrainCommand
     /// <summary><c>local-</c> + a hash of the whole spec, with <c>-2</c>, <c>-3</c>, … once a job of that spec has finished.</summary>
     static async Task<string> LocalJobId(QstClient client, JobSpec spec)
     {
-        string baseId = $"local-{Grains.Jobs.JobSpecHash.OfRequest(spec)[..12]}";
+        string baseId = $"local-{LocalSiloHost.SpecFingerprint(spec)[..12]}";
         for (int n = 1; ; n++)
         {
             string id = n == 1 ? baseId : $"{baseId}-{n}";
