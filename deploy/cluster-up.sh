@@ -2,6 +2,8 @@
 # Starts a QstOrleans cluster on this machine: redis-server (membership table) + N silo processes with
 # Redis clustering, each with its own device slot(s). Records every PID under $RUN_DIR; stop it with
 # deploy/cluster-down.sh. Then: qst train --redis 127.0.0.1:$REDIS_PORT --stages N ...
+# One host only: Redis on loopback, so every silo advertises 127.0.0.1 (detected from the route to Redis). For several
+# hosts see deploy/README.md, "Two real hosts"; deploy/netns-cluster.sh simulates them with network namespaces.
 #
 #   deploy/cluster-up.sh [SILOS]            (default 2)
 #   env: RUN_DIR (./runs/cluster)  REDIS_PORT (6379)  CLUSTER_ID (qst)  SLOTS_PER_SILO (1)

@@ -38,7 +38,7 @@ builder.UseOrleans(silo =>
     if (hostOptions.Clustering == "redis")
     {
         silo.UseRedisClustering(hostOptions.Redis!);
-        silo.ConfigureEndpoints(IPAddress.Parse(hostOptions.AdvertisedAddress), hostOptions.SiloPort, hostOptions.GatewayPort,
+        silo.ConfigureEndpoints(IPAddress.Parse(hostOptions.AdvertisedAddress!), hostOptions.SiloPort, hostOptions.GatewayPort,
             hostOptions.ListenOnAnyHostAddress);
     }
     else
@@ -46,26 +46,34 @@ builder.UseOrleans(silo =>
         var primary = new IPEndPoint(IPAddress.Loopback, hostOptions.PrimarySiloPort ?? hostOptions.SiloPort);
         silo.UseLocalhostClustering(hostOptions.SiloPort, hostOptions.GatewayPort, primary, hostOptions.ServiceId, hostOptions.ClusterId);
     }
-    if (hostOptions.FastFailureDetection)
-    {
-        // A lost silo is noticed in a few seconds instead of about a minute (small clusters, one host).
-        silo.Configure<ClusterMembershipOptions>(m =>
-        {
-            m.ProbeTimeout = TimeSpan.FromSeconds(2);
-            m.NumMissedProbesLimit = 2;
-            m.NumVotesForDeathDeclaration = 1;
-            // A silo starting after a crash of the whole cluster first checks connectivity with every silo still marked
-            // Active in the table, and only skips those whose IAmAlive is older than NumMissedTableIAmAliveLimit x this
-            // period (30 s by default: a full restart waited over a minute). 5 s makes the dead entries stale in 10 s.
-            m.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
-        });
-    }
+    silo.Configure<ClusterMembershipOptions>(m => hostOptions.FailureDetection.ApplyTo(m, hostOptions.FastFailureDetection));
     silo.AddQst(siloOptions);
     silo.AddQstStorage(hostOptions);
 });
 
 using var host = builder.Build();
 var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("QstOrleans.Silo");
+if (hostOptions.Clustering == "redis")
+{
+    // Before joining: a live silo with this name or endpoint is a configuration error, not a restart.
+    var advertised = new IPEndPoint(IPAddress.Parse(hostOptions.AdvertisedAddress!), hostOptions.SiloPort);
+    string? clash;
+    try
+    {
+        clash = await SiloClashCheck.FindAsync(host.Services, SiloConfiguration.Section, siloOptions.SiloName, advertised,
+            hostOptions.FailureDetection.EffectiveProbeTimeout(hostOptions.FastFailureDetection), CancellationToken.None);
+    }
+    catch (Exception e)
+    {
+        log.LogCritical("silo {Silo} failed to start: cannot read the membership table in {Redis}: {Message}", siloOptions.SiloName, hostOptions.Redis, e.Message);
+        return 1;
+    }
+    if (clash is not null)
+    {
+        Console.Error.WriteLine($"error: {clash}");
+        return 2;
+    }
+}
 try
 {
     await host.StartAsync();
@@ -75,8 +83,9 @@ catch (Exception e)
     log.LogCritical("silo {Silo} failed to start: {Message}", siloOptions.SiloName, e.Message);
     return 1;
 }
-log.LogInformation("silo {Silo} up: cluster {Cluster}/{Service} via {Clustering}, silo port {SiloPort}, gateway port {GatewayPort}, slots {Slots}; {Storage}",
-    siloOptions.SiloName, hostOptions.ClusterId, hostOptions.ServiceId, hostOptions.Clustering, hostOptions.SiloPort,
+log.LogInformation("silo {Silo} up: cluster {Cluster}/{Service} via {Clustering}{Advertised}, silo port {SiloPort}, gateway port {GatewayPort}, slots {Slots}; {Storage}",
+    siloOptions.SiloName, hostOptions.ClusterId, hostOptions.ServiceId, hostOptions.Clustering,
+    hostOptions.Clustering == "redis" ? $" advertising {hostOptions.AdvertisedAddress} ({hostOptions.AdvertisedAddressOrigin})" : "", hostOptions.SiloPort,
     hostOptions.GatewayPort, string.Join(", ", siloOptions.Slots.Select(s => $"{s.Device} ({s.MemoryGiB} GiB)")),
     SiloStorage.Describe(hostOptions, siloOptions));
 await host.WaitForShutdownAsync();

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
 using QstOrleans.Grains.Hosting;
@@ -12,18 +11,31 @@ public sealed record SiloHostOptions
     public string Clustering { get; init; } = "localhost";
     /// <summary>StackExchange.Redis connection string; required when <see cref="Clustering"/> is <c>redis</c>.</summary>
     public string? Redis { get; init; }
+    /// <summary>Orleans cluster id: silos (and clients) with the same id and Redis form one cluster.</summary>
     public string ClusterId { get; init; } = "qst";
-    public string ServiceId { get; init; } = "qst";
+    /// <summary>
+    /// Orleans service id: the namespace of grain state and reminders in Redis. Default: <see cref="ClusterId"/>, so two
+    /// clusters sharing one Redis never see each other's jobs (clients derive it the same way).
+    /// </summary>
+    public string ServiceId { get => _serviceId ?? ClusterId; init => _serviceId = value; }
+    readonly string? _serviceId;
     public int SiloPort { get; init; } = 11111;
     public int GatewayPort { get; init; } = 30000;
     /// <summary>Localhost clustering: the silo port of the primary silo (itself by default).</summary>
     public int? PrimarySiloPort { get; init; }
-    /// <summary>Redis clustering: the address other silos and clients use to reach this one.</summary>
-    public string AdvertisedAddress { get; init; } = "127.0.0.1";
+    /// <summary>
+    /// Redis clustering: the address other silos and clients use to reach this one. Empty: the address of the interface
+    /// that routes to the Redis server (127.0.0.1 only when Redis itself is on loopback). See <see cref="SiloAddressing"/>.
+    /// </summary>
+    public string? AdvertisedAddress { get; init; }
+    /// <summary>Set by <see cref="SiloConfiguration.Read"/> (not a key): how <see cref="AdvertisedAddress"/> was chosen, for the log.</summary>
+    public string AdvertisedAddressOrigin { get; init; } = "";
     /// <summary>Redis clustering: listen on every interface (multi-host) instead of the advertised address only.</summary>
     public bool ListenOnAnyHostAddress { get; init; }
-    /// <summary>Faster failure detection (probe every 2 s, 2 missed probes) for small clusters.</summary>
+    /// <summary>Faster failure detection (probe every 2 s, 2 missed probes) for small clusters on one LAN.</summary>
     public bool FastFailureDetection { get; init; } = true;
+    /// <summary>Membership probe timing (<c>Qst:FailureDetection:*</c>); set keys override <see cref="FastFailureDetection"/>.</summary>
+    public FailureDetectionOptions FailureDetection { get; init; } = new();
     /// <summary>Grain state (<c>Qst:State:*</c>): the provider behind <c>QstProviders.State</c>.</summary>
     public StateStorageOptions State { get; init; } = new();
     /// <summary>
@@ -86,8 +98,6 @@ public static partial class SiloConfiguration
         if (host.PrimarySiloPort is { } primary) CheckPort("PrimarySiloPort", primary);
         if (host.SiloPort == host.GatewayPort)
             throw new ArgumentException($"{Section}:GatewayPort: must differ from {Section}:SiloPort ({host.SiloPort})");
-        if (!IPAddress.TryParse(host.AdvertisedAddress, out _))
-            throw new ArgumentException($"{Section}:AdvertisedAddress: '{host.AdvertisedAddress}' is not an IP address");
         if (string.IsNullOrWhiteSpace(host.ClusterId)) throw new ArgumentException($"{Section}:ClusterId must not be empty");
         if (string.IsNullOrWhiteSpace(host.ServiceId)) throw new ArgumentException($"{Section}:ServiceId must not be empty");
         if (string.IsNullOrWhiteSpace(silo.SiloName) || silo.SiloName.Contains('/') || silo.SiloName.Contains('|'))
@@ -111,7 +121,13 @@ public static partial class SiloConfiguration
             if (value <= TimeSpan.Zero) throw new ArgumentException($"{Section}:{name}: must be a positive time span (e.g. 00:01:00), got {value}");
         if (silo.MaxRecoveriesWithoutProgress < 1)
             throw new ArgumentException($"{Section}:MaxRecoveriesWithoutProgress: must be at least 1, got {silo.MaxRecoveriesWithoutProgress}");
+        host.FailureDetection.Validate(Section);
         host = host with { Clustering = clustering };
+        if (clustering == "redis")
+        {
+            var (address, origin) = SiloAddressing.Resolve(host.AdvertisedAddress, host.Redis!, Section);
+            host = host with { AdvertisedAddress = address.ToString(), AdvertisedAddressOrigin = origin };
+        }
         CheckCheckpoints(silo.Checkpoints);
         host = host with { State = ReadState(host, silo.Checkpoints), Reminders = ReadReminders(host) };
         return (host, silo);

@@ -12,12 +12,13 @@ public sealed record QstClientOptions
     /// <summary>StackExchange.Redis connection string, e.g. <c>127.0.0.1:6379</c> (Redis clustering).</summary>
     public string? RedisConnectionString { get; init; }
     public string ClusterId { get; init; } = DefaultClusterId;
-    public string ServiceId { get; init; } = DefaultServiceId;
+    /// <summary>Orleans service id; default <see cref="ClusterId"/>, as the silos derive it (<c>Qst:ServiceId</c>).</summary>
+    public string ServiceId { get => _serviceId ?? ClusterId; init => _serviceId = value; }
+    readonly string? _serviceId;
     /// <summary>How long to keep trying to reach a gateway before giving up.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     public const string DefaultClusterId = "qst";
-    public const string DefaultServiceId = "qst";
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the option when the options are inconsistent.</summary>
     public void Validate()

@@ -19,7 +19,7 @@ internal sealed class ClusterConnection
     };
     public Option<string?> Redis { get; } = new("--redis") { Description = "Redis connection string of the cluster's membership table, e.g. 127.0.0.1:6379; env QST_REDIS" };
     public Option<string?> ClusterId { get; } = new("--cluster-id") { Description = $"Orleans cluster id (default {QstClientOptions.DefaultClusterId}); env QST_CLUSTER_ID" };
-    public Option<string?> ServiceId { get; } = new("--service-id") { Description = $"Orleans service id (default {QstClientOptions.DefaultServiceId})" };
+    public Option<string?> ServiceId { get; } = new("--service-id") { Description = "Orleans service id (default: the cluster id, as the silos derive it)" };
 
     public void AddTo(Command command)
     {
@@ -44,8 +44,8 @@ internal sealed class ClusterConnection
             GatewayPorts = ports,
             RedisConnectionString = redis,
             ClusterId = p.GetValue(ClusterId) ?? NonEmpty(Environment.GetEnvironmentVariable("QST_CLUSTER_ID")) ?? QstClientOptions.DefaultClusterId,
-            ServiceId = p.GetValue(ServiceId) ?? QstClientOptions.DefaultServiceId,
         };
+        if (p.GetValue(ServiceId) is { } serviceId) options = options with { ServiceId = serviceId };
         options.Validate();
         return options;
     }

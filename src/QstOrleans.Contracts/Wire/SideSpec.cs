@@ -2,13 +2,17 @@ namespace QstOrleans.Contracts.Wire;
 
 /// <summary>What a side-trainer grain builds: the side network, optimizer and schedule of one job.</summary>
 /// <param name="MicroBatchesPerEpoch">For the data cursor stored in checkpoints (epoch, index within the epoch).</param>
+/// <param name="ExpectedCheckpointStep">The newest checkpoint the job knows was committed (0 = none). A store without a
+/// checkpoint at or after it is not the store that checkpoint went to (e.g. a directory per host instead of a shared
+/// one): the side trainer refuses it rather than silently restarting from step 0.</param>
 [GenerateSerializer, Immutable]
 public sealed record SideSpec(
     [property: Id(0)] string JobId,
     [property: Id(1)] JobSpec Job,
     [property: Id(2)] int TotalSteps,
     [property: Id(3)] int TapCount,
-    [property: Id(4)] int MicroBatchesPerEpoch = 0);
+    [property: Id(4)] int MicroBatchesPerEpoch = 0,
+    [property: Id(5)] long ExpectedCheckpointStep = 0);
 
 /// <summary>The side trainer's counters. <see cref="Attempt"/> is −1 while it is not initialized (e.g. re-activated
 /// after its silo died); <see cref="ResumedFrom"/> is the micro-batch its current initialization started at.</summary>

@@ -97,7 +97,7 @@ public sealed partial class TrainingJobGrain(
         await Task.WhenAll(plan.Stages.Select((s, i) => GrainFactory.GetGrain<IBackboneStageGrain>(plan.StageKeys[i])
             .EnsureLoaded(stageSpec with { First = s.First, End = s.End })));
         var side = GrainFactory.GetGrain<ISideTrainerGrain>(JobId);
-        var position = await side.Initialize(new SideSpec(JobId, spec, plan.TotalSteps, plan.Model.NumLayers + 1, plan.MicroBatchesPerEpoch), attempt);
+        var position = await side.Initialize(new SideSpec(JobId, spec, plan.TotalSteps, plan.Model.NumLayers + 1, plan.MicroBatchesPerEpoch, Record.CheckpointStep), attempt);
         _sideSilo = (await side.GetStatus()).Silo;
         foreach (var warning in position.Warnings) log.LogWarning("job {Job}: {Warning}", JobId, warning);
         return position;

@@ -14,7 +14,8 @@ namespace QstOrleans.Grains.Side;
 /// Memory stays bounded because the job keeps at most its window in flight.
 /// </summary>
 /// <remarks>Initialize throws <see cref="InvalidDataException"/> when the stored checkpoint belongs to another job spec,
-/// <see cref="CheckpointCorruptException"/> when checkpoints exist but none verifies.</remarks>
+/// <see cref="CheckpointCorruptException"/> when checkpoints exist but none verifies, and <see cref="InvalidDataException"/> when
+/// the store lacks the checkpoint the job recorded as committed (<see cref="StoreContinuity"/>).</remarks>
 public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores stores, ILogger<SideTrainerGrain> log) : Grain, ISideTrainerGrain
 {
     SideSession? _session;
@@ -31,6 +32,7 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
             await old.StopAsync();
         }
         var store = await stores.ForJob(JobId);
+        await StoreContinuity.EnsureHoldsExpected(spec, store, silo.SiloName);
         var (core, position) = await Task.Run(() => Build(spec, store));
         _session = new SideSession(attempt, core, position, spec, store, Job, log);
         _session.Start();

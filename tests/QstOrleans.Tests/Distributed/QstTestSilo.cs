@@ -19,13 +19,16 @@ public sealed class QstTestSilo : ISiloConfigurator
 {
     public const string RootKey = "QstTestRoot";
     public const string DurableKey = "QstTestDurableState";
+    public const string PerSiloCheckpointsKey = "QstTestPerSiloCheckpoints";
 
-    /// <summary>A cluster of <paramref name="silos"/> silos keeping checkpoints (and durable state) under <paramref name="root"/>.</summary>
-    public static TestCluster Build(int silos, string root, bool durableState)
+    /// <summary>A cluster of <paramref name="silos"/> silos keeping checkpoints (and durable state) under <paramref name="root"/>;
+    /// with <paramref name="perSiloCheckpoints"/> each silo gets its own checkpoint directory (a misconfigured multi-host cluster).</summary>
+    public static TestCluster Build(int silos, string root, bool durableState, bool perSiloCheckpoints = false)
     {
         var builder = new TestClusterBuilder((short)silos);
         builder.Properties[RootKey] = root;
         builder.Properties[DurableKey] = durableState ? "true" : "false";
+        builder.Properties[PerSiloCheckpointsKey] = perSiloCheckpoints ? "true" : "false";
         builder.AddSiloBuilderConfigurator<QstTestSilo>();
         var cluster = builder.Build();
         cluster.Deploy();
@@ -40,7 +43,11 @@ public sealed class QstTestSilo : ISiloConfigurator
         {
             SiloName = name,
             Slots = [new SlotOptions { Device = "cpu:0", MemoryGiB = 4 }],
-            Checkpoints = new CheckpointOptions { Store = "local", Path = Path.Combine(root, "checkpoints"), KeepLast = 2 },
+            Checkpoints = new CheckpointOptions
+            {
+                Store = "local", KeepLast = 2,
+                Path = builder.Configuration[PerSiloCheckpointsKey] == "true" ? Path.Combine(root, "checkpoints", name) : Path.Combine(root, "checkpoints"),
+            },
             StallTimeout = TimeSpan.FromSeconds(20),
             HealthCheckPeriod = TimeSpan.FromMilliseconds(500),
             RecoveryTimeout = TimeSpan.FromSeconds(60),

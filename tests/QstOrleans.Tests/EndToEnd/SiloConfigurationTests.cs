@@ -19,6 +19,17 @@ public sealed class SiloConfigurationTests
             // Recovery timing.
             (["--Qst:StallTimeout", "00:00:00"], "Qst:StallTimeout: must be a positive time span"),
             (["--Qst:MaxRecoveriesWithoutProgress", "0"], "Qst:MaxRecoveriesWithoutProgress: must be at least 1, got 0"),
+            // Multi-host: failure detection timing and the advertised address (never loopback towards a remote Redis).
+            (["--Qst:FailureDetection:ProbeTimeout", "00:00:00"], "Qst:FailureDetection:ProbeTimeout: must be a positive time span"),
+            (["--Qst:FailureDetection:MissedProbesLimit", "0"], "Qst:FailureDetection:MissedProbesLimit: must be at least 1, got 0"),
+            (["--Qst:FailureDetection:IAmAlivePeriod", "-00:00:01"], "Qst:FailureDetection:IAmAlivePeriod: must be a positive time span"),
+            (["--Qst:Clustering", "redis", "--Qst:Redis", "10.99.0.1:6379", "--Qst:AdvertisedAddress", "127.0.0.1"],
+                "Qst:AdvertisedAddress: 127.0.0.1 is a loopback address but Qst:Redis (10.99.0.1:6379) is on another host"),
+            (["--Qst:Clustering", "redis", "--Qst:Redis", "127.0.0.1:6379", "--Qst:AdvertisedAddress", "0.0.0.0"],
+                "Qst:AdvertisedAddress: 0.0.0.0 is not an address other hosts can reach"),
+            (["--Qst:Clustering", "redis", "--Qst:Redis", "127.0.0.1:6379", "--Qst:AdvertisedAddress", "host-1"],
+                "Qst:AdvertisedAddress: 'host-1' is not an IP address"),
+            (["--Qst:ClusterId", "c1", "--Qst:ServiceId", " "], "Qst:ServiceId must not be empty"),
             // Storage: grain state, reminders, checkpoints.
             (["--Qst:State:Provider", "zookeeper"], "Qst:State:Provider: unknown value 'zookeeper'"),
             (["--Qst:State:Provider", "redis"], "Qst:State:Provider: redis needs Qst:Redis"),
