@@ -1,5 +1,6 @@
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Layers;
+using QstOrleans.Model.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -15,6 +16,8 @@ namespace QstOrleans.Model.Backbone;
 /// </summary>
 public sealed class BackboneStage : nn.Module
 {
+    static readonly Scalar OptPositionOffset = ModelConfig.OptPositionOffset;
+
     readonly ModelConfig _config;
     // Names as registered, so Module.to(device) re-points these fields at the moved tensors.
     [ComponentName(Name = "embed_tokens")] readonly Parameter? _embedding;      // [V, E] (first stage)
@@ -93,8 +96,8 @@ public sealed class BackboneStage : nn.Module
         {
             // OPT: learned positions, offset by 2 rows. With right padding the real tokens' positions equal
             // HF's cumsum(mask) − 1; padded positions differ but no real token attends to them.
-            var pos = context.Positions + ModelConfig.OptPositionOffset;
-            e = e + _positions[pos].to(_accumulate);
+            var pos = context.Positions.PlusScalar(OptPositionOffset);
+            e = e.Plus(_positions[pos].to(_accumulate));
         }
         return e;
     }

@@ -1,4 +1,5 @@
 using QstOrleans.Model.Layers;
+using QstOrleans.Model.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,7 +35,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = _base.forward(x) + _b.forward(_a.forward(x)) * _scale;
+        using Scalar scale = _scale;                                                   // owned: see Scalars
+        var y = _base.forward(x).Plus(_b.forward(_a.forward(x)).mul(scale));
         return y.MoveToOuterDisposeScope();
     }
 }

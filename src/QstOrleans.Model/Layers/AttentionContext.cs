@@ -1,3 +1,4 @@
+using QstOrleans.Model.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,6 +12,9 @@ namespace QstOrleans.Model.Layers;
 /// </summary>
 public sealed class AttentionContext : IDisposable
 {
+    /// <summary>The additive mask value of a key a query may not see (float.MinValue, as HF's eager path uses).</summary>
+    static readonly Scalar MaskedOut = float.MinValue;
+
     /// <summary>[B, 1, T, T_past + T] fp32: 0 where attention is allowed, most negative finite float elsewhere.</summary>
     public Tensor Mask { get; }
     /// <summary>[B, T] int64 position ids (0..T-1 for right-padded batches; T_past.. for a cached step).</summary>
@@ -43,8 +47,9 @@ public sealed class AttentionContext : IDisposable
         var keep = attentionMask.to(ScalarType.Bool).view(b, 1, 1, t);                  // [B, 1, 1, T]
         var allowed = causal.view(1, 1, t, t).logical_and(keep);                         // [B, 1, T, T]
         var mask = zeros(b, 1, t, t, dtype: ScalarType.Float32, device: device)
-            .masked_fill(allowed.logical_not(), float.MinValue);
-        var positions = arange(t, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(b, t).contiguous();
+            .masked_fill(allowed.logical_not(), MaskedOut);
+        using Scalar length = t;   // owned scalars only on hot paths: see Scalars
+        var positions = arange(length, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(b, t).contiguous();
         // The context owns its tensors (disposed with it), so they leave every dispose scope.
         return new AttentionContext(mask.DetachFromDisposeScope(), positions.DetachFromDisposeScope(), b, t);
     }
@@ -64,9 +69,10 @@ public sealed class AttentionContext : IDisposable
         // query i sits at absolute position p + i and may read key j when j <= p + i
         var allowed = ones(newLength, total, dtype: ScalarType.Bool, device: device).tril(pastLength);  // [T_new, T_total]
         var mask = zeros(newLength, total, dtype: ScalarType.Float32, device: device)
-            .masked_fill(allowed.logical_not(), float.MinValue)
+            .masked_fill(allowed.logical_not(), MaskedOut)
             .view(1, 1, newLength, total).expand(batchSize, 1, newLength, total).contiguous();
-        var positions = arange(pastLength, total, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(batchSize, newLength).contiguous();
+        using Scalar start = pastLength, stop = total;
+        var positions = arange(start, stop, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(batchSize, newLength).contiguous();
         return new AttentionContext(mask.DetachFromDisposeScope(), positions.DetachFromDisposeScope(), batchSize, newLength)
         {
             PastLength = pastLength,

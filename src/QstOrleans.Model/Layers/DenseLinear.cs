@@ -62,6 +62,7 @@ public static class Init
     {
         using var scope = NewDisposeScope();
         var u = rand(shape, dtype: ScalarType.Float32, generator: generator);
-        return (u * (2 * bound) - bound).MoveToOuterDisposeScope();
+        using Scalar width = 2 * bound, low = bound;   // owned: see Scalars
+        return u.mul(width).sub(low).MoveToOuterDisposeScope();
     }
 }

@@ -1,5 +1,7 @@
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
+using QstOrleans.Model.Tensors;
 
 namespace QstOrleans.Model.Layers;
 
@@ -54,10 +56,10 @@ public sealed class LlamaDecoderLayer : DecoderLayer
     {
         using var scope = NewDisposeScope();
         var u = _inputNorm.forward(x).to(_compute);                                      // [B, T, D]
-        var h = x + Attention(u, context, cache).to(_accumulate);
+        var h = x.Plus(Attention(u, context, cache).to(_accumulate));
         var w = _postNorm.forward(h).to(_compute);
         var mlp = _down.forward(nn.functional.silu(_gate.forward(w)) * _up.forward(w));  // [B, T, D]
-        return (h + mlp.to(_accumulate)).MoveToOuterDisposeScope();
+        return h.Plus(mlp.to(_accumulate)).MoveToOuterDisposeScope();
     }
 
     Tensor Attention(Tensor u, AttentionContext context, KvCache? cache)
@@ -76,8 +78,9 @@ public sealed class LlamaDecoderLayer : DecoderLayer
             k = k.repeat_interleave(nh / nkv, dim: 1);                                  // [B, n_h, T, D]
             v = v.repeat_interleave(nh / nkv, dim: 1);
         }
-        var scores = q.matmul(k.transpose(-2, -1)) * (1.0 / Math.Sqrt(hd));             // [B, n_h, T, T_past + T]
-        var probs = (scores.to(_accumulate) + context.Mask).softmax(-1).to(u.dtype);
+        using Scalar scale = 1.0 / Math.Sqrt(hd);                                      // owned: see Scalars
+        var scores = q.matmul(k.transpose(-2, -1)).mul(scale);                          // [B, n_h, T, T_past + T]
+        var probs = scores.to(_accumulate).Plus(context.Mask).softmax(-1).to(u.dtype);
         var mixed = probs.matmul(v).transpose(1, 2).reshape(b, t, nh * hd);              // [B, T, n_h·D]
         return _o.forward(mixed);
     }

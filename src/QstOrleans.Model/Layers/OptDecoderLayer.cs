@@ -1,5 +1,7 @@
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
+using QstOrleans.Model.Tensors;
 
 namespace QstOrleans.Model.Layers;
 
@@ -50,15 +52,16 @@ public sealed class OptDecoderLayer : DecoderLayer
         long b = x.shape[0], t = x.shape[1];
         int nh = _shape.Heads, hd = _shape.HeadDim;
         var u = _attnNorm.forward(x).to(_compute);                                     // [B, T, D]
-        var q = (_q.forward(u) * (1.0 / Math.Sqrt(hd))).view(b, t, nh, hd).transpose(1, 2); // [B, n_h, T, hd]
+        using Scalar scale = 1.0 / Math.Sqrt(hd);                                      // owned: see Scalars
+        var q = _q.forward(u).mul(scale).view(b, t, nh, hd).transpose(1, 2);           // [B, n_h, T, hd]
         var k = _k.forward(u).view(b, t, nh, hd).transpose(1, 2);
         var v = _v.forward(u).view(b, t, nh, hd).transpose(1, 2);
         if (cache is not null) (k, v) = cache.Append(k, v);                            // [B, n_h, T_past + T, hd]
-        var probs = (q.matmul(k.transpose(-2, -1)).to(_accumulate) + context.Mask).softmax(-1).to(_compute);
+        var probs = q.matmul(k.transpose(-2, -1)).to(_accumulate).Plus(context.Mask).softmax(-1).to(_compute);
         var mixed = probs.matmul(v).transpose(1, 2).reshape(b, t, nh * hd);
-        var h = x + _out.forward(mixed).to(_accumulate);
+        var h = x.Plus(_out.forward(mixed).to(_accumulate));
         var w = _finalNorm.forward(h).to(_compute);
         var mlp = _fc2.forward(nn.functional.relu(_fc1.forward(w)));
-        return (h + mlp.to(_accumulate)).MoveToOuterDisposeScope();
+        return h.Plus(mlp.to(_accumulate)).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using QstOrleans.Model.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -11,7 +12,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     // ComponentName: Module.to(device) replaces registered tensors and re-points the field whose component
     // name matches the registered one; without it the field would keep the old, disposed tensor.
     [ComponentName(Name = "weight")] readonly Parameter _weight; // [D] fp32
-    readonly double _eps;
+    readonly Scalar _eps;   // owned for the module's life: a temporary would be freed by its finalizer mid-call (see Scalars)
 
     public RmsNorm(Tensor weight, double eps, bool trainable, string name = "rms_norm") : base(name)
     {
@@ -30,7 +31,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var x32 = x.to(Precision.NormDType(x.dtype));
-        var inv = (x32.pow(2).mean([-1L], keepdim: true) + _eps).rsqrt();
+        var inv = x32.pow(Scalars.Two).mean([-1L], keepdim: true).PlusScalar(_eps).rsqrt();
         return (x32 * inv * _weight.to(x32.dtype)).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using QstOrleans.Model.Tensors;
 using QstOrleans.Model.Config;
 using static TorchSharp.torch;
 
@@ -55,6 +56,6 @@ public static class RotaryEmbedding
         var x1 = x.narrow(-1, 0, half);
         var x2 = x.narrow(-1, half, half);
         var rotated = cat([x2.neg(), x1], -1);
-        return x * cos.to(x.dtype) + rotated * sin.to(x.dtype);
+        return (x * cos.to(x.dtype)).Plus(rotated * sin.to(x.dtype));
     }
 }

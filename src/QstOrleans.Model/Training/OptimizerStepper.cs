@@ -29,7 +29,7 @@ public sealed class OptimizerStepper : IDisposable
         Config = config;
         _accumulation = accumulation;
         _schedule = new LrSchedule(config.Schedule, config.LearningRate, config.WarmupSteps, totalSteps);
-        _adamw = optim.AdamW(parameters, config.LearningRate, config.Beta1, config.Beta2, config.Epsilon, config.WeightDecay);
+        _adamw = new AdamW(parameters, config.Beta1, config.Beta2, config.Epsilon, config.WeightDecay);
     }
 
     public OptimizerConfig Config { get; }
@@ -43,7 +43,9 @@ public sealed class OptimizerStepper : IDisposable
     public float Accumulate(Tensor loss)
     {
         if (StepDue) throw new InvalidOperationException("the accumulation window is full: call Apply() first");
-        using var scaled = loss / _accumulation;
+        // The divisor is a Scalar owned for the call: a temporary one could be freed by its finalizer mid-call (see AdamW).
+        using Scalar accumulation = _accumulation;
+        using var scaled = loss.div(accumulation);
         scaled.backward();
         _accumulated++;
         return loss.item<float>();
@@ -61,9 +63,8 @@ public sealed class OptimizerStepper : IDisposable
         using (NewDisposeScope())
         {
             if (Config.MaxGradNorm > 0) nn.utils.clip_grad_norm_(_parameters, Config.MaxGradNorm);
-            foreach (var group in _adamw.ParamGroups) group.LearningRate = lr;
-            _adamw.step();
-            _adamw.zero_grad();
+            _adamw.Step(lr);
+            _adamw.ZeroGrad();
         }
         _accumulated = 0;
         Step++;
@@ -81,7 +82,9 @@ public sealed class OptimizerStepper : IDisposable
         foreach (var p in _parameters)
         {
             var grad = p.grad;
-            if (grad is not null) squares.Add(grad.to(ScalarType.Float64).pow(2).sum());
+            if (grad is null) continue;
+            var wide = grad.to(ScalarType.Float64);
+            squares.Add((wide * wide).sum());   // not pow(2): a number operand would be a temporary Scalar (see AdamW)
         }
         return squares.Count == 0 ? 0 : Math.Sqrt(stack(squares).sum().item<double>());
     }
@@ -105,10 +108,9 @@ public sealed class OptimizerStepper : IDisposable
         for (int i = 0; i < states.Count; i++)
         {
             var s = states[i];
-            if (s.max_exp_avg_sq is not null) throw new NotSupportedException("AMSGrad state is not checkpointed");
-            writer.Add($"{parameterNames[i]}.exp_avg", s.exp_avg);
-            writer.Add($"{parameterNames[i]}.exp_avg_sq", s.exp_avg_sq);
-            writer.Add($"{parameterNames[i]}.step", SafeTensorDType.I64, [], BitConverter.GetBytes(s.step));
+            writer.Add($"{parameterNames[i]}.exp_avg", s.ExpAvg);
+            writer.Add($"{parameterNames[i]}.exp_avg_sq", s.ExpAvgSq);
+            writer.Add($"{parameterNames[i]}.step", SafeTensorDType.I64, [], BitConverter.GetBytes(s.Step));
         }
         writer.Metadata[KindKey] = "AdamW";
         writer.Metadata[StepKey] = Step.ToString(CultureInfo.InvariantCulture);
@@ -133,7 +135,7 @@ public sealed class OptimizerStepper : IDisposable
         var expected = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < states.Count; i++)
         {
-            foreach (var (suffix, like) in new[] { ("exp_avg", states[i].exp_avg), ("exp_avg_sq", states[i].exp_avg_sq) })
+            foreach (var (suffix, like) in new[] { ("exp_avg", states[i].ExpAvg), ("exp_avg_sq", states[i].ExpAvgSq) })
             {
                 string name = $"{parameterNames[i]}.{suffix}";
                 expected.Add(name);
@@ -155,26 +157,22 @@ public sealed class OptimizerStepper : IDisposable
         using var noGrad = no_grad();
         for (int i = 0; i < states.Count; i++)
         {
-            using (var m = file.ReadTensor($"{parameterNames[i]}.exp_avg")) states[i].exp_avg.copy_(m);
-            using (var v = file.ReadTensor($"{parameterNames[i]}.exp_avg_sq")) states[i].exp_avg_sq.copy_(v);
-            states[i].step = BitConverter.ToInt64(file.ReadBytes($"{parameterNames[i]}.step"));
+            using (var m = file.ReadTensor($"{parameterNames[i]}.exp_avg")) states[i].ExpAvg.copy_(m);
+            using (var v = file.ReadTensor($"{parameterNames[i]}.exp_avg_sq")) states[i].ExpAvgSq.copy_(v);
+            states[i].Step = BitConverter.ToInt64(file.ReadBytes($"{parameterNames[i]}.step"));
         }
-        _adamw.zero_grad();
+        _adamw.ZeroGrad();
         _accumulated = 0;
         Step = step;
     }
 
-    List<AdamW.State> AdamStates(IReadOnlyList<string> parameterNames)
+    IReadOnlyList<AdamW.State> AdamStates(IReadOnlyList<string> parameterNames)
     {
         if (parameterNames.Count != _parameters.Count)
             throw new ArgumentException($"{parameterNames.Count} names for {_parameters.Count} optimizer parameters", nameof(parameterNames));
         if (parameterNames.Distinct(StringComparer.Ordinal).Count() != parameterNames.Count)
             throw new ArgumentException("parameter names must be distinct", nameof(parameterNames));
-        // One parameter group, so the state list follows the constructor's parameter order.
-        var states = _adamw.state_dict().State.Cast<AdamW.State>().ToList();
-        if (states.Count != _parameters.Count)
-            throw new InvalidOperationException($"AdamW holds {states.Count} states for {_parameters.Count} parameters");
-        return states;
+        return _adamw.States;   // the constructor's parameter order
     }
 
     public void Dispose() => _adamw.Dispose();
