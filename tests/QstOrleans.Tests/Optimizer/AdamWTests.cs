@@ -1,9 +1,10 @@
 using QstOrleans.Model.Training;
+using QstOrleans.Tests.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace QstOrleans.Tests.Engine;
+namespace QstOrleans.Tests.Optimizer;
 
 /// <summary>
 /// The project's own <see cref="QstOrleans.Model.Training.AdamW"/>: the update written out in double precision,

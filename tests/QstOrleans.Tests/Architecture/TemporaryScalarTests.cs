@@ -3,13 +3,13 @@ using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Operations;
 
-namespace QstOrleans.Tests.Engine;
+namespace QstOrleans.Tests.Architecture;
 
 /// <summary>
 /// A source analyzer, run as a test: no code on the training hot path may create a temporary TorchSharp
 /// <c>Scalar</c>. TorchSharp 0.107 frees a Scalar in its finalizer and passes only the native handle to libtorch, so a
 /// garbage collection during the call frees the scalar while libtorch reads it ("Expected false to be true … toFloat",
-/// Scalar.h:140 — seen in the cluster as spurious recoveries; see <see cref="AdamWTests"/>). Temporaries come from
+/// Scalar.h:140 — seen in the cluster as spurious recoveries; see <see cref="Optimizer.AdamWTests"/>). Temporaries come from
 /// (1) an implicit conversion of a number to <c>Scalar</c> at a call (<c>pow(2)</c>, <c>masked_fill(m, v)</c>),
 /// (2) a TorchSharp operator or overload that makes its own: <c>t * 0.5</c>, <c>1 - t</c>, <c>a + b</c> on tensors
 /// (<c>add(b, 1)</c>), the one-argument <c>add</c>/<c>add_</c>, <c>addcdiv</c>/<c>addcmul</c> without a value,
