@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.ModelTools;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Data.Datasets;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Xunit.Abstractions;
-using QstOrleans.Cli.Commands;
+using QstOrleans.Cli.ModelTools;
+using QstOrleans.Cli.Shared;
 using QstOrleans.Client;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Wire;
