@@ -11,7 +11,7 @@ namespace QstOrleans.Tests.Engine;
 /// Llama-2 7B/13B/70B side networks themselves, built on the meta device (no memory): every trainable parameter's
 /// name and shape against the list of spec §1.7, written out here from the spec's dimension table (§0).
 /// </summary>
-public sealed class ParameterCountTests
+public sealed class ParameterCountTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     static readonly Device Meta = device("meta");
 
@@ -65,9 +65,13 @@ public sealed class ParameterCountTests
         var expected = SpecParameters(h, n, kvOut: nKv * 8, d, iS, p: 16);
         Assert.Equal(total, expected.Values.Sum(s => s.Aggregate(1L, (a, b) => a * b)));   // the list itself adds up to §2
 
+        // Warm up first: the first tensor of the process loads libtorch's kernels (≈60 MiB), which is not this network.
+        using (new QstSideNetwork(TinyLlama.Config, TinyLlama.Qst, Precision.BFloat16, seed: 0, device: Meta)) { }
         long rssBefore = AnonymousRss();
         using var side = new QstSideNetwork(ModelPresets.Get(preset), new QstConfig(), Precision.BFloat16, seed: 0, device: Meta);
         long grown = AnonymousRss() - rssBefore;
+        output.WriteLine($"{preset}: {side.TrainableParameterCount:N0} trainable parameters on meta " +
+                         $"({side.TrainableParameterCount * 4 >> 20} MiB in fp32); anonymous RSS grew by {grown >> 10} KiB");
 
         var actual = side.named_parameters().Where(x => x.parameter.requires_grad)
             .ToDictionary(x => x.name, x => x.parameter.shape);
@@ -79,9 +83,9 @@ public sealed class ParameterCountTests
         Assert.Equal(new long[] { h }, side.named_buffers().Single(x => x.name == "lm_head_z").buffer.shape);
 
         // Nothing was allocated: every tensor is on the meta device, and the process did not grow by the fp32 network
-        // (114 MB for 7B, 1.1 GB for 70B) but by module bookkeeping only.
+        // (109 MiB for 7B, 1079 MiB for 70B) but by module bookkeeping only (measured: 0 to 1.4 MiB).
         Assert.All(side.parameters().Concat(side.buffers()), t => Assert.Equal(DeviceType.META, t.device_type));
-        if (rssBefore > 0) Assert.True(grown < 64L << 20, $"anonymous RSS grew by {grown >> 20} MiB building on meta");
+        if (rssBefore > 0) Assert.True(grown < 16L << 20, $"anonymous RSS grew by {grown >> 20} MiB building on meta");
     }
 
     [Fact]
