@@ -36,11 +36,13 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>PyTorch's nn.Linear default init (kaiming_uniform with a = √5 = U(±1/√in)), in fp32,
     /// drawn from <paramref name="generator"/> so a seed reproduces it (spec §3).</summary>
-    public static DenseLinear CreateTrainable(long outFeatures, long inFeatures, bool bias, Generator generator, string name = "linear")
+    /// <param name="device">null: the default (CPU) device; <c>meta</c>: shapes only, no storage and no draw.</param>
+    public static DenseLinear CreateTrainable(long outFeatures, long inFeatures, bool bias, Generator generator, string name = "linear",
+        Device? device = null)
     {
         double bound = 1.0 / Math.Sqrt(inFeatures);
-        var w = Init.Uniform([outFeatures, inFeatures], bound, generator);
-        var b = bias ? Init.Uniform([outFeatures], bound, generator) : null;
+        var w = Init.Uniform([outFeatures, inFeatures], bound, generator, device);   // [out, in]
+        var b = bias ? Init.Uniform([outFeatures], bound, generator, device) : null;  // [out]
         return new DenseLinear(w, b, trainable: true, name);
     }
 
@@ -57,9 +59,11 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>
 /// <summary>Seeded parameter initialisers (fp32).</summary>
 public static class Init
 {
-    /// <summary>U(−bound, +bound) drawn from the generator.</summary>
-    public static Tensor Uniform(long[] shape, double bound, Generator generator)
+    /// <summary>U(−bound, +bound) drawn from the generator. On the <c>meta</c> device: an empty tensor of the shape
+    /// (meta tensors have no values), and the generator is left untouched.</summary>
+    public static Tensor Uniform(long[] shape, double bound, Generator generator, Device? device = null)
     {
+        if (device?.type == DeviceType.META) return empty(shape, dtype: ScalarType.Float32, device: device);
         using var scope = NewDisposeScope();
         var u = rand(shape, dtype: ScalarType.Float32, generator: generator);
         using Scalar width = 2 * bound, low = bound;   // owned: see Scalars

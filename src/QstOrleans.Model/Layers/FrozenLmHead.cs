@@ -12,7 +12,7 @@ public sealed class FrozenLmHead : IDisposable
     /// <summary>[V, E] stored dtype (bf16 normally).</summary>
     public Tensor Weight { get; }
     readonly ScalarType _compute, _accumulate;
-    readonly Tensor? _computeWeight;   // cached cast when storage and compute dtypes differ
+    readonly Tensor? _computeWeight;   // [V, E] ([out, in]): cached cast when storage and compute dtypes differ
 
     public FrozenLmHead(Tensor weight, Precision precision)
     {

@@ -23,8 +23,9 @@ public sealed class LayerNorm32 : nn.Module<Tensor, Tensor>
         _eps = eps;
     }
 
-    /// <summary>γ = 1, β = 0 (PyTorch's default init).</summary>
-    public static LayerNorm32 Identity(long dim, double eps, bool trainable) => new(ones(dim), zeros(dim), eps, trainable);
+    /// <summary>γ = 1, β = 0 (PyTorch's default init), on <paramref name="device"/> (null: the default device).</summary>
+    public static LayerNorm32 Identity(long dim, double eps, bool trainable, Device? device = null) =>
+        new(ones(dim, device: device), zeros(dim, device: device), eps, trainable);
 
     /// <returns>[..., D] fp32.</returns>
     public override Tensor forward(Tensor x)

@@ -19,7 +19,9 @@ public sealed class LlamaDecoderLayer : DecoderLayer
 {
     readonly LayerShape _shape;
     readonly ScalarType _compute, _accumulate;
-    readonly RmsNorm _inputNorm, _postNorm;
+    readonly RmsNorm _inputNorm, _postNorm;                     // [D] each
+    // Weights [out, in], D = hidden, I = intermediate: q [n_h·d_h, D], k and v [n_kv·d_h, D], o [D, n_h·d_h],
+    // gate and up [I, D], down [D, I]. No biases.
     readonly nn.Module<Tensor, Tensor> _q, _k, _v, _o, _gate, _up, _down;
 
     public LlamaDecoderLayer(LayerShape shape, LinearFactory linear, Func<string, RmsNorm> norm, Precision precision)

@@ -18,7 +18,8 @@ public sealed class OptDecoderLayer : DecoderLayer
 {
     readonly LayerShape _shape;
     readonly ScalarType _compute, _accumulate;
-    readonly LayerNorm32 _attnNorm, _finalNorm;
+    readonly LayerNorm32 _attnNorm, _finalNorm;                 // weight, bias [D] each
+    // Weights [out, in], D = hidden, I = ffn_dim: q, k, v, out [D, D], fc1 [I, D], fc2 [D, I]; biases [out] when enabled.
     readonly nn.Module<Tensor, Tensor> _q, _k, _v, _out, _fc1, _fc2;
 
     public OptDecoderLayer(LayerShape shape, LinearFactory linear, Func<string, LayerNorm32> norm, Precision precision)

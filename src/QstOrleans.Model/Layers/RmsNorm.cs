@@ -21,7 +21,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         _eps = eps;
     }
 
-    public static RmsNorm Ones(long dim, double eps, bool trainable) => new(ones(dim), eps, trainable);
+    /// <summary>w = 1, on <paramref name="device"/> (null: the default device).</summary>
+    public static RmsNorm Ones(long dim, double eps, bool trainable, Device? device = null) => new(ones(dim, device: device), eps, trainable);
 
     public Parameter Weight => _weight;
 

@@ -12,27 +12,29 @@ namespace QstOrleans.Model.Qst;
 /// </summary>
 public sealed class DownsampleAdapter : nn.Module<Tensor, Tensor>
 {
-    readonly DenseLinear _a, _b;
-    readonly LayerNorm32? _pre, _post;
+    readonly DenseLinear _a, _b;          // adapter_A [p, H], adapter_B [d, p] ([out, in])
+    readonly LayerNorm32? _pre, _post;    // pre_layer_norm [H], post_layer_norm [d] (weight and bias each)
     readonly string _activation;
     readonly double _dropout;
     readonly ScalarType _compute, _accumulate;
 
-    public DownsampleAdapter(int inWidth, int bottleneck, int outWidth, QstConfig config, Precision precision, Generator generator)
+    /// <param name="device">null: the default device; <c>meta</c>: shapes only (see <see cref="QstSideNetwork"/>).</param>
+    public DownsampleAdapter(int inWidth, int bottleneck, int outWidth, QstConfig config, Precision precision, Generator generator,
+        Device? device = null)
         : base("downsample_adapter")
     {
-        _a = SideParameters.Linear(bottleneck, inWidth, bias: false, config, precision, generator);
-        _b = SideParameters.Linear(outWidth, bottleneck, bias: false, config, precision, generator);
+        _a = SideParameters.Linear(bottleneck, inWidth, bias: false, config, precision, generator, device);
+        _b = SideParameters.Linear(outWidth, bottleneck, bias: false, config, precision, generator, device);
         register_module("adapter_A", _a);
         register_module("adapter_B", _b);
         if (config.LayerNormBeforeAdapter)
         {
-            _pre = LayerNorm32.Identity(inWidth, 1e-5, trainable: true);
+            _pre = LayerNorm32.Identity(inWidth, 1e-5, trainable: true, device);
             register_module("pre_layer_norm", _pre);
         }
         if (config.LayerNormAfterAdapter)
         {
-            _post = LayerNorm32.Identity(outWidth, 1e-5, trainable: true);
+            _post = LayerNorm32.Identity(outWidth, 1e-5, trainable: true, device);
             register_module("post_layer_norm", _post);
         }
         _activation = config.Activation;

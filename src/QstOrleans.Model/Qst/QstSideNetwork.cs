@@ -7,15 +7,27 @@ using static TorchSharp.torch;
 namespace QstOrleans.Model.Qst;
 
 /// <summary>
-/// The trainable QST side network (spec §1): N downsample adapters (A_0 used twice, quirk Q5),
-/// N ladder gates z_i, N side decoder layers at width d = H/r, the side norm, the upsample U: d → E
-/// and the merge gate λ, feeding the frozen LM head:
+/// READ ME FIRST: the trainable QST side network (spec §1), and the whole QST forward in the order it runs.
+/// H = backbone width, d = H/r side width, p = adapter bottleneck, E = LM-head input width (H; OPT: word_embed_proj_dim),
+/// N = decoder layers, V = vocabulary.
 /// <code>
-/// s = A_0(tap_0)
-/// for i in 0..N-1:  g = σ(z_i);  s = (1 − g) ⊙ A_i(tap_{i+1}) + g ⊙ s;  s = S_i(s)
-/// f = (1 − σ(λ)) ⊙ U(norm_qst(s)) + σ(λ) ⊙ ĥ            (ĥ = final-normed backbone output)
-/// logits = f · W_lmᵀ  (fp32)
+/// // frozen, no autograd (Backbone/BackboneStage.cs; split over stage grains in the distributed run)
+/// tap_0   = Embed[ids]                              // [B, T, H]
+/// tap_i+1 = L_i(tap_i)          for i in 0..N-1     // [B, T, H]  every backbone layer's output is a tap
+/// ĥ       = FinalNorm(tap_N)                        // [B, T, E]
+/// // trainable: this class, top to bottom in <see cref="Forward"/>
+/// s = A_0(tap_0)                                    // [B, T, d]  downsample adapter (A_0 is used twice, quirk Q5)
+/// for i in 0..N-1:                                  //            the ladder
+///     g = σ(z_i)                                    // [d]        ladder gate
+///     s = (1 − g) ⊙ A_i(tap_i+1) + g ⊙ s            // [B, T, d]
+///     s = S_i(s)                                    // [B, T, d]  side Llama/OPT decoder layer at width d
+/// u = U(norm_qst(s))                                // [B, T, E]  side norm, upsample d → E
+/// f = (1 − σ(λ)) ⊙ u + σ(λ) ⊙ ĥ                     // [B, T, E]  merge gate with the final hidden state
+/// // frozen again (Layers/FrozenLmHead.cs)
+/// logits = f · W_lmᵀ                                // [B, T, V]  fp32
 /// </code>
+/// The single-process trainer (Training/QstModel.cs) chains exactly these three pieces; the distributed run splits
+/// the frozen part over stage grains and runs this class in the side trainer grain.
 /// Parameter names match the reference (<c>downsample.{i}.adapter_A.weight</c>, <c>z.{i}</c>,
 /// <c>qst_layers.{i}.self_attn.q_proj.weight</c>, <c>norm_qst.weight</c>, <c>upsample.{weight,bias}</c>,
 /// <c>lm_head_z</c>); <c>lm_head_z</c> is a parameter only with <see cref="QstConfig.TrainMergeGate"/>,
@@ -25,62 +37,17 @@ public sealed class QstSideNetwork : nn.Module
 {
     readonly ModelConfig _model;
     readonly QstConfig _config;
-    readonly ModuleList<DownsampleAdapter> _downsample = new();
-    readonly ParameterList _z = new();
+    readonly ModuleList<DownsampleAdapter> _downsample = new();   // N × A_i: adapter_A [p, H], adapter_B [d, p], post_layer_norm [d]
+    readonly ParameterList _z = new();                            // N × z_i [d] ladder gates (raw; σ applied in the forward)
+    // N × S_i at width d. Llama: q_proj, o_proj [d, d]; k_proj, v_proj [n_kv·d_h, d]; gate_proj, up_proj [I_s, d];
+    // down_proj [d, I_s]; input_layernorm, post_attention_layernorm [d]. OPT: four [d, d] projections, fc1 [I_s, d], fc2 [d, I_s].
     readonly ModuleList<DecoderLayer> _layers = new();
-    readonly nn.Module<Tensor, Tensor> _norm;
-    readonly DenseLinear _upsample;
+    readonly nn.Module<Tensor, Tensor> _norm;                     // norm_qst: weight [d] (OPT: LayerNorm weight, bias [d])
+    readonly DenseLinear _upsample;                               // U: weight [E, d] ([out, in]), bias [E]
     // Named as registered, so Module.to(device) re-points the field at the moved tensor.
-    [TorchSharp.Utils.ComponentName(Name = "lm_head_z")] readonly Tensor _lmHeadZ;   // [E] fp32: Parameter when trained, buffer otherwise
+    [TorchSharp.Utils.ComponentName(Name = "lm_head_z")] readonly Tensor _lmHeadZ;   // λ [E] fp32: Parameter when trained, buffer otherwise
     readonly ScalarType _gateStorage;
     readonly ScalarType _compute, _accumulate;
-
-    /// <param name="seed">Seeds the init of every parameter (recorded in checkpoints).</param>
-    public QstSideNetwork(ModelConfig model, QstConfig config, Precision precision, long seed) : base("qst_side_network")
-    {
-        config.Validate(model);
-        _model = model;
-        _config = config;
-        var shape = config.SideShape(model);
-        int d = shape.Hidden, e = QstConfig.OutputWidth(model);
-        using var generator = new Generator((ulong)seed);
-        var linear = SideParameters.Factory(config, precision, generator);
-        _compute = precision.Compute;
-        _accumulate = precision.Accumulate;
-        _gateStorage = config.Fp32MasterWeights ? ScalarType.Float32 : precision.Compute;
-
-        for (int i = 0; i < model.NumLayers; i++)
-            _downsample.Add(new DownsampleAdapter(model.HiddenSize, config.AdapterBottleneck, d, config, precision, generator));
-        for (int i = 0; i < model.NumLayers; i++)
-            _z.Add(new Parameter(full(d, config.GateInit, dtype: _gateStorage)));
-        for (int i = 0; i < model.NumLayers; i++)
-        {
-            _layers.Add(model.Architecture == ModelArchitecture.Opt
-                ? new OptDecoderLayer(shape, linear, _ => LayerNorm32.Identity(d, 1e-5, trainable: true), precision)
-                : new LlamaDecoderLayer(shape, linear, _ => RmsNorm.Ones(d, shape.NormEps, trainable: true), precision));
-        }
-        _norm = model.Architecture == ModelArchitecture.Opt
-            ? LayerNorm32.Identity(d, 1e-5, trainable: true)
-            : RmsNorm.Ones(d, shape.NormEps, trainable: true);
-        _upsample = SideParameters.Linear(e, d, bias: true, config, precision, generator);
-
-        register_module("downsample", _downsample);
-        register_module("z", _z);
-        register_module("qst_layers", _layers);
-        register_module("norm_qst", _norm);
-        register_module("upsample", _upsample);
-        var lambda = full(e, config.MergeGateInit, dtype: ScalarType.Float32);
-        if (config.TrainMergeGate)
-        {
-            _lmHeadZ = new Parameter(lambda);
-            register_parameter("lm_head_z", (Parameter)_lmHeadZ);
-        }
-        else
-        {
-            _lmHeadZ = lambda;
-            register_buffer("lm_head_z", _lmHeadZ);
-        }
-    }
 
     public ModelConfig Model => _model;
     public QstConfig Config => _config;
@@ -99,18 +66,78 @@ public sealed class QstSideNetwork : nn.Module
         if (taps.Count != _model.NumLayers + 1)
             throw new ArgumentException($"the side network needs {_model.NumLayers + 1} taps (embedding + {_model.NumLayers} layers), got {taps.Count}");
         using var scope = NewDisposeScope();
+
+        // Downsample the embedding output: A_0 (used again for layer 0's output below).
         var s = _downsample[0].forward(taps[0]);                                        // [B, T, d]
+
+        // The ladder: each backbone layer's output, downsampled, is gated into the side state, then a side layer runs.
         for (int i = 0; i < _model.NumLayers; i++)
         {
-            var g = _z[i].to(_accumulate).sigmoid();                            // [d]
-            s = (1 - g) * _downsample[i].forward(taps[i + 1]) + g * s;                 // ladder gate
-            s = _layers[i].Forward(s, context, caches?[i]);
+            var g = _z[i].to(_accumulate).sigmoid();                                     // [d]
+            s = (1 - g) * _downsample[i].forward(taps[i + 1]) + g * s;                   // [B, T, d]
+            s = _layers[i].Forward(s, context, caches?[i]);                              // [B, T, d]
         }
-        var up = _upsample.forward(_norm.forward(s).to(_compute)).to(_accumulate);  // [B, T, E]
-        var a = _lmHeadZ.to(_accumulate).sigmoid();                                                     // [E]
+
+        // Side norm, then upsample back to the LM head's width.
+        var up = _upsample.forward(_norm.forward(s).to(_compute)).to(_accumulate);     // [B, T, E]
+
+        // Merge gate with the backbone's final-normed hidden state ĥ.
+        var a = _lmHeadZ.to(_accumulate).sigmoid();                                      // [E]
         var f = _config.ReversedMergeGate
             ? a * up + (1 - a) * finalNormed.to(_accumulate)
-            : (1 - a) * up + a * finalNormed.to(_accumulate);
+            : (1 - a) * up + a * finalNormed.to(_accumulate);                           // [B, T, E]
         return f.MoveToOuterDisposeScope();
+    }
+
+    /// <param name="seed">Seeds the init of every parameter (recorded in checkpoints).</param>
+    /// <param name="device">
+    /// Where the parameters are made: null = the default (CPU) device with the seeded init (spec §3). <c>meta</c> =
+    /// shapes only, no storage and no init draw: names, shapes and counts of 7B–70B side networks without the memory.
+    /// </param>
+    public QstSideNetwork(ModelConfig model, QstConfig config, Precision precision, long seed, Device? device = null) : base("qst_side_network")
+    {
+        config.Validate(model);
+        _model = model;
+        _config = config;
+        var shape = config.SideShape(model);
+        int d = shape.Hidden, e = QstConfig.OutputWidth(model);
+        using var generator = new Generator((ulong)seed);
+        var linear = SideParameters.Factory(config, precision, generator, device);
+        _compute = precision.Compute;
+        _accumulate = precision.Accumulate;
+        _gateStorage = config.Fp32MasterWeights ? ScalarType.Float32 : precision.Compute;
+
+        // The creation order below fixes which generator draws each parameter gets: do not reorder.
+        for (int i = 0; i < model.NumLayers; i++)
+            _downsample.Add(new DownsampleAdapter(model.HiddenSize, config.AdapterBottleneck, d, config, precision, generator, device));
+        for (int i = 0; i < model.NumLayers; i++)
+            _z.Add(new Parameter(full(d, config.GateInit, dtype: _gateStorage, device: device)));     // [d]
+        for (int i = 0; i < model.NumLayers; i++)
+        {
+            _layers.Add(model.Architecture == ModelArchitecture.Opt
+                ? new OptDecoderLayer(shape, linear, _ => LayerNorm32.Identity(d, 1e-5, trainable: true, device), precision)
+                : new LlamaDecoderLayer(shape, linear, _ => RmsNorm.Ones(d, shape.NormEps, trainable: true, device), precision));
+        }
+        _norm = model.Architecture == ModelArchitecture.Opt
+            ? LayerNorm32.Identity(d, 1e-5, trainable: true, device)
+            : RmsNorm.Ones(d, shape.NormEps, trainable: true, device);
+        _upsample = SideParameters.Linear(e, d, bias: true, config, precision, generator, device);
+
+        register_module("downsample", _downsample);
+        register_module("z", _z);
+        register_module("qst_layers", _layers);
+        register_module("norm_qst", _norm);
+        register_module("upsample", _upsample);
+        var lambda = full(e, config.MergeGateInit, dtype: ScalarType.Float32, device: device);      // [E]
+        if (config.TrainMergeGate)
+        {
+            _lmHeadZ = new Parameter(lambda);
+            register_parameter("lm_head_z", (Parameter)_lmHeadZ);
+        }
+        else
+        {
+            _lmHeadZ = lambda;
+            register_buffer("lm_head_z", _lmHeadZ);
+        }
     }
 }

@@ -12,6 +12,9 @@ namespace QstOrleans.Model.Quantization;
 /// on at most <c>torch.get_num_threads()</c> threads (inline when that is 1).
 /// Dequantization picks an instruction set per call (<see cref="Nf4DecodePath"/>); all give the same bits.
 /// Callers guarantee contiguous CPU storage and correct lengths; nothing is checked here.
+/// Read top to bottom: <see cref="DequantizeF32"/> first, the plain decode w_i = code[nib_i] · absmax_{i/64} (the
+/// arithmetic the tests' scalar reference restates); then the bf16 decode that dispatches whole blocks to the SIMD
+/// decoders of <see cref="Nf4BlockDecoders"/> (whose scalar decoder comes first); then quantization; then the chunking.
 /// </summary>
 internal static unsafe class Nf4Kernels
 {
@@ -23,32 +26,85 @@ internal static unsafe class Nf4Kernels
     internal const long BlocksPerChunk = 256;
 
     /// <summary>
-    /// Address of a contiguous CPU tensor's storage. <c>Tensor.bytes</c> is a span over native
-    /// memory, so fixing it pins nothing and the address stays valid while the tensor lives.
+    /// The reference decode: n NF4 elements to fp32, w_i = code[nib_i] · absmax_{i/64} (nib_i = high nibble of byte i/2 for
+    /// even i, low for odd), no rounding beyond fp32, in parallel chunks. Every other decode must equal this, rounded.
     /// </summary>
-    public static IntPtr Address(torch.Tensor t)
+    public static void DequantizeF32(IntPtr packed, long n, Nf4AbsmaxSource source, float[] code, IntPtr output)
     {
-        fixed (byte* p = t.bytes)
-            return (IntPtr)p;
+        long blocks = (n + BlockSize - 1) / BlockSize;
+        bool simd = Nf4DecodePaths.Best >= Nf4DecodePath.Avx2;
+        ForEachChunk(ChunkCount(blocks), chunk =>
+        {
+            float* table = stackalloc float[16];
+            float* absmax = stackalloc float[(int)BlocksPerChunk];
+            long b0 = chunk * BlocksPerChunk, b1 = Math.Min(b0 + BlocksPerChunk, blocks);
+            source.Fill(b0, (int)(b1 - b0), absmax, simd);
+            for (long b = b0; b < b1; b++)
+            {
+                float a = absmax[b - b0];
+                for (int k = 0; k < 16; k++)
+                    table[k] = code[k] * a;
+
+                long e0 = b * BlockSize;
+                long len = Math.Min(BlockSize, n - e0);
+                long pairs = len / 2;
+                byte* src = (byte*)packed + e0 / 2;
+                float* dst = (float*)output + e0;
+                for (long j = 0; j < pairs; j++)
+                {
+                    byte v = src[j];
+                    dst[2 * j] = table[v >> 4];
+                    dst[2 * j + 1] = table[v & 0x0F];
+                }
+                if ((len & 1) != 0)
+                    dst[len - 1] = table[src[pairs] >> 4];
+            }
+        });
     }
 
-    private static long ChunkCount(long blocks) => (blocks + BlocksPerChunk - 1) / BlocksPerChunk;
-
     /// <summary>
-    /// Runs body(chunk) for every chunk on at most libtorch's intra-op thread count
-    /// (<c>torch.get_num_threads()</c>). WHY: a pipeline worker that set one torch thread (and may be
-    /// pinned to one core) must not fan its decode out over every core; with one thread the loop
-    /// runs inline on the calling thread, with no thread-pool hand-off at all.
+    /// Decodes n NF4 elements to bf16 with <paramref name="path"/> (see <see cref="Nf4BlockDecoders"/>):
+    /// chunks of <see cref="BlocksPerChunk"/> blocks run in parallel; each chunk first decodes its
+    /// blocks' absmax into a stack buffer, then its blocks. Full blocks with a finite absmax take the
+    /// SIMD decoder; a partial last block or a NaN/Inf absmax takes the scalar one.
     /// </summary>
-    private static void ForEachChunk(long chunks, Action<long> body)
+    /// <exception cref="PlatformNotSupportedException">The CPU lacks <paramref name="path"/>'s instructions.</exception>
+    public static void DequantizeBf16(IntPtr packed, long n, Nf4AbsmaxSource absmax, float[] code, IntPtr output, Nf4DecodePath path)
     {
-        int threads = Math.Max(1, torch.get_num_threads());
-        if (threads == 1 || chunks == 1)
+        if (!Nf4DecodePaths.IsSupported(path))
+            throw new PlatformNotSupportedException($"NF4 decode path {path} is not supported on this CPU.");
+        long blocks = (n + BlockSize - 1) / BlockSize;
+        fixed (float* codePinned = code)
         {
-            for (long c = 0; c < chunks; c++) body(c);
-            return;
+            nint codeAddress = (nint)codePinned; // a fixed local cannot be captured; the array stays pinned until the loop returns
+            ForEachChunk(ChunkCount(blocks), chunk =>
+                DecodeChunkBf16((byte*)packed, n, absmax, (float*)codeAddress, (ushort*)output, path,
+                    chunk * BlocksPerChunk, Math.Min((chunk + 1) * BlocksPerChunk, blocks)));
         }
-        Parallel.For(0L, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, body);
+    }
+
+    private static void DecodeChunkBf16(byte* packed, long n, Nf4AbsmaxSource source, float* code, ushort* output,
+        Nf4DecodePath path, long b0, long b1)
+    {
+        float* absmax = stackalloc float[(int)BlocksPerChunk];
+        source.Fill(b0, (int)(b1 - b0), absmax, simd: path >= Nf4DecodePath.Avx2);
+        var code512 = path == Nf4DecodePath.Avx512 ? Vector512.Load(code) : default;
+        for (long b = b0; b < b1; b++)
+        {
+            float a = absmax[b - b0];
+            long e0 = b * BlockSize;
+            long len = Math.Min(BlockSize, n - e0);
+            byte* src = packed + e0 / 2;
+            ushort* dst = output + e0;
+            if (len != BlockSize || !float.IsFinite(a) || path == Nf4DecodePath.Scalar)
+                Nf4BlockDecoders.Scalar(src, dst, len, code, a);
+            else if (path == Nf4DecodePath.Avx512)
+                Nf4BlockDecoders.Avx512Block(src, dst, code512, a);
+            else if (path == Nf4DecodePath.Avx2)
+                Nf4BlockDecoders.Avx2Block(src, dst, code, a);
+            else
+                Nf4BlockDecoders.Ssse3Block(src, dst, code, a);
+        }
     }
 
     /// <summary>
@@ -119,81 +175,31 @@ internal static unsafe class Nf4Kernels
     }
 
     /// <summary>
-    /// Decodes n NF4 elements to bf16 with <paramref name="path"/> (see <see cref="Nf4BlockDecoders"/>):
-    /// chunks of <see cref="BlocksPerChunk"/> blocks run in parallel; each chunk first decodes its
-    /// blocks' absmax into a stack buffer, then its blocks. Full blocks with a finite absmax take the
-    /// SIMD decoder; a partial last block or a NaN/Inf absmax takes the scalar one.
+    /// Address of a contiguous CPU tensor's storage. <c>Tensor.bytes</c> is a span over native
+    /// memory, so fixing it pins nothing and the address stays valid while the tensor lives.
     /// </summary>
-    /// <exception cref="PlatformNotSupportedException">The CPU lacks <paramref name="path"/>'s instructions.</exception>
-    public static void DequantizeBf16(IntPtr packed, long n, Nf4AbsmaxSource absmax, float[] code, IntPtr output, Nf4DecodePath path)
+    public static IntPtr Address(torch.Tensor t)
     {
-        if (!Nf4DecodePaths.IsSupported(path))
-            throw new PlatformNotSupportedException($"NF4 decode path {path} is not supported on this CPU.");
-        long blocks = (n + BlockSize - 1) / BlockSize;
-        fixed (float* codePinned = code)
-        {
-            nint codeAddress = (nint)codePinned; // a fixed local cannot be captured; the array stays pinned until the loop returns
-            ForEachChunk(ChunkCount(blocks), chunk =>
-                DecodeChunkBf16((byte*)packed, n, absmax, (float*)codeAddress, (ushort*)output, path,
-                    chunk * BlocksPerChunk, Math.Min((chunk + 1) * BlocksPerChunk, blocks)));
-        }
+        fixed (byte* p = t.bytes)
+            return (IntPtr)p;
     }
 
-    private static void DecodeChunkBf16(byte* packed, long n, Nf4AbsmaxSource source, float* code, ushort* output,
-        Nf4DecodePath path, long b0, long b1)
+    private static long ChunkCount(long blocks) => (blocks + BlocksPerChunk - 1) / BlocksPerChunk;
+
+    /// <summary>
+    /// Runs body(chunk) for every chunk on at most libtorch's intra-op thread count
+    /// (<c>torch.get_num_threads()</c>). WHY: a pipeline worker that set one torch thread (and may be
+    /// pinned to one core) must not fan its decode out over every core; with one thread the loop
+    /// runs inline on the calling thread, with no thread-pool hand-off at all.
+    /// </summary>
+    private static void ForEachChunk(long chunks, Action<long> body)
     {
-        float* absmax = stackalloc float[(int)BlocksPerChunk];
-        source.Fill(b0, (int)(b1 - b0), absmax, simd: path >= Nf4DecodePath.Avx2);
-        var code512 = path == Nf4DecodePath.Avx512 ? Vector512.Load(code) : default;
-        for (long b = b0; b < b1; b++)
+        int threads = Math.Max(1, torch.get_num_threads());
+        if (threads == 1 || chunks == 1)
         {
-            float a = absmax[b - b0];
-            long e0 = b * BlockSize;
-            long len = Math.Min(BlockSize, n - e0);
-            byte* src = packed + e0 / 2;
-            ushort* dst = output + e0;
-            if (len != BlockSize || !float.IsFinite(a) || path == Nf4DecodePath.Scalar)
-                Nf4BlockDecoders.Scalar(src, dst, len, code, a);
-            else if (path == Nf4DecodePath.Avx512)
-                Nf4BlockDecoders.Avx512Block(src, dst, code512, a);
-            else if (path == Nf4DecodePath.Avx2)
-                Nf4BlockDecoders.Avx2Block(src, dst, code, a);
-            else
-                Nf4BlockDecoders.Ssse3Block(src, dst, code, a);
+            for (long c = 0; c < chunks; c++) body(c);
+            return;
         }
-    }
-
-    /// <summary>Decodes n NF4 elements to fp32 (code[k] · absmax, no rounding beyond fp32), in parallel chunks.</summary>
-    public static void DequantizeF32(IntPtr packed, long n, Nf4AbsmaxSource source, float[] code, IntPtr output)
-    {
-        long blocks = (n + BlockSize - 1) / BlockSize;
-        bool simd = Nf4DecodePaths.Best >= Nf4DecodePath.Avx2;
-        ForEachChunk(ChunkCount(blocks), chunk =>
-        {
-            float* table = stackalloc float[16];
-            float* absmax = stackalloc float[(int)BlocksPerChunk];
-            long b0 = chunk * BlocksPerChunk, b1 = Math.Min(b0 + BlocksPerChunk, blocks);
-            source.Fill(b0, (int)(b1 - b0), absmax, simd);
-            for (long b = b0; b < b1; b++)
-            {
-                float a = absmax[b - b0];
-                for (int k = 0; k < 16; k++)
-                    table[k] = code[k] * a;
-
-                long e0 = b * BlockSize;
-                long len = Math.Min(BlockSize, n - e0);
-                long pairs = len / 2;
-                byte* src = (byte*)packed + e0 / 2;
-                float* dst = (float*)output + e0;
-                for (long j = 0; j < pairs; j++)
-                {
-                    byte v = src[j];
-                    dst[2 * j] = table[v >> 4];
-                    dst[2 * j + 1] = table[v & 0x0F];
-                }
-                if ((len & 1) != 0)
-                    dst[len - 1] = table[src[pairs] >> 4];
-            }
-        });
+        Parallel.For(0L, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, body);
     }
 }

@@ -12,6 +12,7 @@ namespace QstOrleans.Model.Training;
 /// Single-process QST: the frozen backbone (one stage holding every layer) runs under
 /// <c>no_grad</c>; its taps feed the side network, whose output goes through the frozen LM head.
 /// The distributed trainer splits exactly this computation across stage and side grains.
+/// Read <see cref="QstSideNetwork"/> first: its header has the whole QST forward in order, with tensor shapes.
 /// </summary>
 public sealed class QstModel(BackboneStage backbone, QstSideNetwork side, FrozenLmHead lmHead) : ITrainableModel
 {

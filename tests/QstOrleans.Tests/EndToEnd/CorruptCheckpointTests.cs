@@ -17,6 +17,22 @@ namespace QstOrleans.Tests.EndToEnd;
 public sealed class CorruptCheckpointTests(FaultClusterFixture cluster, ITestOutputHelper log)
 {
     const int Steps = 24, TrainSeed = 4;   // one epoch of the fixture's 96 examples: time to pause between checkpoints
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
+
+    /// <summary>The job's progress with its side trainer's and stages' own counters: what moves while work is in flight.</summary>
+    sealed record Observation(JobProgress Job, long SideApplied, int SideSteps, long[] StagesProcessed)
+    {
+        public (JobState, int, int, long, int, string) Counters =>
+            (Job.State, Job.Step, Job.LastCheckpointStep, SideApplied, SideSteps, string.Join(",", StagesProcessed));
+    }
+
+    static async Task<Observation> Observe(QstOrleans.Client.QstClient client, string jobId)
+    {
+        var job = await client.StatusAsync(jobId);
+        var side = await client.Grains.GetGrain<ISideTrainerGrain>(jobId).GetStatus();
+        var stages = await Task.WhenAll(job.Placement.Keys.Order().Select(k => client.Grains.GetGrain<IBackboneStageGrain>(k).GetStatus()));
+        return new Observation(job, side.Applied, side.Steps, stages.Select(s => s.Processed).ToArray());
+    }
 
     [Fact]
     public async Task ACorruptLatestCheckpointFallsBackToThePreviousOne()
@@ -26,23 +42,14 @@ public sealed class CorruptCheckpointTests(FaultClusterFixture cluster, ITestOut
         using var train = cluster.StartQst($"qst train {jobId}",
             [.. SoloRun.TrainArgs(cluster.ModelDirectory, cluster.DataFile, TrainSeed, Steps, stages: 2), "--job-id", jobId, "--checkpoint-every", "2"]);
 
-        // Two checkpoints at least, then pause and let in-flight work (and any checkpoint it triggers) settle.
-        JobProgress progress;
-        do
-        {
-            await Task.Delay(20);
-            progress = await client.StatusAsync(jobId);
-            Assert.False(progress.IsFinished || train.HasExited, $"job {jobId} ended before two checkpoints:\n{train.Output}");
-        } while (progress.LastCheckpointStep < 4);
+        // Two checkpoints at least, then pause and wait until in-flight work (and any checkpoint it triggers) settled:
+        // paused, and no counter of the job, its side trainer or its stages moves for 20 polls in a row.
+        await Eventually.WaitUntil($"job {jobId} to commit the checkpoint of step 4", () => client.StatusAsync(jobId),
+            p => p.LastCheckpointStep >= 4, Timeout,
+            abort: p => p.IsFinished || train.HasExited ? $"job {jobId} ended before two checkpoints:\n{train.Output}" : null);
         await client.PauseAsync(jobId);
-        JobProgress settled = progress;
-        for (int quiet = 0; quiet < 10; quiet++)
-        {
-            await Task.Delay(100);
-            var now = await client.StatusAsync(jobId);
-            if (now.Step != settled.Step || now.LastCheckpointStep != settled.LastCheckpointStep) quiet = 0;
-            settled = now;
-        }
+        var settled = (await Eventually.WaitUntilSteady($"paused job {jobId} to stop", () => Observe(client, jobId),
+            o => o.Counters, o => o.Job.State == JobState.Paused, polls: 20, Timeout, poll: TimeSpan.FromMilliseconds(100))).Job;
         Assert.True(settled.Step < Steps, $"the job finished before the pause took effect (step {settled.Step})");
         int latest = settled.LastCheckpointStep;
 
@@ -60,20 +67,18 @@ public sealed class CorruptCheckpointTests(FaultClusterFixture cluster, ITestOut
         cluster.Kill(victim);
         // Resume is idempotent; a call that races the dying silo (it may host the job grain too) is lost, so repeat it
         // until the job says it is no longer paused.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (true)
+        await Eventually.WaitUntil($"job {jobId} to leave Paused after the kill", async () =>
         {
             try
             {
                 await client.ResumeAsync(jobId).WaitAsync(TimeSpan.FromSeconds(10));
-                if ((await client.StatusAsync(jobId).WaitAsync(TimeSpan.FromSeconds(10))).State != JobState.Paused) break;
+                return (await client.StatusAsync(jobId).WaitAsync(TimeSpan.FromSeconds(10))).State;
             }
-            catch (Exception e) when (e is TimeoutException or OrleansException && DateTime.UtcNow < deadline)
+            catch (Exception e) when (e is TimeoutException or OrleansException)
             {
+                return JobState.Paused;   // the call was lost with the silo: still to be resumed
             }
-            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} stayed paused:\n{train.Output}");
-            await Task.Delay(500);
-        }
+        }, state => state != JobState.Paused, TimeSpan.FromSeconds(90), poll: TimeSpan.FromMilliseconds(500));
         int code = await train.WaitForExit(TimeSpan.FromSeconds(150));
         Assert.True(code == 0, $"qst train exited with {code}:\n{train.Output}");
         try
