@@ -1,5 +1,6 @@
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Layers;
+using QstOrleans.Model.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -74,7 +75,7 @@ public sealed class QstSideNetwork : nn.Module
         for (int i = 0; i < _model.NumLayers; i++)
         {
             var g = _z[i].to(_accumulate).sigmoid();                                     // [d]
-            s = (1 - g) * _downsample[i].forward(taps[i + 1]) + g * s;                   // [B, T, d]
+            s = (g.RSub(Scalars.One) * _downsample[i].forward(taps[i + 1])).Plus(g * s);  // [B, T, d]: (1 − g)·A(h) + g·s
             s = _layers[i].Forward(s, context, caches?[i]);                              // [B, T, d]
         }
 
@@ -84,8 +85,8 @@ public sealed class QstSideNetwork : nn.Module
         // Merge gate with the backbone's final-normed hidden state ĥ.
         var a = _lmHeadZ.to(_accumulate).sigmoid();                                      // [E]
         var f = _config.ReversedMergeGate
-            ? a * up + (1 - a) * finalNormed.to(_accumulate)
-            : (1 - a) * up + a * finalNormed.to(_accumulate);                           // [B, T, E]
+            ? (a * up).Plus(a.RSub(Scalars.One) * finalNormed.to(_accumulate))          // a·U(ŝ) + (1 − a)·ĥ
+            : (a.RSub(Scalars.One) * up).Plus(a * finalNormed.to(_accumulate));         // [B, T, E]: (1 − a)·U(ŝ) + a·ĥ
         return f.MoveToOuterDisposeScope();
     }
 
@@ -110,8 +111,9 @@ public sealed class QstSideNetwork : nn.Module
         // The creation order below fixes which generator draws each parameter gets: do not reorder.
         for (int i = 0; i < model.NumLayers; i++)
             _downsample.Add(new DownsampleAdapter(model.HiddenSize, config.AdapterBottleneck, d, config, precision, generator, device));
+        using Scalar gateInit = config.GateInit;                                               // owned: see Scalars
         for (int i = 0; i < model.NumLayers; i++)
-            _z.Add(new Parameter(full(d, config.GateInit, dtype: _gateStorage, device: device)));     // [d]
+            _z.Add(new Parameter(full(d, gateInit, dtype: _gateStorage, device: device)));            // [d]
         for (int i = 0; i < model.NumLayers; i++)
         {
             _layers.Add(model.Architecture == ModelArchitecture.Opt
@@ -128,7 +130,8 @@ public sealed class QstSideNetwork : nn.Module
         register_module("qst_layers", _layers);
         register_module("norm_qst", _norm);
         register_module("upsample", _upsample);
-        var lambda = full(e, config.MergeGateInit, dtype: ScalarType.Float32, device: device);      // [E]
+        using Scalar mergeGateInit = config.MergeGateInit;
+        var lambda = full(e, mergeGateInit, dtype: ScalarType.Float32, device: device);             // [E]
         if (config.TrainMergeGate)
         {
             _lmHeadZ = new Parameter(lambda);

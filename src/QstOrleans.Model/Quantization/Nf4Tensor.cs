@@ -1,3 +1,4 @@
+using QstOrleans.Model.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -280,9 +281,11 @@ public sealed class Nf4Tensor : IDisposable
         Tensor absmax;                                                                    // [blocks] fp32
         if (DoubleQuantized)
         {
-            var nestedIndex = arange(blocks, dtype: ScalarType.Int64, device: device).div(NestedBlockSize, rounding_mode: RoundingMode.floor);
+            // Owned scalars (this runs per forward per layer on CUDA): a temporary could be freed mid-call, see Scalars.
+            using Scalar blockCount = blocks, groupSize = NestedBlockSize, offset = NestedOffset;
+            var nestedIndex = arange(blockCount, dtype: ScalarType.Int64, device: device).div(groupSize, rounding_mode: RoundingMode.floor);
             var decoded = NestedQuantMap!.index_select(0, QuantizedAbsmax!.to(ScalarType.Int64));          // DYN[q8_b]
-            absmax = decoded.mul(NestedAbsmax!.index_select(0, nestedIndex)).add(NestedOffset);
+            absmax = decoded.mul(NestedAbsmax!.index_select(0, nestedIndex)).add(offset, Scalars.One);
         }
         else
         {
@@ -305,9 +308,10 @@ public sealed class Nf4Tensor : IDisposable
     {
         if (_pairTable is not null) return _pairTable;
         using var scope = NewDisposeScope();
-        var byteValues = arange(256, dtype: ScalarType.Int64, device: Packed.device);
-        var table = stack([QuantMap.index_select(0, byteValues.div(16, rounding_mode: RoundingMode.floor)),
-                           QuantMap.index_select(0, byteValues.remainder(16))], 1);                  // [256, 2]
+        using Scalar byteCount = 256, nibbleBase = 16;
+        var byteValues = arange(byteCount, dtype: ScalarType.Int64, device: Packed.device);
+        var table = stack([QuantMap.index_select(0, byteValues.div(nibbleBase, rounding_mode: RoundingMode.floor)),
+                           QuantMap.index_select(0, byteValues.remainder(nibbleBase))], 1);          // [256, 2]
         return _pairTable = table.DetachFromDisposeScope();
     }
 
