@@ -26,7 +26,8 @@ public static class RandomModelWriter
     {
         var names = TensorNames.For(c.Architecture);
         using var g = new Generator((ulong)seed);
-        Tensor Normal(params long[] shape) => (randn(shape, generator: g) * 0.02f).to(ScalarType.BFloat16);
+        using Scalar std = 0.02f;   // owned: see Tensors.Scalars
+        Tensor Normal(params long[] shape) => randn(shape, generator: g).mul(std).to(ScalarType.BFloat16);
         Tensor Ones(long n) => ones(n, dtype: ScalarType.BFloat16);
         if (c.Architecture == ModelArchitecture.Opt)
         {

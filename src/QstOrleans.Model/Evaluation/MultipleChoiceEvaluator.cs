@@ -60,7 +60,8 @@ public static class MultipleChoiceEvaluator
             if (choiceTokenIds.Any(id => id < 0 || id >= vocab))
                 throw new ArgumentException($"choice token ids ({string.Join(", ", choiceTokenIds)}) must lie in the vocabulary [0, {vocab})");
             // Select on the model's device: only the B chosen indices come back to the host, not the [B, T, V] logits.
-            var atLast = logits.index(TensorIndex.Tensor(arange(b, dtype: ScalarType.Int64, device: device)),
+            using Scalar rows = b;   // owned: see Tensors.Scalars
+            var atLast = logits.index(TensorIndex.Tensor(arange(rows, dtype: ScalarType.Int64, device: device)),
                 TensorIndex.Tensor(tensor(last, device: device)));                                                  // [B, V]
             var choices = atLast.index_select(1, tensor(choiceTokenIds.ToArray(), device: device));            // [B, C]
             var chosen = choices.argmax(1).cpu().data<long>().ToArray();                                       // [B]
