@@ -26,6 +26,7 @@ public sealed class JobPlanCache(int capacity = JobPlanCache.DefaultCapacity)
             {
                 if (node.Value.Key != key) continue;
                 _entries.Remove(node);
+                if (node.Value.Plan.IsFaulted || node.Value.Plan.IsCanceled) break;   // failed: plan again
                 _entries.AddFirst(node);
                 return node.Value.Plan;
             }
