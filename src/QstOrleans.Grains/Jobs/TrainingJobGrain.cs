@@ -176,10 +176,10 @@ public sealed class TrainingJobGrain(
         await Finish();
     }
 
-    /// <summary>Stops the pipeline, persists the final state and drops the keepalive reminder.</summary>
+    /// <summary>Stops feeding (the last attempt stays, so progress still shows its placement), persists the final state and drops the keepalive reminder.</summary>
     async Task Finish()
     {
-        DropPipeline();
+        Run?.Feeder.Stop();
         Gate.Open();
         await Persist();
         await JobKeepAlive.Set(this, false, log);
