@@ -60,11 +60,20 @@ public sealed class JobPlannerTests : IDisposable
         Assert.Equal(expected.TotalSteps, second.TotalSteps);
         Assert.DoesNotContain(second.Stages, s => s.Slot.Silo == "a");
 
-        // Another layout of the same training (window, stages) re-uses the data too, under its own spec.
-        var wider = await planner.PlanAsync(Spec(stages: 1) with { Window = 7 }, Slots("b", "c"), fitToSlots: false);
-        Assert.Equal(1, build.Calls);
+    }
+
+    [Fact]
+    public async Task ASpecThatDiffersOnlyInItsLayoutIsValidatedAgain()
+    {
+        var build = new CountingBuild();
+        var planner = new JobPlanner(new JobPlanCache(), build.Build);
+        await planner.PlanAsync(Spec(), Slots("a", "b"), false);
+        // Window and checkpoint intervals do not change the data, but Build checks them: no cache hit may skip that.
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => planner.PlanAsync(Spec() with { CheckpointEverySteps = -1 }, Slots("a", "b"), false));
+        Assert.Contains("CheckpointEverySteps must be >= 0", error.Message);
+        var wider = await planner.PlanAsync(Spec() with { Window = 7 }, Slots("a", "b"), false);
         Assert.Equal(7, wider.Spec.Window);
-        Assert.Single(wider.Stages);
+        Assert.Equal(3, build.Calls);
     }
 
     [Fact]

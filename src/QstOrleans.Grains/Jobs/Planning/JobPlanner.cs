@@ -8,9 +8,11 @@ namespace QstOrleans.Grains.Jobs.Planning;
 /// <summary>
 /// Plans jobs for every job grain of a silo (a DI singleton). The expensive part of <see cref="JobPlan.Build"/> -
 /// reading and tokenizing the data - runs on the thread pool (<see cref="Task.Run(Func{Task})"/>), never on a grain's
-/// scheduler; the grain awaits the result in its turn. The plan is cached (<see cref="JobPlanCache"/>) under the
-/// training spec's hash and the data file's identity (full path, size, last write time), so a recovery, a resume or
-/// another job over the same data re-uses it. Only the stage placement is redone per request, over the slots live now.
+/// scheduler; the grain awaits the result in its turn. The plan is cached (<see cref="JobPlanCache"/>) under the whole
+/// spec's hash and the data file's identity (full path, size, last write time), so a recovery or a resume re-uses it.
+/// The whole spec, not just its training part: <see cref="JobPlan.Build"/> also validates the layout fields (window,
+/// checkpoint intervals), and a hit must mean that exactly this spec passed. Only the stage placement is redone per
+/// request, over the slots live now.
 /// </summary>
 public sealed class JobPlanner(JobPlanCache cache, Func<JobSpec, IReadOnlyList<DeviceSlot>, Task<JobPlan>>? build = null)
 {
@@ -24,11 +26,11 @@ public sealed class JobPlanner(JobPlanCache cache, Func<JobSpec, IReadOnlyList<D
     {
         // Built with fitToSlots so that the data part is cached even when this request's placement is refused below.
         var data = await cache.GetOrAdd(KeyOf(spec), () => Task.Run(() => _build(spec, live)));
-        return Place(data with { Spec = spec }, live, fitToSlots);
+        return Place(data, live, fitToSlots);
     }
 
-    /// <summary>The cache key: what decides the data and step counts, and which data file (by identity) they came from.</summary>
-    public static string KeyOf(JobSpec spec) => $"{JobSpecHash.OfTraining(spec)}|{DataFileIdentity(spec.DataFile)}";
+    /// <summary>The cache key: the spec, and which data file (by identity) the batches came from.</summary>
+    public static string KeyOf(JobSpec spec) => $"{JobSpecHash.OfRequest(spec)}|{DataFileIdentity(spec.DataFile)}";
 
     static string DataFileIdentity(string path)
     {
