@@ -117,7 +117,8 @@ public static partial class SiloConfiguration
             throw new ArgumentException($"{Section}:MaxMessageBodyBytes: {silo.MaxMessageBodyBytes} leaves no room for a {silo.MaxChunkBytes}-byte chunk plus headers");
         if (silo.StageQueueCapacity < 1) throw new ArgumentException($"{Section}:StageQueueCapacity: must be at least 1, got {silo.StageQueueCapacity}");
         // Recovery timing (job grains): a zero or negative period would spin or never detect a stall.
-        foreach (var (name, value) in new[] { ("StallTimeout", silo.StallTimeout), ("HealthCheckPeriod", silo.HealthCheckPeriod), ("RecoveryTimeout", silo.RecoveryTimeout) })
+        foreach (var (name, value) in new[] { ("StallTimeout", silo.StallTimeout), ("HealthCheckPeriod", silo.HealthCheckPeriod), ("RecoveryTimeout", silo.RecoveryTimeout),
+                     ("HealthProbeTimeout", silo.HealthProbeTimeout) })
             if (value <= TimeSpan.Zero) throw new ArgumentException($"{Section}:{name}: must be a positive time span (e.g. 00:01:00), got {value}");
         if (silo.MaxRecoveriesWithoutProgress < 1)
             throw new ArgumentException($"{Section}:MaxRecoveriesWithoutProgress: must be at least 1, got {silo.MaxRecoveriesWithoutProgress}");

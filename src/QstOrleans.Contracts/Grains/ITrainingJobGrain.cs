@@ -18,6 +18,10 @@ public interface ITrainingJobGrain : IGrainWithStringKey
 
     Task<JobProgress> GetProgress();
 
+    /// <summary>The losses of steps <paramref name="fromStep"/> (1-based) onwards (index 0 = that step); empty past the
+    /// latest step. Lets a client follow a long run without fetching <see cref="JobProgress.Losses"/> whole each time.</summary>
+    Task<IReadOnlyList<float>> GetLosses(int fromStep);
+
     Task Pause();
 
     /// <summary>Resumes a paused job; an unfinished job whose pipeline is gone is recovered from its checkpoint.</summary>

@@ -25,6 +25,8 @@ public sealed class QstSiloOptions
     public TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(60);
     /// <summary>How often a running job probes its stages and side trainer (a dead or re-activated one triggers recovery).</summary>
     public TimeSpan HealthCheckPeriod { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long the job waits for its side trainer or a stage to answer a health probe; no answer counts as a fault.</summary>
+    public TimeSpan HealthProbeTimeout { get; set; } = TimeSpan.FromSeconds(10);
     /// <summary>How long one recovery keeps retrying (the cluster may still be noticing a dead silo) before the job fails.</summary>
     public TimeSpan RecoveryTimeout { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>Recoveries in a row without a completed optimizer step after which the job fails with the last reason.</summary>

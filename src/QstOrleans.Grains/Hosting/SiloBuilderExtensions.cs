@@ -25,6 +25,7 @@ public static class SiloBuilderExtensions
         builder.AddPlacementDirector<DeviceSlotPlacement, DeviceSlotPlacementDirector>();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<CheckpointStores>();
+        builder.Services.AddSingleton(_ => new Jobs.Planning.JobPlanner(new Jobs.Planning.JobPlanCache()));
         builder.AddStartupTask<ResumeJobsOnStartup>();
         builder.Configure<SiloMessagingOptions>(m => m.MaxMessageBodySize = options.MaxMessageBodyBytes);
         return builder;

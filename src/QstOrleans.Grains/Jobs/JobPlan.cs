@@ -58,7 +58,7 @@ public sealed record JobPlan(
     }
 
     /// <summary>Identifies the frozen weights a stage holds: the same key means the same stage can be shared.</summary>
-    static string ModelKey(JobSpec spec)
+    internal static string ModelKey(JobSpec spec)
     {
         string identity = $"{Path.GetFullPath(spec.ModelDirectory)}|{spec.BackboneFormat}|{spec.DoubleQuant}|{spec.Dtype}";
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..12].ToLowerInvariant();

@@ -4,9 +4,9 @@ namespace QstOrleans.Grains.Jobs;
 
 /// <summary>
 /// The durable state of a training job (grain storage <see cref="Hosting.QstProviders.State"/>, state name <c>job</c>):
-/// small by design (tensors live in the checkpoint store). Written at start, on each checkpoint commit, on every state
-/// change and on recovery; never per micro-batch. Losses of steps after the last write are recomputed after a
-/// recovery and overwritten by step index.
+/// small by design (tensors live in the checkpoint store, per-step losses in chunks beside the record, see
+/// <see cref="Progress.LossHistory"/>). Written at start, on each checkpoint commit, on every state change and on
+/// recovery; never per micro-batch. Losses of steps after the last write are recomputed after a recovery.
 /// </summary>
 [GenerateSerializer]
 public sealed class JobRecord
@@ -14,7 +14,7 @@ public sealed class JobRecord
     [Id(0)] public JobSpec? Spec { get; set; }
     [Id(1)] public JobState State { get; set; } = JobState.Pending;
     [Id(2)] public int TotalSteps { get; set; }
-    /// <summary>Loss of each completed step (index = step − 1).</summary>
+    /// <summary>Only in records written before the loss history moved out of the record: imported into it on activation, then emptied.</summary>
     [Id(3)] public List<float> Losses { get; set; } = [];
     /// <summary>Pipeline attempt; +1 per recovery (work of older attempts is fenced off).</summary>
     [Id(4)] public int Attempt { get; set; }
@@ -26,13 +26,8 @@ public sealed class JobRecord
     /// <summary>Latest completed optimizer step as of the last write.</summary>
     [Id(9)] public int Step { get; set; }
     [Id(10)] public DateTimeOffset? StartedUtc { get; set; }
+    /// <summary>Steps stored in the loss history's chunks as of the last write.</summary>
+    [Id(11)] public int LossCount { get; set; }
 
     public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
-
-    /// <summary>Sets the loss of <paramref name="step"/> (1-based), padding unknown earlier ones with NaN.</summary>
-    public void SetLoss(int step, float loss)
-    {
-        while (Losses.Count < step) Losses.Add(float.NaN);
-        Losses[step - 1] = loss;
-    }
 }

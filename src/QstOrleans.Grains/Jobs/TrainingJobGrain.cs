@@ -1,75 +1,81 @@
-using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Orleans.Storage;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;
-using QstOrleans.Grains.Transport;
+using QstOrleans.Grains.Jobs.Pipeline;
+using QstOrleans.Grains.Jobs.Planning;
+using QstOrleans.Grains.Jobs.Progress;
+using QstOrleans.Grains.Jobs.Recovery;
 
 namespace QstOrleans.Grains.Jobs;
 
 /// <summary>
-/// Runs one training job: validates and plans it (<see cref="JobPlan"/>), loads the stages and the side
-/// trainer, then pumps micro-batches through the pipeline with at most <see cref="JobSpec.Window"/> in
-/// flight (a credit is returned when the side trainer applies a micro-batch). The pipeline never drains
-/// between optimizer steps: the backbone is frozen, so micro-batch m+1 can run while m is being applied.
-/// Fault tolerance (see the Recovery part): the job's <see cref="JobRecord"/> is persisted; a fault re-plans the
-/// pipeline over the live silos under a new attempt number and replays the data from the latest checkpoint.
+/// Runs one training job by wiring plain parts together: <see cref="JobPlanner"/> (validates and plans, tokenizing off
+/// the grain scheduler, cached per silo), <see cref="PipelineFeeder"/> (at most <see cref="JobSpec.Window"/> micro-batches
+/// in flight, a credit back per micro-batch applied), <see cref="RecoverySupervisor"/> and <see cref="HealthProbe"/>
+/// (faults, give-up, backoff, watchdog) and <see cref="LossHistory"/> (per-step losses in chunks beside the small
+/// <see cref="JobRecord"/>). The recovery steps, and turning feeder errors into faults, are in <see cref="TrainingJobRecovery"/>.
 /// </summary>
-public sealed partial class TrainingJobGrain(
+/// <remarks>
+/// <para>Message flow: job → side trainer (labels) and job → first stage (tokens), stage → stage → side trainer (taps),
+/// closed by the side trainer's one-way <see cref="MicroBatchApplied"/> back to the job. Every call towards the job is
+/// one-way, so no awaited call ever waits on a grain upstream of it and the cycle cannot deadlock.</para>
+/// <para>Threading: the grain is not reentrant. The feeder loop, a recovery and the watchdog timer (interleaved) are
+/// tasks started inside grain turns, so all their continuations run on this grain's scheduler: they interleave with
+/// calls only at awaits and never run in parallel with them, so they may touch the record and the parts. The only work
+/// off the scheduler is the planner's tokenizing, whose result the grain awaits.</para>
+/// </remarks>
+public sealed class TrainingJobGrain(
     [PersistentState("job", QstProviders.State)] IPersistentState<JobRecord> state,
-    QstSiloOptions silo, CheckpointStores stores, ILogger<TrainingJobGrain> log) : Grain, ITrainingJobGrain, IRemindable
+    QstSiloOptions silo, CheckpointStores stores, JobPlanner planner, ILogger<TrainingJobGrain> log) : Grain, ITrainingJobGrain, IRemindable
 {
-    /// <summary>The pipeline of one attempt: its credits, cancellation and in-flight bookkeeping.</summary>
-    sealed class PipelineRun(int attempt, JobPlan plan)
-    {
-        public int Attempt { get; } = attempt;
-        public JobPlan Plan { get; } = plan;
-        public SemaphoreSlim Credits { get; } = new(plan.Spec.Window);
-        public CancellationTokenSource Stop { get; } = new();
-        public Dictionary<long, int> TokensInFlight { get; } = new();
-        public DateTime LastProgressUtc { get; set; } = DateTime.UtcNow;
-    }
+    TrainingJobRecovery _recovery = null!;
+    JobProgressTracker _progress = null!;
+    JobStateWriter _writer = null!;
 
-    PipelineRun? _run;
-    TaskCompletionSource _resumed = CompletedGate();
-    readonly Stopwatch _clock = Stopwatch.StartNew();
-    readonly SemaphoreSlim _writeLock = new(1, 1);
-    long _tokensApplied;
-    int _epoch;
-    float _lastLoss = float.NaN;
-    string? _sideSilo;
-    JobRecord Record => state.State;
-    string JobId => this.GetPrimaryKeyString();
+    internal JobRecord Record => state.State;
+    internal string JobId => this.GetPrimaryKeyString();
+    internal ILogger Log => log;
+    internal PipelineRun? Run { get; private set; }
+    internal PauseGate Gate { get; } = new();
+    internal IGrainFactory Grains => GrainFactory;
 
-    public override Task OnActivateAsync(CancellationToken token)
+    public override async Task OnActivateAsync(CancellationToken token)
     {
-        if (Record.State == JobState.Paused) _resumed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        StartWatchdog();
-        return Task.CompletedTask;
+        if (Record.State == JobState.Paused) Gate.Close();
+        var losses = await JobStateWriter.OpenHistoryAsync(ServiceProvider.GetRequiredKeyedService<IGrainStorage>(QstProviders.State),
+            GrainContext.GrainId, Record);
+        _progress = new JobProgressTracker(losses);
+        _writer = new JobStateWriter(state, losses, log, JobId);
+        _recovery = new TrainingJobRecovery(this, new RecoverySupervisor(RecoveryPolicy.From(silo)));
+        this.RegisterGrainTimer(_recovery.Watch, new GrainTimerCreationOptions
+        {
+            DueTime = TimeSpan.FromMilliseconds(100), Period = silo.HealthCheckPeriod, Interleave = true, KeepAlive = false,
+        });
     }
 
     public async Task<JobProgress> Start(JobSpec spec)
     {
         if (Record.State != JobState.Pending)
         {
-            RecoverIfOrphaned("started again after its pipeline was lost");
+            await _recovery.RecoverIfOrphaned("started again after its pipeline was lost");
             return await GetProgress();
         }
-        await GrainFactory.GetGrain<IJobRegistryGrain>(0).Register(JobId);
         JobPlan plan;
         SidePosition position;
         try
         {
-            plan = await JobPlan.Build(spec, GrainFactory.GetGrain<IClusterSlotsGrain>(0));
+            plan = await Plan(spec, fitToSlots: false);
             position = await Launch(plan, attempt: 0);
+            // Registered only once accepted, so the registry (and `qst jobs`) lists no rejected request.
+            await GrainFactory.GetGrain<IJobRegistryGrain>(0).Register(JobId);
         }
         catch (Exception e)
         {
-            string message = Faults.Message(e);
-            log.LogWarning("job {Job} rejected: {Message}", JobId, message);
-            Record.Spec = spec;
-            Record.State = JobState.Failed;
-            Record.Message = message;
+            log.LogWarning("job {Job} rejected: {Message}", JobId, Faults.Message(e));
+            (Record.Spec, Record.State, Record.Message) = (spec, JobState.Failed, Faults.Message(e));
             await Persist();
             return await GetProgress();
         }
@@ -82,95 +88,65 @@ public sealed partial class TrainingJobGrain(
         if (!Record.IsFinished)
         {
             await Persist();
-            await KeepAlive(true);
+            await JobKeepAlive.Set(this, true, log);
         }
         log.LogInformation("job {Job}: {Steps} steps over {Stages} stages ({Placement}), from step {Step}", JobId, plan.TotalSteps, plan.Stages.Count,
             string.Join(", ", plan.Stages.Select(s => $"[{s.First},{s.End}) on {s.Slot.Id}")), position.Step);
         return await GetProgress();
     }
 
+    /// <summary>Plans over the slots live now; the tokenizing runs on the thread pool and is awaited here.</summary>
+    internal async Task<JobPlan> Plan(JobSpec spec, bool fitToSlots) =>
+        await planner.PlanAsync(spec, await GrainFactory.GetGrain<IClusterSlotsGrain>(0).List(), fitToSlots);
+
     /// <summary>Loads the stages of <paramref name="plan"/> and (re)initializes the side trainer for <paramref name="attempt"/>.</summary>
-    async Task<SidePosition> Launch(JobPlan plan, int attempt)
+    internal async Task<SidePosition> Launch(JobPlan plan, int attempt)
     {
-        var spec = plan.Spec;
-        var stageSpec = new StageSpec(spec.ModelDirectory, 0, 0, spec.BackboneFormat, spec.DoubleQuant, spec.Dtype);
-        await Task.WhenAll(plan.Stages.Select((s, i) => GrainFactory.GetGrain<IBackboneStageGrain>(plan.StageKeys[i])
-            .EnsureLoaded(stageSpec with { First = s.First, End = s.End })));
-        var side = GrainFactory.GetGrain<ISideTrainerGrain>(JobId);
-        var position = await side.Initialize(new SideSpec(JobId, spec, plan.TotalSteps, plan.Model.NumLayers + 1, plan.MicroBatchesPerEpoch, Record.CheckpointStep), attempt);
-        _sideSilo = (await side.GetStatus()).Silo;
+        // The last committed checkpoint travels with the spec: a side trainer whose store lacks it (a checkpoint store not
+        // shared across hosts) refuses to restart from step 0 (StoreContinuity).
+        var (position, sideSilo) = await PipelineGrains.LaunchAsync(GrainFactory, JobId, plan, attempt, Record.CheckpointStep);
+        _progress.SideSilo = sideSilo;
         foreach (var warning in position.Warnings) log.LogWarning("job {Job}: {Warning}", JobId, warning);
         return position;
     }
 
     /// <summary>Starts feeding attempt <paramref name="attempt"/> from the side trainer's position (synchronous: no interleaving).</summary>
-    void StartPipeline(JobPlan plan, int attempt, SidePosition position)
+    internal void StartPipeline(JobPlan plan, int attempt, SidePosition position)
     {
-        // Steps after the checkpoint are recomputed (and their losses overwritten by step index); those up to it come
-        // with the checkpoint, because a fault can drop the last reports before the checkpoint of their step.
-        if (Record.Losses.Count > position.Step) Record.Losses.RemoveRange(position.Step, Record.Losses.Count - position.Step);
-        for (int i = 0; i < position.Losses.Count && i < position.Step; i++) Record.SetLoss(i + 1, position.Losses[i]);
+        _progress.Losses.RewindTo(position.Step, position.Losses);
         Record.Step = position.Step;
         Record.CheckpointStep = (int)(position.CheckpointStep ?? 0);
         Record.CheckpointNextMicroBatch = position.CheckpointStep is null ? 0 : position.NextMicroBatch;
-        var run = new PipelineRun(attempt, plan);
-        _run = run;
-        _epoch = (int)(position.NextMicroBatch / Math.Max(1, plan.MicroBatchesPerEpoch));
+        var run = new PipelineRun(attempt, plan, new PipelineFeeder(plan.Spec.Window, Gate));
+        Run = run;
+        _progress.Epoch = (int)(position.NextMicroBatch / Math.Max(1, plan.MicroBatchesPerEpoch));
         if (position.Step >= plan.TotalSteps)
         {
             Complete(position.Step);
             return;
         }
-        _ = Pump(run, position.NextMicroBatch);
+        _ = _recovery.Feed(run, position.NextMicroBatch);
     }
 
-    async Task Pump(PipelineRun run, long from)
+    /// <summary>Stops the current attempt's feeder (its stragglers are fenced by attempt) and forgets it.</summary>
+    internal void DropPipeline()
     {
-        var plan = run.Plan;
-        var firstStage = GrainFactory.GetGrain<IBackboneStageGrain>(plan.StageKeys[0]);
-        var side = GrainFactory.GetGrain<ISideTrainerGrain>(JobId);
-        var route = new PipelineRoute(JobId, plan.StageKeys, 0, run.Attempt);
-        try
-        {
-            for (long sequence = from; sequence < plan.TotalMicroBatches; sequence++)
-            {
-                await run.Credits.WaitAsync(run.Stop.Token);
-                await _resumed.Task.WaitAsync(run.Stop.Token);
-                int epoch = (int)(sequence / plan.MicroBatchesPerEpoch);
-                var batch = plan.Batches.Get(epoch, (int)(sequence % plan.MicroBatchesPerEpoch));
-                long[] shape = [batch.BatchSize, batch.SequenceLength];
-                var mask = TensorPayloads.From(batch.AttentionMask, shape);
-                run.TokensInFlight[sequence] = batch.TokenCount;
-                await side.SubmitBatch(new SideBatch(sequence, epoch, TensorPayloads.From(batch.Labels, shape), mask, batch.TokenCount, run.Attempt));
-                await firstStage.Submit(new StageWork(route, sequence, TensorPayloads.From(batch.InputIds, shape), mask));
-            }
-        }
-        catch (OperationCanceledException) when (run.Stop.IsCancellationRequested)
-        {
-        }
-        catch (Exception e) when (Faults.IsInfrastructure(e))
-        {
-            TriggerRecovery(run.Attempt, $"feeding the pipeline: {Faults.Message(e)}");
-        }
-        catch (Exception e)
-        {
-            await Fail($"feeding the pipeline: {Faults.Message(e)}");
-        }
+        if (Run is not { } run) return;
+        run.Feeder.Stop();
+        _progress.RunEnded(run.Feeder);
+        Run = null;
     }
 
     public Task MicroBatchApplied(int attempt, long sequence, int step, float stepLoss, bool stepCompleted)
     {
-        var run = _run;
+        var run = Run;
         if (run is null || attempt != run.Attempt || Record.IsFinished) return Task.CompletedTask;   // fenced or stale
-        run.Credits.Release();
-        run.LastProgressUtc = DateTime.UtcNow;
-        if (run.TokensInFlight.Remove(sequence, out int tokens)) _tokensApplied += tokens;
+        run.Feeder.Applied(sequence);
         if (!stepCompleted) return Task.CompletedTask;
-        Record.SetLoss(step, stepLoss);
+        _progress.Losses.Set(step, stepLoss);
         Record.Step = step;
-        _lastLoss = stepLoss;
-        _epoch = (int)(sequence / run.Plan.MicroBatchesPerEpoch);
-        OnStepAfterRecovery();
+        _progress.Epoch = (int)(sequence / run.Plan.MicroBatchesPerEpoch);
+        _recovery.StepCompleted();
         if (step >= run.Plan.TotalSteps) Complete(step);
         return Task.CompletedTask;
     }
@@ -178,8 +154,8 @@ public sealed partial class TrainingJobGrain(
     void Complete(int step)
     {
         Record.State = JobState.Completed;
-        Record.Message = $"completed {step} steps in {_clock.Elapsed.TotalSeconds:F1} s" + (Record.Recoveries.Count > 0 ? $" ({Record.Recoveries.Count} recoveries)" : "");
-        log.LogInformation("job {Job} completed: {Steps} steps, final loss {Loss:F4}", JobId, step, _lastLoss);
+        Record.Message = $"completed {step} steps in {_progress.Elapsed.TotalSeconds:F1} s" + (Record.Recoveries.Count > 0 ? $" ({Record.Recoveries.Count} recoveries)" : "");
+        log.LogInformation("job {Job} completed: {Steps} steps, final loss {Loss:F4}", JobId, step, _progress.Losses.Last);
         _ = Finish();
     }
 
@@ -202,32 +178,20 @@ public sealed partial class TrainingJobGrain(
         await Finish();
     }
 
-    /// <summary>Stops the pipeline, persists the final state and drops the keepalive reminder.</summary>
+    /// <summary>Stops feeding (the last attempt stays, so progress still shows its placement), persists the final state and drops the keepalive reminder.</summary>
     async Task Finish()
     {
-        StopPipeline();
-        _resumed.TrySetResult();
+        Run?.Feeder.Stop();
+        Gate.Open();
         await Persist();
-        await KeepAlive(false);
-    }
-
-    void StopPipeline()
-    {
-        if (_run is { } run) run.Stop.Cancel();
+        await JobKeepAlive.Set(this, false, log);
     }
 
     public async Task<JobProgress> GetProgress()
     {
-        var progress = Snapshot();
-        if (_run is not { } run) return progress;
-        try
-        {
-            var statuses = await Task.WhenAll(run.Plan.StageKeys.Select(k => GrainFactory.GetGrain<IBackboneStageGrain>(k).GetStatus()));
-            return progress with
-            {
-                StageUtilisation = statuses.ToDictionary(s => s.Key, s => s.AliveSeconds > 0 ? s.ComputeSeconds / s.AliveSeconds : 0),
-            };
-        }
+        var progress = _progress.Snapshot(JobId, Record, Run, silo.SiloName);
+        if (Run is not { } run) return progress;
+        try { return progress with { StageUtilisation = await PipelineGrains.StageUtilisationAsync(GrainFactory, run.Plan) }; }
         catch (Exception e)
         {
             // A stage that cannot answer (its silo is gone) must not hide the job's own progress from clients.
@@ -236,30 +200,12 @@ public sealed partial class TrainingJobGrain(
         }
     }
 
-    JobProgress Snapshot() => new()
-    {
-        JobId = JobId,
-        State = Record.State,
-        Step = Record.Step,
-        TotalSteps = Record.TotalSteps,
-        Epoch = _epoch,
-        Loss = Record.Losses.Count > 0 ? Record.Losses[^1] : float.NaN,
-        TokensPerSecond = _tokensApplied / Math.Max(_clock.Elapsed.TotalSeconds, 1e-9),
-        Message = Record.Message,
-        Losses = Record.Losses.ToList(),
-        Placement = _run is { } run ? run.Plan.StageKeys.Select((k, i) => (k, run.Plan.Stages[i].Slot.Id)).ToDictionary(x => x.k, x => x.Item2)
-            : new Dictionary<string, string>(),
-        JobSilo = silo.SiloName,
-        SideSilo = _sideSilo,
-        Attempt = Record.Attempt,
-        LastCheckpointStep = Record.CheckpointStep,
-        Recoveries = Record.Recoveries.ToList(),
-    };
+    public Task<IReadOnlyList<float>> GetLosses(int fromStep) => Task.FromResult(_progress.Losses.Read(fromStep));
 
     public async Task Pause()
     {
         if (Record.State != JobState.Running) return;
-        _resumed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Gate.Close();
         Record.State = JobState.Paused;
         await Persist();
     }
@@ -270,10 +216,10 @@ public sealed partial class TrainingJobGrain(
         if (Record.State == JobState.Paused)
         {
             Record.State = JobState.Running;
-            _resumed.TrySetResult();
+            Gate.Open();
             await Persist();
         }
-        RecoverIfOrphaned("resumed by the user");
+        await _recovery.RecoverIfOrphaned("resumed by the user");
     }
 
     public async Task Cancel()
@@ -284,36 +230,14 @@ public sealed partial class TrainingJobGrain(
         await Finish();
     }
 
-    public Task Poke()
-    {
-        RecoverIfOrphaned("job grain re-activated (silo start or keepalive)");
-        return Task.CompletedTask;
-    }
+    public Task Poke() => _recovery.RecoverIfOrphaned("job grain re-activated (silo start or keepalive)");
+
+    public Task ReportFault(int attempt, string message) => _recovery.Reported(attempt, message);
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) => _recovery.ReminderTick(reminderName);
 
     public async Task<IReadOnlyList<CheckpointInfo>> ListCheckpoints() => await CheckpointListing.List(await stores.ForJob(JobId));
 
-    /// <summary>Writes the record; a storage error is logged, not thrown (the job goes on; the next write retries).</summary>
-    async Task Persist()
-    {
-        await _writeLock.WaitAsync();
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch (Exception e)
-        {
-            log.LogWarning(e, "job {Job}: persisting the job state failed: {Message}", JobId, e.Message);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
-
-    static TaskCompletionSource CompletedGate()
-    {
-        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        gate.SetResult();
-        return gate;
-    }
+    /// <summary>Writes the changed loss chunks, then the record (errors are logged: the next write retries).</summary>
+    internal Task Persist() => _writer.WriteAsync();
 }

@@ -31,6 +31,8 @@ public sealed class BadRequestTests(ClusterFixture cluster)
         var done = await JobWait.UntilFinished(good, TimeSpan.FromMinutes(3));
         Assert.True(done.State == JobState.Completed, $"{done.State}: {done.Message}");
         Assert.Equal(8, done.Losses.Count);
+        Assert.Equal(done.Losses.Skip(5), await good.GetLosses(6));   // the offset read serves the same history
+        Assert.Empty(await good.GetLosses(9));
         var slots = await cluster.Grains.GetGrain<IClusterSlotsGrain>(0).List();
         Assert.Equal(ClusterFixture.Silos, slots.Count);   // every silo still up and offering its slot
         await cluster.Grains.GetGrain<ISideTrainerGrain>("good-beside-bad").Shutdown();
@@ -69,6 +71,7 @@ public sealed class BadRequestTests(ClusterFixture cluster)
         Assert.Contains(expected, progress.Message);
         var again = await cluster.Grains.GetGrain<ITrainingJobGrain>(id).GetProgress();
         Assert.Equal(JobState.Failed, again.State);
+        Assert.DoesNotContain(id, await cluster.Grains.GetGrain<IJobRegistryGrain>(0).List());   // rejected: not registered
     }
 
     JobSpec Valid() => new()
