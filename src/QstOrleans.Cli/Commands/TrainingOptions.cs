@@ -45,8 +45,8 @@ internal sealed class TrainingOptions
     {
         var option = new Option<T>(entry.Option) { Description = description };
         _options.Add(option);
-        // Only an option the user typed overrides the file: no default value, so an absent option has no result.
-        _overrides.Add((entry.Key, p => p.GetResult(option) is null ? null : JsonSerializer.SerializeToNode(p.GetValue(option))));
+        // Only an option the user typed overrides the file (a flag absent from the command line has an implicit result: skipped).
+        _overrides.Add((entry.Key, p => p.GetResult(option) is { Implicit: false } ? JsonSerializer.SerializeToNode(p.GetValue(option)) : null));
     }
 
     /// <summary>Defaults, then <c>--config</c>, then the options given; validated.</summary>

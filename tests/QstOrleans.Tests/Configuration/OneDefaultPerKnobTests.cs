@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using QstOrleans.Cli.Commands;
 using QstOrleans.Configuration;
 using QstOrleans.Contracts.Wire;
@@ -30,21 +31,41 @@ public sealed class OneDefaultPerKnobTests
     }
 
     [Fact]
-    public void BothCommandsWithoutOptionsResolveToTheDefaults()
+    public void NoCommandLineOptionCarriesADefaultOfItsOwn()
     {
-        foreach (var command in new[] { TrainLocalCommand.Create(), TrainCommand.Create() })
+        // A file setting every key that has an option to a non-default value, then no option typed: if any option had
+        // a default of its own, it would override the file with it.
+        var strings = new Dictionary<string, string>
         {
-            // Neither command may give an option a default of its own: parse nothing, get the record's defaults.
-            foreach (var option in command.Options)
-                Assert.False(option.HasDefaultValue && IsConfigOption(option), $"{command.Name} {option.Name} declares its own default");
+            ["method.name"] = "lora", ["data.format"] = "chat", ["optimizer.lr_schedule"] = "cosine", ["precision.dtype"] = "fp32",
+            ["precision.backbone_format"] = "bf16", ["runtime.device"] = "cuda:1",
+        };
+        var file = new JsonObject();
+        foreach (var entry in TrainingConfigKeys.All)
+        {
+            var type = TrainingConfigKeys.TypeOf(entry.Key);
+            var value = TrainingConfigFile.Value(TrainingConfig.Defaults, entry.Key)!;
+            JsonNode changed = type == typeof(bool) ? JsonValue.Create(!value.GetValue<bool>())
+                : type == typeof(string) ? JsonValue.Create(strings[entry.Key])
+                : type == typeof(double) ? JsonValue.Create(value.GetValue<double>() + 0.25)
+                : JsonValue.Create(value.GetValue<long>() + 1);
+            var parts = entry.Key.Split('.');
+            if (file[parts[0]] is not JsonObject section) file[parts[0]] = section = new JsonObject();
+            section[parts[1]] = changed;
         }
+        using var dir = new TestDirectory();
+        string path = dir.Write("all.json", file.ToJsonString());
+        var fromFile = TrainingConfigFile.Load(path);
+        // TrainingOptions is what both `train` and `train-local` build their training options from.
         var options = new TrainingOptions("", _ => true);
-        var c = new Command("x");
-        options.AddTo(c);
-        Assert.Equal(new TrainLocalSettings().Config, options.Resolve(c.Parse([])));
+        var command = new Command("x");
+        options.AddTo(command);
+        var resolved = options.Resolve(command.Parse(["--config", path]));
+        Assert.Equal(fromFile, resolved);
+        foreach (var entry in TrainingConfigKeys.All)
+            Assert.NotEqual(TrainingConfigFile.Value(TrainingConfig.Defaults, entry.Key)!.ToJsonString(), TrainingConfigFile.Value(resolved, entry.Key)!.ToJsonString());
+        Assert.Equal(new TrainLocalSettings().Config, options.Resolve(command.Parse([])));
     }
-
-    static bool IsConfigOption(Option option) => TrainingConfigKeys.All.Any(e => e.Option == option.Name);
 
     [Fact]
     public void TheEngineRecordsHaveTheConfigsDefaults()
