@@ -1,3 +1,4 @@
+using QstOrleans.Configuration;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Layers;
@@ -7,8 +8,9 @@ using QstOrleans.Model.Training;
 namespace QstOrleans.Grains;
 
 /// <summary>
-/// Maps the wire spec onto the engine's config records, in one place: the job validates a spec with
-/// these before it loads anything, and the stage and side grains build from the same mapping.
+/// Maps the wire envelope (<see cref="JobSpec"/> and its <see cref="TrainingConfig"/>) onto the engine's config records,
+/// in one place: the job validates a spec with these before it loads anything, and the stage and side grains build from
+/// the same mapping. <c>qst train-local</c> maps the same config with the same engine factories (<c>From</c>).
 /// </summary>
 public static class SpecMapping
 {
@@ -22,14 +24,11 @@ public static class SpecMapping
         },
         doubleQuant, Precision.Parse(dtype));
 
-    public static BackboneOptions Backbone(JobSpec job) => Backbone(job.BackboneFormat, job.DoubleQuant, job.Dtype);
+    public static BackboneOptions Backbone(JobSpec job) => Backbone(job.Config.Precision);
 
-    public static QstConfig Qst(QstSpec qst) =>
-        new() { R = qst.R, AdapterBottleneck = qst.AdapterBottleneck, TrainMergeGate = qst.TrainMergeGate };
+    public static BackboneOptions Backbone(PrecisionSection p) => Backbone(p.BackboneFormat, p.DoubleQuant, p.Dtype);
 
-    public static OptimizerConfig Optimizer(JobSpec job) => new()
-    {
-        LearningRate = job.LearningRate, Schedule = LrSchedule.ParseKind(job.Schedule), WarmupSteps = job.WarmupSteps,
-        MaxGradNorm = job.MaxGradNorm, WeightDecay = job.WeightDecay,
-    };
+    public static QstConfig Qst(JobSpec job) => QstConfig.From(job.Config.Qst);
+
+    public static OptimizerConfig Optimizer(JobSpec job) => OptimizerConfig.From(job.Config.Optimizer);
 }

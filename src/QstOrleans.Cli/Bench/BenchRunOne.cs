@@ -1,4 +1,5 @@
 using QstOrleans.Cli.Bench.Reports;
+using QstOrleans.Configuration;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Baselines;
 using QstOrleans.Model.Config;
@@ -45,8 +46,17 @@ internal static class BenchRunOne
             "full" => (TrainingMethod.Full, false),
             _ => throw new ArgumentException($"--method: unknown '{s.Method}' ({string.Join(", ", Methods)})"),
         };
-        var build = new ModelBuildOptions(method, new QstConfig(), Precision.Parse(s.Dtype), DoubleQuant: true, Seed: s.Seed, CacheDequantized: cache,
-            Device: device);
+        // The run's settings as a TrainingConfig, like every other run: defaults except what the benchmark fixes.
+        var d = TrainingConfig.Defaults;
+        var training = d with
+        {
+            Schedule = new ScheduleSection { Epochs = 1, MaxSteps = s.WarmupSteps + s.Steps, MicroBatchSize = s.Batch, GradientAccumulation = 1, Seed = s.Seed },
+            Optimizer = d.Optimizer with { MaxGradNorm = 1.0 },
+            Precision = d.Precision with { Dtype = s.Dtype },
+            Runtime = new RuntimeSection { Threads = s.Threads, Device = s.Device },
+        };
+        var build = new ModelBuildOptions(method, QstConfig.From(training.Qst), Precision.Parse(training.Precision.Dtype),
+            DoubleQuant: training.Precision.DoubleQuant, Seed: training.Schedule.Seed, CacheDequantized: cache, Device: device);
         using var model = ModelBuilder.Build(s.ModelDirectory, config, build);
         var batches = RandomBatches(config.VocabSize, s.Batch, s.Sequence, s.WarmupSteps + s.Steps, s.Seed);
         if (cache)
@@ -66,8 +76,7 @@ internal static class BenchRunOne
         long trainableBytes = model.TrainableParameters.Sum(p => p.numel() * p.ElementSize);
         ResetPeak();
 
-        var trainer = new LocalTrainer(model, new OptimizerConfig { LearningRate = 1e-4, MaxGradNorm = 1.0 },
-            new TrainerConfig(1, s.WarmupSteps + s.Steps, s.Batch, 1, s.Threads, s.Seed));
+        var trainer = new LocalTrainer(model, OptimizerConfig.From(training.Optimizer), TrainerConfig.From(training));
         var reports = trainer.Train(_ => batches, s.WarmupSteps + s.Steps).ToList();
         var measured = reports.Skip(s.WarmupSteps).ToList();
         double tokensPerStep = (double)s.Batch * s.Sequence;

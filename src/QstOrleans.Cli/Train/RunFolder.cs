@@ -13,12 +13,23 @@ namespace QstOrleans.Cli.Train;
 /// baselines: backbone names such as <c>layers.0.self_attn.q_proj.lora_A</c>), with method/base model/seed metadata
 /// (QST runs also record what <c>qst export</c> needs).</item>
 /// <item>QST only: <c>side_model.safetensors</c> + <c>side_config.json</c> (<see cref="SideNetworkExport"/>).</item>
+/// <item><c>training_config.json</c>: the run's whole <see cref="QstOrleans.Configuration.TrainingConfig"/>.</item>
 /// <item><c>metrics.jsonl</c>: one line per step, written as training goes (<see cref="MetricsWriter"/>).</item>
 /// <item><c>loss.png</c>: the loss curve (<see cref="LossPlot"/>; <c>qst plot DIR</c> redraws it).</item>
 /// </list>
 /// </summary>
 internal static class RunFolder
 {
+    /// <summary>The run's whole training config, as it printed at the start.</summary>
+    public const string ConfigFile = "training_config.json";
+
+    /// <summary>Writes <see cref="ConfigFile"/> (at the start of the run, so even an interrupted run says how it trained).</summary>
+    public static void SaveConfig(string directory, QstOrleans.Configuration.TrainingConfig config)
+    {
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, ConfigFile), config.ToJson());
+    }
+
     public static MetricsWriter OpenMetrics(string directory)
     {
         Directory.CreateDirectory(directory);

@@ -22,57 +22,40 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var o = new TrainingOptions(", as the silos see it");
-        var backbone = new Option<string>("--backbone") { Description = "Backbone weights: nf4, bf16 or fp32", DefaultValueFactory = _ => "nf4" };
-        var stages = new Option<int>("--stages") { Description = "Backbone stages, each on its own device slot", DefaultValueFactory = _ => 1 };
-        var window = new Option<int>("--window") { Description = "Micro-batches in flight at once", DefaultValueFactory = _ => 4 };
+        // Baselines, evaluation and thread count belong to `qst train-local`; the file may still set them (a job refuses baselines).
+        var o = new TrainingOptions(", as the silos see it", key => !key.StartsWith("method.") && !key.StartsWith("evaluation.") && key != "runtime.threads");
         var jobId = new Option<string?>("--job-id") { Description = "Job id (default: train-<time>-<random>)" };
         var local = new Option<bool>("--local") { Description = "Run an in-process cluster (the default when no --gateway/--redis/QST_* is given)" };
         var detach = new Option<bool>("--detach") { Description = "Submit, print the job id and return without following" };
         var plain = new Option<bool>("--plain") { Description = "Plain progress lines even on an interactive terminal" };
         var poll = new Option<int>("--poll-ms") { Description = "Progress poll interval", DefaultValueFactory = _ => 250 };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N optimizer steps (0 = off)", DefaultValueFactory = _ => 100 };
-        var checkpointMinutes = new Option<double>("--checkpoint-minutes") { Description = "Checkpoint at the first step after M minutes (0 = off)", DefaultValueFactory = _ => 10 };
         var stateDir = new Option<string?>("--state-dir") { Description = $"--local: job state and checkpoints (default {EmbeddedDefaults.StateDirectory})" };
-        var device = new Option<string>("--device") { Description = "--local: the slots' device, cpu or cuda (one GPU per stage; the side trainer stays on the CPU)", DefaultValueFactory = _ => "cpu" };
         var connection = new ClusterConnection();
         var command = new Command("train", "Train QST on a cluster (or an in-process one) and show live progress.");
         o.AddTo(command);
-        foreach (Option option in new Option[] { backbone, stages, window, jobId, local, detach, plain, poll, checkpointEvery, checkpointMinutes, stateDir, device }) command.Options.Add(option);
+        foreach (Option option in new Option[] { jobId, local, detach, plain, poll, stateDir }) command.Options.Add(option);
         connection.AddTo(command);
         command.SetAction((p, cancel) => ClusterConnection.RunAsync(async () =>
         {
-            LrSchedule.ParseKind(p.GetValue(o.Schedule)!); // validates the name here, with the option's name in the message
-            QstOrleans.Data.Datasets.DataOptions.ParseFormat(p.GetValue(o.Format)); // likewise
+            var config = o.Resolve(p);   // names the key (and the option) of a bad value before anything starts
             var remote = connection.Resolve(p);
             bool runLocal = p.GetValue(local) || remote is null;
             if (p.GetValue(local) && remote is not null)
                 throw new ArgumentException("--local runs an in-process cluster: drop --gateway/--redis (or unset QST_GATEWAY/QST_REDIS)");
             if (runLocal && p.GetValue(detach)) throw new ArgumentException("--detach needs a cluster: the in-process one ends with this command");
-            if (!runLocal && p.GetValue(device) != "cpu") throw new ArgumentException("--device is for --local runs: a cluster's devices are its silos' slots (Qst:Slots)");
+            if (!runLocal && config.Runtime.Device != "cpu") throw new ArgumentException("--device is for --local runs: a cluster's devices are its silos' slots (Qst:Slots)");
             if (!runLocal && p.GetValue(stateDir) is not null) throw new ArgumentException("--state-dir is for --local runs: a cluster keeps state in its own storage");
-            if (p.GetValue(checkpointEvery) < 0) throw new ArgumentException($"--checkpoint-every must be >= 0 (0 = off), got {p.GetValue(checkpointEvery)}");
-            if (p.GetValue(checkpointMinutes) < 0) throw new ArgumentException($"--checkpoint-minutes must be >= 0 (0 = off), got {p.GetValue(checkpointMinutes)}");
             var spec = new JobSpec
             {
                 ModelDirectory = Path.GetFullPath(p.GetValue(o.Model) ?? EmbeddedDefaults.EnsureModel()),
                 DataFile = Path.GetFullPath(p.GetValue(o.Data) ?? EmbeddedDefaults.EnsureData()),
-                Epochs = p.GetValue(o.Epochs), MaxSteps = p.GetValue(o.MaxSteps),
-                MicroBatchSize = p.GetValue(o.MicroBatch), GradientAccumulation = p.GetValue(o.Accumulation),
-                LearningRate = p.GetValue(o.Lr), Schedule = p.GetValue(o.Schedule)!, WarmupSteps = p.GetValue(o.Warmup),
-                MaxGradNorm = p.GetValue(o.Clip), WeightDecay = p.GetValue(o.WeightDecay), Seed = p.GetValue(o.Seed),
-                Stages = p.GetValue(stages),
-                Qst = new QstSpec { R = p.GetValue(o.R), AdapterBottleneck = p.GetValue(o.Adapter), TrainMergeGate = p.GetValue(o.MergeGate) },
-                Dtype = p.GetValue(o.Dtype)!, BackboneFormat = p.GetValue(backbone)!, DoubleQuant = p.GetValue(o.DoubleQuant),
-                Window = p.GetValue(window), MaxSourceTokens = p.GetValue(o.MaxSource), MaxTargetTokens = p.GetValue(o.MaxTarget),
-                Format = p.GetValue(o.Format)!, MaxLength = p.GetValue(o.MaxLength), Pack = p.GetValue(o.Pack),
-                GroupByLength = p.GetValue(o.GroupByLength), SkipInvalid = p.GetValue(o.SkipInvalid),
-                CheckpointEverySteps = p.GetValue(checkpointEvery), CheckpointEveryMinutes = p.GetValue(checkpointMinutes),
+                Config = config,
             };
+            Console.WriteLine(TrainingOptions.Announce(config));
             var pollInterval = TimeSpan.FromMilliseconds(Math.Max(p.GetValue(poll), 10));
             if (runLocal)
                 return await RunLocalAsync(spec, p.GetValue(jobId), p.GetValue(stateDir) ?? EmbeddedDefaults.StateDirectory, pollInterval, p.GetValue(plain), cancel,
-                    deviceKind: p.GetValue(device)!);
+                    deviceKind: config.Runtime.Device);
             string id = p.GetValue(jobId) ?? $"train-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}";
             await using var client = await QstClient.ConnectAsync(remote!, cancel);
             return await SubmitAndFollow(client, id, spec, pollInterval, p.GetValue(plain), p.GetValue(detach), remote: true, cancel);

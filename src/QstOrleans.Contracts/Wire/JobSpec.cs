@@ -1,59 +1,84 @@
+using System.Text.Json.Serialization;
+using QstOrleans.Configuration;
+
 namespace QstOrleans.Contracts.Wire;
 
 /// <summary>
-/// Everything a training job needs: model, data, QST config, schedule, batch shape, seed and how many
-/// backbone stages to split the model into. Paths are as the silos see them.
+/// The wire envelope of a training job: the paths as the silos see them plus the job's <see cref="TrainingConfig"/>
+/// (every knob, with the one set of defaults <c>qst train-local</c> uses too). The settable properties below the config
+/// are shorthands that read and write its keys (so <c>spec with { Stages = 2 }</c> keeps working); only
+/// <see cref="ModelDirectory"/>, <see cref="DataFile"/> and <see cref="Config"/> travel.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record JobSpec
 {
     [Id(0)] public required string ModelDirectory { get; init; }
     [Id(1)] public required string DataFile { get; init; }
-    [Id(2)] public int Epochs { get; init; } = 1;
-    /// <summary>Stop after this many optimizer steps (0 = all epochs).</summary>
-    [Id(3)] public int MaxSteps { get; init; }
-    [Id(4)] public int MicroBatchSize { get; init; } = 8;
-    [Id(5)] public int GradientAccumulation { get; init; } = 1;
-    [Id(6)] public double LearningRate { get; init; } = 1e-3;
-    /// <summary>constant, constant_with_warmup, linear or cosine.</summary>
-    [Id(7)] public string Schedule { get; init; } = "constant";
-    [Id(8)] public int WarmupSteps { get; init; }
-    [Id(9)] public double MaxGradNorm { get; init; } = 0.3;
-    [Id(10)] public double WeightDecay { get; init; }
-    [Id(11)] public long Seed { get; init; }
-    /// <summary>Number of backbone stages (each on its own device slot).</summary>
-    [Id(12)] public int Stages { get; init; } = 1;
-    [Id(13)] public QstSpec Qst { get; init; } = new();
-    /// <summary>bf16 or fp32 matmuls.</summary>
-    [Id(14)] public string Dtype { get; init; } = "bf16";
-    /// <summary>Backbone weights: nf4 (default) or bf16/fp32 (unquantized reference).</summary>
-    [Id(15)] public string BackboneFormat { get; init; } = "nf4";
-    [Id(16)] public bool DoubleQuant { get; init; } = true;
-    /// <summary>Micro-batches in flight at once (credits); bounds memory however long the epoch.</summary>
-    [Id(17)] public int Window { get; init; } = 4;
-    [Id(18)] public int MaxSourceTokens { get; init; } = 512;
-    [Id(19)] public int MaxTargetTokens { get; init; } = 512;
-    /// <summary>Dataset format: auto, alpaca, chat, text or tokens.</summary>
-    [Id(20)] public string Format { get; init; } = "auto";
-    /// <summary>Tokens per example and packing block size (0 = MaxSourceTokens + MaxTargetTokens).</summary>
-    [Id(21)] public int MaxLength { get; init; }
-    /// <summary>Pack the examples into blocks of exactly the maximum length.</summary>
-    [Id(22)] public bool Pack { get; init; }
-    /// <summary>Batch examples of similar length together.</summary>
-    [Id(23)] public bool GroupByLength { get; init; }
-    /// <summary>Drop bad records (reported in the data summary) instead of failing the job.</summary>
-    [Id(24)] public bool SkipInvalid { get; init; }
-    /// <summary>Checkpoint the side network every this many optimizer steps (0 = never by steps).</summary>
-    [Id(25)] public int CheckpointEverySteps { get; init; } = 100;
-    /// <summary>Checkpoint at the first step boundary once this many minutes passed since the last one (0 = never by time).</summary>
-    [Id(26)] public double CheckpointEveryMinutes { get; init; } = 10;
+    /// <summary>Everything else the job needs. A new id (27): ids 2..26 were the flat fields of earlier versions.</summary>
+    [Id(27)] public TrainingConfig Config { get; init; } = TrainingConfig.Defaults;
+
+    // Shorthands over Config (not serialized: Config is the one copy).
+
+    /// <summary><c>schedule.epochs</c>.</summary>
+    [JsonIgnore] public int Epochs { get => Config.Schedule.Epochs; init => Config = Config with { Schedule = Config.Schedule with { Epochs = value } }; }
+    /// <summary><c>schedule.max_steps</c> (0 = all epochs).</summary>
+    [JsonIgnore] public int MaxSteps { get => Config.Schedule.MaxSteps; init => Config = Config with { Schedule = Config.Schedule with { MaxSteps = value } }; }
+    /// <summary><c>schedule.micro_batch_size</c>.</summary>
+    [JsonIgnore] public int MicroBatchSize { get => Config.Schedule.MicroBatchSize; init => Config = Config with { Schedule = Config.Schedule with { MicroBatchSize = value } }; }
+    /// <summary><c>schedule.gradient_accumulation</c>.</summary>
+    [JsonIgnore] public int GradientAccumulation { get => Config.Schedule.GradientAccumulation; init => Config = Config with { Schedule = Config.Schedule with { GradientAccumulation = value } }; }
+    /// <summary><c>schedule.seed</c>.</summary>
+    [JsonIgnore] public long Seed { get => Config.Schedule.Seed; init => Config = Config with { Schedule = Config.Schedule with { Seed = value } }; }
+    /// <summary><c>optimizer.learning_rate</c>.</summary>
+    [JsonIgnore] public double LearningRate { get => Config.Optimizer.LearningRate; init => Config = Config with { Optimizer = Config.Optimizer with { LearningRate = value } }; }
+    /// <summary><c>optimizer.lr_schedule</c>: constant, constant_with_warmup, linear or cosine.</summary>
+    [JsonIgnore] public string Schedule { get => Config.Optimizer.LrSchedule; init => Config = Config with { Optimizer = Config.Optimizer with { LrSchedule = value } }; }
+    /// <summary><c>optimizer.warmup_steps</c>.</summary>
+    [JsonIgnore] public int WarmupSteps { get => Config.Optimizer.WarmupSteps; init => Config = Config with { Optimizer = Config.Optimizer with { WarmupSteps = value } }; }
+    /// <summary><c>optimizer.max_grad_norm</c>.</summary>
+    [JsonIgnore] public double MaxGradNorm { get => Config.Optimizer.MaxGradNorm; init => Config = Config with { Optimizer = Config.Optimizer with { MaxGradNorm = value } }; }
+    /// <summary><c>optimizer.weight_decay</c>.</summary>
+    [JsonIgnore] public double WeightDecay { get => Config.Optimizer.WeightDecay; init => Config = Config with { Optimizer = Config.Optimizer with { WeightDecay = value } }; }
+    /// <summary><c>pipeline.stages</c>: backbone stages, each on its own device slot.</summary>
+    [JsonIgnore] public int Stages { get => Config.Pipeline.Stages; init => Config = Config with { Pipeline = Config.Pipeline with { Stages = value } }; }
+    /// <summary><c>pipeline.window</c>: micro-batches in flight at once.</summary>
+    [JsonIgnore] public int Window { get => Config.Pipeline.Window; init => Config = Config with { Pipeline = Config.Pipeline with { Window = value } }; }
+    /// <summary><c>qst.r</c>, <c>qst.adapter_bottleneck</c>, <c>qst.train_merge_gate</c>.</summary>
+    [JsonIgnore] public QstSpec Qst
+    {
+        get => new() { R = Config.Qst.R, AdapterBottleneck = Config.Qst.AdapterBottleneck, TrainMergeGate = Config.Qst.TrainMergeGate };
+        init => Config = Config with { Qst = Config.Qst with { R = value.R, AdapterBottleneck = value.AdapterBottleneck, TrainMergeGate = value.TrainMergeGate } };
+    }
+    /// <summary><c>precision.dtype</c>: bf16 or fp32 matmuls.</summary>
+    [JsonIgnore] public string Dtype { get => Config.Precision.Dtype; init => Config = Config with { Precision = Config.Precision with { Dtype = value } }; }
+    /// <summary><c>precision.backbone_format</c>: nf4, or bf16/fp32 (unquantized reference).</summary>
+    [JsonIgnore] public string BackboneFormat { get => Config.Precision.BackboneFormat; init => Config = Config with { Precision = Config.Precision with { BackboneFormat = value } }; }
+    /// <summary><c>precision.double_quant</c>.</summary>
+    [JsonIgnore] public bool DoubleQuant { get => Config.Precision.DoubleQuant; init => Config = Config with { Precision = Config.Precision with { DoubleQuant = value } }; }
+    /// <summary><c>data.max_source_tokens</c>.</summary>
+    [JsonIgnore] public int MaxSourceTokens { get => Config.Data.MaxSourceTokens; init => Config = Config with { Data = Config.Data with { MaxSourceTokens = value } }; }
+    /// <summary><c>data.max_target_tokens</c>.</summary>
+    [JsonIgnore] public int MaxTargetTokens { get => Config.Data.MaxTargetTokens; init => Config = Config with { Data = Config.Data with { MaxTargetTokens = value } }; }
+    /// <summary><c>data.format</c>: auto, alpaca, chat, text or tokens.</summary>
+    [JsonIgnore] public string Format { get => Config.Data.Format; init => Config = Config with { Data = Config.Data with { Format = value } }; }
+    /// <summary><c>data.max_length</c> (0 = source + target limits).</summary>
+    [JsonIgnore] public int MaxLength { get => Config.Data.MaxLength; init => Config = Config with { Data = Config.Data with { MaxLength = value } }; }
+    /// <summary><c>data.pack</c>.</summary>
+    [JsonIgnore] public bool Pack { get => Config.Data.Pack; init => Config = Config with { Data = Config.Data with { Pack = value } }; }
+    /// <summary><c>data.group_by_length</c>.</summary>
+    [JsonIgnore] public bool GroupByLength { get => Config.Data.GroupByLength; init => Config = Config with { Data = Config.Data with { GroupByLength = value } }; }
+    /// <summary><c>data.skip_invalid</c>.</summary>
+    [JsonIgnore] public bool SkipInvalid { get => Config.Data.SkipInvalid; init => Config = Config with { Data = Config.Data with { SkipInvalid = value } }; }
+    /// <summary><c>checkpoint.every_steps</c> (0 = never by steps).</summary>
+    [JsonIgnore] public int CheckpointEverySteps { get => Config.Checkpoint.EverySteps; init => Config = Config with { Checkpoint = Config.Checkpoint with { EverySteps = value } }; }
+    /// <summary><c>checkpoint.every_minutes</c> (0 = never by time).</summary>
+    [JsonIgnore] public double CheckpointEveryMinutes { get => Config.Checkpoint.EveryMinutes; init => Config = Config with { Checkpoint = Config.Checkpoint with { EveryMinutes = value } }; }
 }
 
-/// <summary>The QST side-network options (mirrors QstOrleans.Model.Qst.QstConfig; defaults = the reference's).</summary>
-[GenerateSerializer, Immutable]
+/// <summary>A shorthand for three <c>qst.*</c> keys of <see cref="TrainingConfig.Qst"/> (defaults read from there).</summary>
 public sealed record QstSpec
 {
-    [Id(0)] public int R { get; init; } = 16;
-    [Id(1)] public int AdapterBottleneck { get; init; } = 16;
-    [Id(2)] public bool TrainMergeGate { get; init; }
+    public int R { get; init; } = TrainingConfig.Defaults.Qst.R;
+    public int AdapterBottleneck { get; init; } = TrainingConfig.Defaults.Qst.AdapterBottleneck;
+    public bool TrainMergeGate { get; init; } = TrainingConfig.Defaults.Qst.TrainMergeGate;
 }

@@ -7,6 +7,7 @@ using QstOrleans.Data.Tokenization;
 using QstOrleans.Grains.Placement;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Qst;
+using QstOrleans.Model.Recipe;
 
 namespace QstOrleans.Grains.Jobs;
 
@@ -29,26 +30,23 @@ public sealed record JobPlan(
     {
         if (!Directory.Exists(spec.ModelDirectory)) throw new ArgumentException($"model directory '{spec.ModelDirectory}' does not exist on the silo");
         var model = ModelConfig.Load(spec.ModelDirectory);
-        // Every option the stages and the side trainer will map, checked before anything is loaded.
-        SpecMapping.Qst(spec.Qst).Validate(model);
-        SpecMapping.Optimizer(spec);
-        SpecMapping.Backbone(spec);
-        if (spec.GradientAccumulation < 1) throw new ArgumentException($"gradient accumulation must be >= 1, got {spec.GradientAccumulation}");
-        if (spec.Window < 1) throw new ArgumentException($"window must be >= 1, got {spec.Window}");
-        if (spec.Epochs < 1) throw new ArgumentException($"epochs must be >= 1, got {spec.Epochs}");
+        // Every option the stages and the side trainer will map, checked before anything is loaded. The wire names of
+        // the checkpoint intervals stay in their messages (clients match them); the config checks every other key.
         if (spec.CheckpointEverySteps < 0) throw new ArgumentException($"CheckpointEverySteps must be >= 0 (0 = off), got {spec.CheckpointEverySteps}");
         if (spec.CheckpointEveryMinutes < 0 || double.IsNaN(spec.CheckpointEveryMinutes))
             throw new ArgumentException($"CheckpointEveryMinutes must be >= 0 (0 = off), got {spec.CheckpointEveryMinutes}");
+        spec.Config.Validate();
+        if (spec.Config.Method.Name.ToLowerInvariant() != "qst")
+            throw new ArgumentException($"method.name '{spec.Config.Method.Name}': a cluster job trains QST only (baselines run in `qst train-local`)");
+        SpecMapping.Qst(spec).Validate(model);
+        SpecMapping.Optimizer(spec);
+        SpecMapping.Backbone(spec);
         var tokenizer = ModelTokenizer.Load(spec.ModelDirectory);
-        var data = new DataOptions(DataOptions.ParseFormat(spec.Format), spec.MaxSourceTokens, spec.MaxTargetTokens, spec.MaxLength,
-            spec.Pack, spec.GroupByLength, spec.SkipInvalid);
-        // The same loader as `qst train-local` (same model directory for the chat template), so the batches are identical.
-        var batches = InstructionBatches.Load(spec.DataFile, tokenizer, data, spec.MicroBatchSize, (int)spec.Seed, spec.ModelDirectory);
-        int stepsPerEpoch = batches.MicroBatchesPerEpoch / spec.GradientAccumulation;
-        if (stepsPerEpoch == 0)
-            throw new ArgumentException($"{spec.DataFile}: {batches.RowCount} {(data.Pack ? "packed blocks" : "examples")} make no whole optimizer step of {spec.GradientAccumulation} x {spec.MicroBatchSize}");
-        int totalSteps = stepsPerEpoch * spec.Epochs;
-        if (spec.MaxSteps > 0) totalSteps = Math.Min(totalSteps, spec.MaxSteps);
+        // The recipe's data plan, the same code as `qst train-local` (same model directory for the chat template), so the
+        // micro-batches and step counts are identical.
+        var data = DataPlan.For(DataPlan.Load(spec.Config, spec.DataFile, tokenizer, spec.ModelDirectory), spec.Config.Schedule, spec.DataFile);
+        int stepsPerEpoch = data.StepsPerEpoch, totalSteps = data.TotalSteps;
+        var batches = data.Batches;
         var live = await slots.List();
         int stageCount = fitToSlots ? Math.Max(1, Math.Min(spec.Stages, live.Count)) : spec.Stages;
         var stages = StagePlanner.Plan(model.NumLayers, stageCount, live);

@@ -6,14 +6,15 @@ namespace QstOrleans.Grains.Jobs;
 
 /// <summary>
 /// Fingerprints of a job spec. <see cref="OfTraining"/> covers what decides the trained weights (model, data, schedule,
-/// batch shape, seed, QST config, precision), not how the run is laid out (stages, window, checkpoint interval): a
-/// checkpoint may be resumed on another split, never under another training spec. <see cref="OfRequest"/> covers
+/// batch shape, seed, QST config, precision: the spec's TrainingConfig), not how the run is laid out (stages, window, checkpoint
+/// interval, the runtime section): a checkpoint may be resumed on another split, never under another training spec. <see cref="OfRequest"/> covers
 /// everything, for ids derived from a command line (<c>qst train --local</c>).
 /// </summary>
 public static class JobSpecHash
 {
     public static string OfTraining(JobSpec spec) =>
-        Hash(spec with { Stages = 0, Window = 0, CheckpointEverySteps = 0, CheckpointEveryMinutes = 0 });
+        // Layout sections replaced by constants; the runtime section too: the silos' slots decide device and threads.
+        Hash(spec with { Config = spec.Config with { Pipeline = new(), Checkpoint = new(), Runtime = new() } });
 
     public static string OfRequest(JobSpec spec) => Hash(spec);
 

@@ -6,6 +6,7 @@ using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Layers;
 using QstOrleans.Model.Qst;
+using QstOrleans.Model.Recipe;
 using QstOrleans.Model.Training;
 using static TorchSharp.torch;
 
@@ -25,13 +26,13 @@ public sealed class SideTrainerCore : IDisposable
     readonly QstSideNetwork _side;
     readonly FrozenLmHead _head;
     readonly OptimizerStepper _stepper;
+    /// <summary>The side micro-step the single-process trainer runs too (bitwise equality by construction).</summary>
+    readonly SideMicroStep _step;
     readonly int _tapCount;
-    readonly int _accumulation;
     readonly SideSpec _spec;
     readonly string _specHash;
     readonly Dictionary<long, TapAssembly> _taps = new();
     readonly Dictionary<long, SideBatch> _batches = new();
-    float _windowLoss;
     /// <summary>Loss of every completed step (index = step − 1), saved with each checkpoint so a restore knows them too.</summary>
     readonly List<float> _stepLosses = [];
 
@@ -43,12 +44,12 @@ public sealed class SideTrainerCore : IDisposable
         var job = spec.Job;
         var config = ModelConfig.Load(job.ModelDirectory);
         var backbone = SpecMapping.Backbone(job);
-        _side = new QstSideNetwork(config, SpecMapping.Qst(job.Qst).Validate(config), backbone.Compute, job.Seed);
+        _side = new QstSideNetwork(config, SpecMapping.Qst(job).Validate(config), backbone.Compute, job.Seed);
         _head = BackboneLoader.LoadLmHead(job.ModelDirectory, config, backbone);
         _stepper = new OptimizerStepper(_side.parameters().Where(p => p.requires_grad).ToList(), SpecMapping.Optimizer(job),
             job.GradientAccumulation, spec.TotalSteps);
+        _step = new SideMicroStep(_side, _head, new TrainingStep(_stepper, job.GradientAccumulation));
         _tapCount = spec.TapCount;
-        _accumulation = job.GradientAccumulation;
         _spec = spec;
         _specHash = JobSpecHash.OfTraining(job);
     }
@@ -61,11 +62,12 @@ public sealed class SideTrainerCore : IDisposable
     public IReadOnlyList<float> StepLosses => _stepLosses;
 
     /// <summary>Writes a checkpoint of the current step boundary into <paramref name="directory"/> (the three
-    /// <see cref="TrainingCheckpoint.Files"/>); call only right after a completed step.</summary>
+    /// <see cref="TrainingCheckpoint.Files"/>, the step losses and the job's config); call only right after a completed step.</summary>
     public TrainingState SaveCheckpoint(string directory)
     {
         int perEpoch = Math.Max(1, _spec.MicroBatchesPerEpoch);
         Directory.CreateDirectory(directory);
+        TrainingCheckpoint.SaveConfig(directory, _spec.Job.Config);
         File.WriteAllBytes(Path.Combine(directory, LossesFile), System.Runtime.InteropServices.MemoryMarshal.AsBytes(_stepLosses.ToArray().AsSpan()).ToArray());
         return TrainingCheckpoint.Save(directory, _side, _stepper, new TrainingState
         {
@@ -85,7 +87,7 @@ public sealed class SideTrainerCore : IDisposable
                                            "use another job id or remove that checkpoint");
         state = TrainingCheckpoint.Restore(directory, _side, _stepper);
         Next = state.NextMicroBatch;
-        _windowLoss = 0;
+        _step.Step.ResetWindow();
         _stepLosses.Clear();
         string losses = Path.Combine(directory, LossesFile);
         if (File.Exists(losses))
@@ -118,28 +120,21 @@ public sealed class SideTrainerCore : IDisposable
     public Applied? TryApplyNext()
     {
         if (!_batches.TryGetValue(Next, out var batch) || !_taps.TryGetValue(Next, out var taps) || !taps.IsComplete) return null;
-        float loss;
         using (NewDisposeScope())
         {
-            var labels = TensorPayloads.ToTensor(batch.Labels);
-            var mask = TensorPayloads.ToTensor(batch.AttentionMask);
+            var labels = TensorPayloads.ToTensor(batch.Labels);                          // [B, T]
+            var mask = TensorPayloads.ToTensor(batch.AttentionMask);                     // [B, T]
             var inputs = Enumerable.Range(0, _tapCount).Select(taps.Tensor).ToList();   // [B, T, H] each
             var finalNormed = taps.Tensor(TapChunk.FinalNormed);                         // [B, T, E]
             using var context = AttentionContext.Create(mask);
-            var f = _side.Forward(inputs, finalNormed, context);
-            var logits = _head.Forward(f);                                               // [B, T, V]
-            loss = _stepper.Accumulate(CausalLmLoss.Compute(logits, labels));
+            _step.Accumulate(inputs, finalNormed, context, labels);
         }
-        _windowLoss += loss;
         _batches.Remove(Next);
         _taps.Remove(Next);
         long sequence = Next++;
-        if (!_stepper.StepDue) return new Applied(sequence, _stepper.Step, float.NaN, false);
-        _stepper.Apply();
-        float stepLoss = _windowLoss / _accumulation;
-        _windowLoss = 0;
-        _stepLosses.Add(stepLoss);
-        return new Applied(sequence, _stepper.Step, stepLoss, true);
+        if (_step.ApplyIfDue() is not { } applied) return new Applied(sequence, _stepper.Step, float.NaN, false);
+        _stepLosses.Add(applied.Loss);
+        return new Applied(sequence, applied.Step, applied.Loss, true);
     }
 
     /// <summary>Trainable weights by name (copies).</summary>

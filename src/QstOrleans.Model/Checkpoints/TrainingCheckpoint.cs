@@ -1,3 +1,4 @@
+using QstOrleans.Configuration;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using QstOrleans.Model.Qst;
@@ -64,6 +65,23 @@ public static class TrainingCheckpoint
     public const string OptimizerFile = "optimizer.safetensors";
     public const string StateFile = "state.json";
     public static readonly IReadOnlyList<string> Files = [WeightsFile, OptimizerFile, StateFile];
+    /// <summary>The run's whole <see cref="TrainingConfig"/> (JSON), stored beside every checkpoint so it says how it was trained.</summary>
+    public const string ConfigFile = "training_config.json";
+
+    /// <summary>Writes <see cref="ConfigFile"/> into a checkpoint directory.</summary>
+    public static void SaveConfig(string directory, TrainingConfig config)
+    {
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, ConfigFile), config.ToJson());
+    }
+
+    /// <summary>The config stored with a checkpoint, or null for a checkpoint written before configs were stored.</summary>
+    /// <exception cref="ArgumentException">The file is there but is not a valid config (the message names it).</exception>
+    public static TrainingConfig? ReadConfig(string directory)
+    {
+        string path = Path.Combine(directory, ConfigFile);
+        return File.Exists(path) ? TrainingConfigFile.Parse(File.ReadAllText(path), path) : null;
+    }
 
     /// <summary>Saves a QST side network's parameters and buffers with its stepper.</summary>
     public static TrainingState Save(string directory, QstSideNetwork side, OptimizerStepper stepper, TrainingState state, Generator? rng = null) =>

@@ -1,3 +1,4 @@
+using QstOrleans.Configuration;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Layers;
 
@@ -19,20 +20,31 @@ namespace QstOrleans.Model.Qst;
 /// </summary>
 public sealed record QstConfig
 {
-    public int R { get; init; } = 16;
-    public int AdapterBottleneck { get; init; } = 16;
+    // Defaults are read from the one training configuration, never declared here.
+    static QstSection D => TrainingConfig.Defaults.Qst;
+
+    public int R { get; init; } = D.R;
+    public int AdapterBottleneck { get; init; } = D.AdapterBottleneck;
     /// <summary>"silu" (the reference's "swish"), "relu" or "gelu".</summary>
-    public string Activation { get; init; } = "silu";
-    public bool LayerNormAfterAdapter { get; init; } = true;
-    public bool LayerNormBeforeAdapter { get; init; }
-    public double AdapterDropout { get; init; }
-    public bool TrainMergeGate { get; init; }
-    public bool ReversedMergeGate { get; init; }
-    public bool Fp32MasterWeights { get; init; } = true;
+    public string Activation { get; init; } = D.Activation;
+    public bool LayerNormAfterAdapter { get; init; } = D.LayerNormAfterAdapter;
+    public bool LayerNormBeforeAdapter { get; init; } = D.LayerNormBeforeAdapter;
+    public double AdapterDropout { get; init; } = D.AdapterDropout;
+    public bool TrainMergeGate { get; init; } = D.TrainMergeGate;
+    public bool ReversedMergeGate { get; init; } = D.ReversedMergeGate;
+    public bool Fp32MasterWeights { get; init; } = D.Fp32MasterWeights;
     /// <summary>Raw init of each ladder gate z_i (σ(0.5) = 0.6225 on the previous side state).</summary>
-    public float GateInit { get; init; } = 0.5f;
+    public float GateInit { get; init; } = D.GateInit;
     /// <summary>Raw init of the merge gate λ (σ(1.0) = 0.7311 on the backbone output).</summary>
-    public float MergeGateInit { get; init; } = 1.0f;
+    public float MergeGateInit { get; init; } = D.MergeGateInit;
+
+    /// <summary>The engine's view of the <c>qst</c> section.</summary>
+    public static QstConfig From(QstSection s) => new()
+    {
+        R = s.R, AdapterBottleneck = s.AdapterBottleneck, Activation = s.Activation, LayerNormAfterAdapter = s.LayerNormAfterAdapter,
+        LayerNormBeforeAdapter = s.LayerNormBeforeAdapter, AdapterDropout = s.AdapterDropout, TrainMergeGate = s.TrainMergeGate,
+        ReversedMergeGate = s.ReversedMergeGate, Fp32MasterWeights = s.Fp32MasterWeights, GateInit = s.GateInit, MergeGateInit = s.MergeGateInit,
+    };
 
     /// <summary>The side layers' shape: width H/r, MLP I/r, head counts unchanged, RoPE base 10000 (qst.py forces it).</summary>
     public LayerShape SideShape(ModelConfig model)

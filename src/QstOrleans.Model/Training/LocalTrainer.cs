@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using QstOrleans.Model.Recipe;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Model.Training;
@@ -19,32 +20,32 @@ public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimize
     {
         set_num_threads(config.Threads);
         using var stepper = new OptimizerStepper(model.TrainableParameters, optimizer, config.GradientAccumulation, totalSteps);
+        var step = new TrainingStep(stepper, config.GradientAccumulation);
+        // QST trains through the side micro-step the side-trainer grain runs too; the baselines backpropagate their logits.
+        var qst = model as QstModel;
+        var sideStep = qst is null ? null : new SideMicroStep(qst.Side, qst.LmHead, step);
         var device = model.Device;
         var clock = Stopwatch.StartNew();
         long tokens = 0;
-        float lossSum = 0;
         for (int epoch = 0; epoch < config.Epochs; epoch++)
         {
             foreach (var batch in epochs(epoch))
             {
                 using (var scope = NewDisposeScope())
                 {
-                    var (ids, labels, mask) = batch.ToTensors(device);
-                    var logits = model.Logits(ids, mask);                                // [B, T, V]
-                    var loss = CausalLmLoss.Compute(logits, labels);
-                    lossSum += stepper.Accumulate(loss);
+                    var (ids, labels, mask) = batch.ToTensors(device);                   // [B, T] each
+                    if (sideStep is not null) qst!.Accumulate(sideStep, ids, mask, labels);
+                    else step.Accumulate(CausalLmLoss.Compute(model.Logits(ids, mask), labels));   // logits [B, T, V]
                 }
                 tokens += batch.TokenCount;
-                if (!stepper.StepDue) continue;
-                var (lr, gradNorm) = stepper.Apply();
+                if (step.ApplyIfDue() is not { } applied) continue;
                 double seconds = clock.Elapsed.TotalSeconds;
-                var report = new StepReport(stepper.Step, epoch, lossSum / config.GradientAccumulation, lr, gradNorm,
+                var report = new StepReport(applied.Step, epoch, applied.Loss, applied.LearningRate, applied.GradNorm,
                     tokens / Math.Max(seconds, 1e-9), ProcessMemory.PeakResidentBytes());
                 yield return afterStep is null ? report : afterStep(report);
                 clock.Restart();
                 tokens = 0;
-                lossSum = 0;
-                if (config.MaxSteps > 0 && stepper.Step >= config.MaxSteps) yield break;
+                if (config.MaxSteps > 0 && applied.Step >= config.MaxSteps) yield break;
             }
         }
     }

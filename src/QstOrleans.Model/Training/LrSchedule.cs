@@ -19,6 +19,16 @@ public enum LrScheduleKind
 /// </summary>
 public sealed record LrSchedule(LrScheduleKind Kind, double BaseLr, int WarmupSteps, int TotalSteps)
 {
+    /// <summary>The config name of a schedule kind (the inverse of <see cref="ParseKind"/>).</summary>
+    public static string KindName(LrScheduleKind kind) => kind switch
+    {
+        LrScheduleKind.Constant => "constant",
+        LrScheduleKind.ConstantWithWarmup => "constant_with_warmup",
+        LrScheduleKind.Linear => "linear",
+        LrScheduleKind.Cosine => "cosine",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+
     public static LrScheduleKind ParseKind(string name) => name.ToLowerInvariant().Replace("-", "_") switch
     {
         "constant" => LrScheduleKind.Constant,

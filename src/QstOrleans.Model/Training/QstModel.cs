@@ -2,6 +2,7 @@ using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Baselines;
 using QstOrleans.Model.Layers;
 using QstOrleans.Model.Qst;
+using QstOrleans.Model.Recipe;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -27,8 +28,19 @@ public sealed class QstModel(BackboneStage backbone, QstSideNetwork side, Frozen
     {
         using var context = AttentionContext.Create(attentionMask);
         using var taps = RunBackbone(inputIds, context);
-        using var f = Side.Forward(taps.Taps, taps.FinalNormed!, context);
-        return LmHead.Forward(f);
+        return SideMicroStep.Logits(Side, LmHead, taps.Taps, taps.FinalNormed!, context);
+    }
+
+    /// <summary>One training micro-batch: the frozen backbone, then the shared side micro-step (the side-trainer grain
+    /// runs the same step on taps from its stage grains). Returns the micro-batch's loss.</summary>
+    /// <param name="inputIds">[B, T] int64.</param>
+    /// <param name="attentionMask">[B, T], 0 on padding.</param>
+    /// <param name="labels">[B, T] int64, −100 where no loss is taken.</param>
+    public float Accumulate(SideMicroStep step, Tensor inputIds, Tensor attentionMask, Tensor labels)
+    {
+        using var context = AttentionContext.Create(attentionMask);
+        using var taps = RunBackbone(inputIds, context);
+        return step.Accumulate(taps.Taps, taps.FinalNormed!, context, labels);
     }
 
     /// <summary>The frozen forward: no autograd graph is recorded here.</summary>

@@ -1,0 +1,57 @@
+using QstOrleans.Configuration;
+using QstOrleans.Data.Datasets;
+using QstOrleans.Data.Tokenization;
+using QstOrleans.Model.Training;
+
+namespace QstOrleans.Model.Recipe;
+
+/// <summary>
+/// The data part of the training recipe, written once: tokenize the file into micro-batches (the seeded order of
+/// <see cref="InstructionBatches"/>), keep only whole accumulation windows per epoch, count the optimizer steps. The
+/// single-process trainer runs it directly (after splitting off its validation set) and the job grain's plan calls the
+/// same code, so both feed the same micro-batches in the same order.
+/// </summary>
+/// <param name="Batches">The training micro-batches (validation examples already removed).</param>
+/// <param name="StepsPerEpoch">Whole optimizer steps per pass over the data.</param>
+/// <param name="TotalSteps">Optimizer steps of the run: all epochs, capped by <c>schedule.max_steps</c>.</param>
+/// <param name="GradientAccumulation">Micro-batches per optimizer step.</param>
+public sealed record DataPlan(InstructionBatches Batches, int StepsPerEpoch, int TotalSteps, int GradientAccumulation)
+{
+    /// <summary>Micro-batches per epoch that belong to whole accumulation windows (a trailing partial window would never step).</summary>
+    public int MicroBatchesPerEpoch => StepsPerEpoch * GradientAccumulation;
+    /// <summary>Micro-batches the whole run consumes.</summary>
+    public int TotalMicroBatches => TotalSteps * GradientAccumulation;
+
+    /// <summary>The loader's options for the <c>data</c> section.</summary>
+    public static DataOptions Options(DataSection d) =>
+        new(DataOptions.ParseFormat(d.Format), d.MaxSourceTokens, d.MaxTargetTokens, d.MaxLength, d.Pack, d.GroupByLength, d.SkipInvalid);
+
+    /// <summary>Reads and tokenizes the training file into seeded micro-batches of <c>schedule.micro_batch_size</c>.</summary>
+    /// <param name="modelDirectory">For the chat template and special tokens.</param>
+    public static InstructionBatches Load(TrainingConfig config, string dataFile, ModelTokenizer tokenizer, string modelDirectory) =>
+        InstructionBatches.Load(dataFile, tokenizer, Options(config.Data), config.Schedule.MicroBatchSize, (int)config.Schedule.Seed, modelDirectory);
+
+    /// <summary>Counts the steps of <paramref name="batches"/> under the <c>schedule</c> section.</summary>
+    /// <exception cref="ArgumentException">The data makes no whole optimizer step (the message names the file).</exception>
+    public static DataPlan For(InstructionBatches batches, ScheduleSection schedule, string dataFile)
+    {
+        int microBatches = batches.MicroBatchesPerEpoch;
+        if (microBatches < schedule.GradientAccumulation)
+            throw new ArgumentException($"{dataFile}: {batches.RowCount} {(batches.Options.Pack ? "packed blocks" : "examples")} make {microBatches} " +
+                                        $"micro-batches of {schedule.MicroBatchSize}, fewer than one optimizer step ({schedule.GradientAccumulation} micro-batches)");
+        int stepsPerEpoch = microBatches / schedule.GradientAccumulation;
+        int totalSteps = stepsPerEpoch * schedule.Epochs;
+        if (schedule.MaxSteps > 0) totalSteps = Math.Min(totalSteps, schedule.MaxSteps);
+        return new DataPlan(batches, stepsPerEpoch, totalSteps, schedule.GradientAccumulation);
+    }
+
+    /// <summary>Epoch <paramref name="epoch"/>'s micro-batches in training order (whole accumulation windows only).</summary>
+    public IEnumerable<MicroBatch> Epoch(int epoch)
+    {
+        for (int m = 0; m < MicroBatchesPerEpoch; m++)
+        {
+            var batch = Batches.Get(epoch, m);                                       // [B, T] arrays
+            yield return new MicroBatch(batch.InputIds, batch.Labels, batch.AttentionMask, batch.BatchSize, batch.SequenceLength);
+        }
+    }
+}
