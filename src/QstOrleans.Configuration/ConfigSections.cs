@@ -46,7 +46,7 @@ public sealed record ScheduleSection
     /// <summary><c>schedule.max_steps</c>: stop after this many optimizer steps (0 = all epochs).</summary>
     [Id(1)] public int MaxSteps { get; set; }
     /// <summary><c>schedule.micro_batch_size</c>: sequences per forward pass. 8 keeps the tiny-model commands fast;
-    /// the reference 70B recipe (spec §7.1) is 1 × 16 accumulation (configs/qst-llama2-70b.json).</summary>
+    /// the reference 70B recipe (spec §7.1) is 1 × 16 accumulation (deploy/configs/qst-llama2-70b.json).</summary>
     [Id(2)] public int MicroBatchSize { get; set; } = 8;
     /// <summary><c>schedule.gradient_accumulation</c>: micro-batches per optimizer step.</summary>
     [Id(3)] public int GradientAccumulation { get; set; } = 1;
