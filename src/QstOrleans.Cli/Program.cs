@@ -1,4 +1,3 @@
-using System.CommandLine;
 using QstOrleans.Cli.Bench;
 using QstOrleans.Cli.Cluster;
 using QstOrleans.Cli.Generate;

@@ -1,5 +1,4 @@
 using QstOrleans.Configuration;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Layers;
 using QstOrleans.Model.Qst;

@@ -1,7 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
 using QstOrleans.Cli.Bench.Reports;
-using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Config;
 

@@ -1,10 +1,7 @@
-using System.CommandLine;
 using System.Diagnostics;
-using System.Globalization;
 using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Cli.Cluster;
 using QstOrleans.Cli.ModelTools;
-using QstOrleans.Cli.Shared;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Data.Datasets;

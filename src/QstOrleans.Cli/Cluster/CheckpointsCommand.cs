@@ -1,6 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-using QstOrleans.Cli.Shared;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;
 

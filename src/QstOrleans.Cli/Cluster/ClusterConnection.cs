@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Orleans.Runtime;
 using QstOrleans.Client;
 

@@ -1,4 +1,3 @@
-using System.CommandLine;
 using QstOrleans.Client;
 
 namespace QstOrleans.Cli.Cluster;

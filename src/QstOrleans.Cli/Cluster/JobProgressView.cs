@@ -1,4 +1,3 @@
-using System.Globalization;
 using QstOrleans.Client;
 using QstOrleans.Contracts.Wire;
 using Spectre.Console;

@@ -1,6 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-
 namespace QstOrleans.Cli.Cluster;
 
 /// <summary><c>qst jobs</c>: one line per job submitted to the cluster (id, state, step/total, loss, tokens/s).</summary>

@@ -1,4 +1,3 @@
-using System.CommandLine;
 using QstOrleans.Contracts.Wire;
 
 namespace QstOrleans.Cli.Cluster;

@@ -1,5 +1,3 @@
-using System.CommandLine;
-using QstOrleans.Cli.Shared;
 using QstOrleans.Data.Datasets;
 
 namespace QstOrleans.Cli.Generate;

@@ -1,6 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Generation;
 
 namespace QstOrleans.Cli.Generate;

@@ -1,4 +1,3 @@
-using QstOrleans.Cli.Shared;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Checkpoints;

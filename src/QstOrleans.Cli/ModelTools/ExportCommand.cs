@@ -1,5 +1,3 @@
-using System.CommandLine;
-using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Checkpoints;
 
 namespace QstOrleans.Cli.ModelTools;

@@ -1,5 +1,3 @@
-using System.CommandLine;
-using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Devices;

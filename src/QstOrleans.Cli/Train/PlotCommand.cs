@@ -1,5 +1,3 @@
-using System.CommandLine;
-using QstOrleans.Cli.Shared;
 using QstOrleans.Model.Training;
 
 namespace QstOrleans.Cli.Train;

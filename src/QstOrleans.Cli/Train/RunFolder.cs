@@ -1,4 +1,3 @@
-using System.Globalization;
 using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.SafeTensors;

@@ -1,6 +1,4 @@
-using System.CommandLine;
 using QstOrleans.Cli.Cluster;
-using QstOrleans.Cli.Shared;
 using QstOrleans.Client;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;

@@ -1,6 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-using QstOrleans.Cli.Shared;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Baselines;

@@ -1,4 +1,3 @@
-using System.Globalization;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Evaluation;
 using QstOrleans.Data.Tokenization;

@@ -1,6 +1,5 @@
 using System.Net;
 using Orleans.Hosting;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Jobs;
 using QstOrleans.Grains.Persistence;
 using QstOrleans.Storage.Blobs;

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using QstOrleans.Contracts.Grains;
 
 namespace QstOrleans.Grains.Hosting;
 

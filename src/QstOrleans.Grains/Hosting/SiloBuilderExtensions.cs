@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime.MembershipService.SiloMetadata;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Placement;
 
 namespace QstOrleans.Grains.Hosting;

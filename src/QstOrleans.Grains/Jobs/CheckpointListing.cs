@@ -1,4 +1,3 @@
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Storage.Checkpoints;
 
 namespace QstOrleans.Grains.Jobs;

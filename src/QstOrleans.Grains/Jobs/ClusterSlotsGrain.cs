@@ -1,8 +1,6 @@
 using Orleans.Concurrency;
 using Orleans.Runtime;
 using Orleans.Runtime.MembershipService.SiloMetadata;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Placement;
 
 namespace QstOrleans.Grains.Jobs;

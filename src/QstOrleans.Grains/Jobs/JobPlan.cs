@@ -1,7 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Grains.Placement;

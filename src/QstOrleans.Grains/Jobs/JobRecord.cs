@@ -1,5 +1,3 @@
-using QstOrleans.Contracts.Wire;
-
 namespace QstOrleans.Grains.Jobs;
 
 /// <summary>

@@ -1,4 +1,3 @@
-using QstOrleans.Contracts.Grains;
 using QstOrleans.Grains.Hosting;
 
 namespace QstOrleans.Grains.Jobs;

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text.Json;
-using QstOrleans.Contracts.Wire;
 
 namespace QstOrleans.Grains.Jobs;
 

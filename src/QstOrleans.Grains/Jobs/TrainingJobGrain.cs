@@ -1,8 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Storage;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Grains.Jobs.Pipeline;
 using QstOrleans.Grains.Jobs.Planning;

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Jobs.Pipeline;
 using QstOrleans.Grains.Jobs.Recovery;
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using QstOrleans.Contracts.Wire;
 
 namespace QstOrleans.Grains.Placement;
 

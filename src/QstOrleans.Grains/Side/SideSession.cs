@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Stages;
 using QstOrleans.Storage.Checkpoints;
 

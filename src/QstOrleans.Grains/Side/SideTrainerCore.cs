@@ -1,4 +1,3 @@
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Jobs;
 using QstOrleans.Grains.Transport;
 using QstOrleans.Model.Checkpoints;

@@ -1,6 +1,4 @@
 using Microsoft.Extensions.Logging;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Storage.Checkpoints;
 

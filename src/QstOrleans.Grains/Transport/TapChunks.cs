@@ -1,4 +1,3 @@
-using QstOrleans.Contracts.Wire;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Grains.Transport;

@@ -1,4 +1,3 @@
-using QstOrleans.Contracts.Wire;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -4,7 +4,6 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using QstOrleans.Storage.Blobs;
 using QstOrleans.Storage.Checkpoints;
-using Xunit.Abstractions;
 
 namespace QstOrleans.Tests.Checkpoints;
 

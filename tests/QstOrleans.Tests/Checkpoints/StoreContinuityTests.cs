@@ -1,4 +1,3 @@
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Side;
 using QstOrleans.Storage.Blobs;
 using QstOrleans.Storage.Checkpoints;

@@ -1,7 +1,6 @@
 using QstOrleans.Cli.Cluster;
 using QstOrleans.Cli.ModelTools;
 using QstOrleans.Cli.Train;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Grains.Jobs;
 using QstOrleans.Storage.Blobs;

@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 using QstOrleans.Cli.Train;
 using QstOrleans.Configuration;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Side;
 using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Config;

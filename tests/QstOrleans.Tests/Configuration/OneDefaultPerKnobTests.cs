@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using QstOrleans.Cli.Train;
 using QstOrleans.Configuration;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Model.Qst;
 using QstOrleans.Model.Training;
 

@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 
 namespace QstOrleans.Tests.Distributed;
 

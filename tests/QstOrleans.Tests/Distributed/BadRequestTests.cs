@@ -1,6 +1,3 @@
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
-
 namespace QstOrleans.Tests.Distributed;
 
 /// <summary>

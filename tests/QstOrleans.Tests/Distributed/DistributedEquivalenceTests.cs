@@ -1,6 +1,4 @@
 using QstOrleans.Cli.Train;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Model.SafeTensors;
 using QstOrleans.Model.Training;
 

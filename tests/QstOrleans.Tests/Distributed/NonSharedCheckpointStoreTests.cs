@@ -1,10 +1,7 @@
 using System.Text.RegularExpressions;
 using QstOrleans.Cli.ModelTools;
 using QstOrleans.Cli.Shared;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Data.Datasets;
-using Xunit.Abstractions;
 
 namespace QstOrleans.Tests.Distributed;
 

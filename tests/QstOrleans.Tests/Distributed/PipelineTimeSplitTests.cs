@@ -1,7 +1,3 @@
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
-using Xunit.Abstractions;
-
 namespace QstOrleans.Tests.Distributed;
 
 /// <summary>

@@ -1,7 +1,3 @@
-using Xunit.Abstractions;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
-
 namespace QstOrleans.Tests.Distributed;
 
 /// <summary>

@@ -1,9 +1,6 @@
 using Orleans.TestingHost;
 using QstOrleans.Cli.ModelTools;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Data.Datasets;
-using Xunit.Abstractions;
 
 namespace QstOrleans.Tests.Distributed;
 

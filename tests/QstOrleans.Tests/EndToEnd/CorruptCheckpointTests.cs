@@ -1,6 +1,3 @@
-using Xunit.Abstractions;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Storage.Blobs;
 

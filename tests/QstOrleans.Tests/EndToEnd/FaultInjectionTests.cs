@@ -1,8 +1,5 @@
 using System.Diagnostics;
-using Xunit.Abstractions;
 using QstOrleans.Client;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 
 namespace QstOrleans.Tests.EndToEnd;
 

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using QstOrleans.Cli.ModelTools;
-using Xunit.Abstractions;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.SafeTensors;

@@ -1,10 +1,7 @@
 using System.Diagnostics;
-using Xunit.Abstractions;
 using QstOrleans.Cli.ModelTools;
 using QstOrleans.Cli.Shared;
 using QstOrleans.Client;
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Data.Datasets;
 
 namespace QstOrleans.Tests.EndToEnd;

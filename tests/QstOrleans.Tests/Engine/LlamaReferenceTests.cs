@@ -1,6 +1,5 @@
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Layers;
-using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Tests.Engine;

@@ -1,7 +1,6 @@
 using QstOrleans.Model.Layers;
 using QstOrleans.Model.Qst;
 using TorchSharp;
-using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Tests.Engine;

@@ -3,7 +3,6 @@ using QstOrleans.Model.Qst;
 using QstOrleans.Model.Training;
 using TorchSharp;
 using TorchSharp.Modules;
-using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Tests.Engine;

@@ -1,7 +1,6 @@
 using QstOrleans.Model.Baselines;
 using QstOrleans.Model.Layers;
 using QstOrleans.Model.Training;
-using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Tests.Engine;

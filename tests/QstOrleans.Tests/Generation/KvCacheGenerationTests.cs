@@ -1,7 +1,6 @@
 using QstOrleans.Model.Generation;
 using QstOrleans.Model.Layers;
 using QstOrleans.Tests.Engine;
-using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Tests.Generation;

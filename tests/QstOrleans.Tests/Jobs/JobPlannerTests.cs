@@ -1,5 +1,4 @@
 using QstOrleans.Cli.ModelTools;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Grains.Jobs;
 using QstOrleans.Grains.Jobs.Planning;

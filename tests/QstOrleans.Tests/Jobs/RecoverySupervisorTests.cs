@@ -1,5 +1,4 @@
 using Orleans.Runtime;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Jobs.Recovery;
 
 namespace QstOrleans.Tests.Jobs;

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using QstOrleans.Model.Config;
 using static QstOrleans.Cli.Bench.Reports.MarkdownTable;

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace QstOrleans.Cli.Bench.Reports;
 
 /// <summary>One method against QST on a GPU: device-memory footprint (peak above the baseline) and speed ratios.</summary>

@@ -1,5 +1,3 @@
-using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Transport;
 
 namespace QstOrleans.Grains.Jobs.Pipeline;

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Placement;
 
 namespace QstOrleans.Grains.Jobs.Planning;

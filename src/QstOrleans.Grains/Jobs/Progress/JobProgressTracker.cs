@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Jobs.Pipeline;
 
 namespace QstOrleans.Grains.Jobs.Progress;

@@ -1,5 +1,3 @@
-using QstOrleans.Contracts.Wire;
-
 namespace QstOrleans.Grains.Jobs.Recovery;
 
 /// <summary>The outcome of one health probe: healthy (both null), a fault to recover from, or a warning to log.</summary>
