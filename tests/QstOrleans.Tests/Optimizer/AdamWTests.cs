@@ -1,3 +1,4 @@
+using QstOrleans.Model.Tensors;
 using QstOrleans.Model.Training;
 using QstOrleans.Tests.Engine;
 using TorchSharp;
@@ -28,7 +29,7 @@ public sealed class AdamWTests
     {
         using var scope = NewDisposeScope();
         var loss = zeros(1);
-        for (int i = 0; i < parameters.Count; i++) loss = loss + (parameters[i] * grads[i]).sum();
+        for (int i = 0; i < parameters.Count; i++) loss = loss.Plus((parameters[i] * grads[i]).sum());
         loss.backward();
     }
 
@@ -144,7 +145,7 @@ public sealed class AdamWTests
         {
             using var g = new Generator(6);
             using var targets = randn([7, 5], generator: g);
-            // No number literal in the loss: each would be a temporary Scalar, the very bug under test.
+            // No number literal and no + in the loss: each would be a temporary Scalar, the very bug under test.
             using Scalar small = 1e-2;
             for (int step = 0; step < steps; step++)
             {
@@ -152,7 +153,8 @@ public sealed class AdamWTests
                 {
                     using var scope = NewDisposeScope();
                     var error = parameters[0] - targets;
-                    var loss = (error * error).mean() + parameters[1].abs().sum() + (parameters[2] * parameters[2]).sum().mul(small);
+                    // Plus, not +: TorchSharp's a + b passes a temporary alpha Scalar (this test first failed on exactly that).
+                    var loss = (error * error).mean().Plus(parameters[1].abs().sum()).Plus((parameters[2] * parameters[2]).sum().mul(small));
                     stepper.Accumulate(loss);
                 }
                 stepper.Apply();
