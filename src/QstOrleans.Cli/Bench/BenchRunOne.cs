@@ -55,8 +55,7 @@ internal static class BenchRunOne
             Precision = d.Precision with { Dtype = s.Dtype },
             Runtime = new RuntimeSection { Threads = s.Threads, Device = s.Device },
         };
-        var build = new ModelBuildOptions(method, QstConfig.From(training.Qst), Precision.Parse(training.Precision.Dtype),
-            DoubleQuant: training.Precision.DoubleQuant, Seed: training.Schedule.Seed, CacheDequantized: cache, Device: device);
+        var build = ModelBuildOptions.From(training, device) with { Method = method, CacheDequantized = cache };
         using var model = ModelBuilder.Build(s.ModelDirectory, config, build);
         var batches = RandomBatches(config.VocabSize, s.Batch, s.Sequence, s.WarmupSteps + s.Steps, s.Seed);
         if (cache)

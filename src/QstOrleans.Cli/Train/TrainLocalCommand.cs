@@ -1,12 +1,6 @@
 using QstOrleans.Data.Datasets;
-using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Baselines;
-using QstOrleans.Model.Checkpoints;
-using QstOrleans.Model.Config;
-using QstOrleans.Model.Layers;
-using QstOrleans.Model.Qst;
 using QstOrleans.Model.Recipe;
-using QstOrleans.Model.SafeTensors;
 using QstOrleans.Model.Training;
 
 namespace QstOrleans.Cli.Train;
@@ -50,14 +44,8 @@ internal static class TrainLocalCommand
         return command;
     }
 
-    public static TrainingMethod ParseMethod(string name) => name.ToLowerInvariant() switch
-    {
-        "qst" => TrainingMethod.Qst,
-        "lora" => TrainingMethod.Lora,
-        "qlora" => TrainingMethod.QLora,
-        "full" => TrainingMethod.Full,
-        _ => throw new ArgumentException($"--method: unknown method '{name}' (qst, lora, qlora, full)"),
-    };
+    /// <summary>Reads <c>method.name</c> (see <see cref="TrainingMethods.Parse"/>).</summary>
+    public static TrainingMethod ParseMethod(string name) => TrainingMethods.Parse(name);
 
     /// <summary>Runs the training and yields the printed lines (the header, one per step, the summary).</summary>
     public static IEnumerable<string> Run(TrainLocalSettings s)
@@ -69,41 +57,25 @@ internal static class TrainLocalCommand
     /// <summary>As <see cref="Run(TrainLocalSettings)"/>, also collecting the step reports.</summary>
     public static IEnumerable<string> Run(TrainLocalSettings s, List<StepReport> reports)
     {
-        s.Config.Validate();
         string modelDir = s.Model ?? EmbeddedDefaults.EnsureModel();
         string dataFile = s.Data ?? EmbeddedDefaults.EnsureData();
-        var config = ModelConfig.Load(modelDir);
-        var tokenizer = ModelTokenizer.Load(modelDir);
+        // The engine's recipe does the work; this command prints it and writes the run folder.
+        using var recipe = LocalRecipe.Setup(s.Config, modelDir, dataFile, s.ValData, s.Mmlu);
+        var (config, batches, evaluation) = (recipe.ModelConfig, recipe.Plan.Batches, recipe.Evaluation);
         var dataOptions = s.DataOptions();
-        var allBatches = DataPlan.Load(s.Config, dataFile, tokenizer, modelDir);
-        var (batches, validationExamples) = TrainLocalEvaluation.Split(s, allBatches, tokenizer, modelDir, dataFile);
-        var validation = validationExamples is null ? null : TrainLocalEvaluation.Batches(batches, validationExamples, s.Trainer.MicroBatchSize);
-        var mmlu = s.Mmlu is null ? null : TrainLocalEvaluation.LoadMmlu(s.Mmlu, tokenizer);
-        TrainLocalEvaluation.CheckSettings(s, validation is not null, mmlu is not null);
-        // The recipe's data plan (the job grain's plan runs the same code).
-        var plan = DataPlan.For(batches, s.Config.Schedule, dataFile);
-        int totalSteps = plan.TotalSteps;
-
-        var precision = Precision.Parse(s.Dtype);
-        var build = new ModelBuildOptions(s.Method, s.Qst, precision, s.DoubleQuant, LoraRank: s.LoraRank, LoraAlpha: s.LoraAlpha, Seed: s.Trainer.Seed,
-            Device: Model.Devices.ComputeDevice.Parse(s.Device));
         yield return $"data: {batches.Summary}";
-        using var model = ModelBuilder.Build(modelDir, config, build);
-        long trainable = model.TrainableParameters.Sum(p => p.numel());
-        yield return $"{s.Method} on {config.Name} (H={config.HiddenSize}, layers={config.NumLayers}, vocab={config.VocabSize}), " +
-                     $"{trainable:N0} trainable parameters, {batches.ExampleCount} examples" +
+        yield return $"{recipe.Build.Method} on {config.Name} (H={config.HiddenSize}, layers={config.NumLayers}, vocab={config.VocabSize}), " +
+                     $"{recipe.TrainableParameterCount:N0} trainable parameters, {batches.ExampleCount} examples" +
                      (dataOptions.Pack ? $" in {batches.RowCount} blocks of {dataOptions.EffectiveMaxLength} tokens" : "") + ", " +
-                     $"{totalSteps} steps, micro-batch {s.Trainer.MicroBatchSize} x {s.Trainer.GradientAccumulation}, {precision}";
-        if (validationExamples is not null || mmlu is not null)
-            yield return $"evaluation: {(validationExamples is null ? "no validation set" : $"{validationExamples.Count} validation examples")}, " +
-                         $"{(mmlu is null ? "no MMLU" : $"{mmlu.Items.Count} MMLU questions")}, " +
+                     $"{recipe.Plan.TotalSteps} steps, micro-batch {s.Trainer.MicroBatchSize} x {s.Trainer.GradientAccumulation}, {recipe.Build.Compute}";
+        if (evaluation.Any)
+            yield return $"evaluation: {(evaluation.ValidationExamples is null ? "no validation set" : $"{evaluation.ValidationExamples.Count} validation examples")}, " +
+                         $"{(evaluation.MultipleChoice is null ? "no MMLU" : $"{evaluation.MultipleChoice.Items.Count} MMLU questions")}, " +
                          (s.EvalEvery > 0 ? $"every {s.EvalEvery} steps and after the last" : "after the last step");
-        var evaluator = TrainLocalEvaluation.Evaluator(s, model, totalSteps, validation, mmlu);
         using var metrics = s.Output is null ? null : RunFolder.OpenMetrics(s.Output);
         if (s.Output is not null) RunFolder.SaveConfig(s.Output, s.Config);
 
-        var trainer = new LocalTrainer(model, s.Optimizer, s.Trainer with { MaxSteps = totalSteps });
-        foreach (var report in trainer.Train(plan.Epoch, totalSteps, evaluator is null ? null : evaluator.AfterStep))
+        foreach (var report in recipe.Train())
         {
             reports.Add(report);
             metrics?.Write(report);
@@ -114,8 +86,7 @@ internal static class TrainLocalCommand
         if (s.Output is not null)
         {
             metrics!.Dispose();
-            var training = new SideNetworkTraining(precision, s.Trainer.Seed, build.BackboneFormat, s.DoubleQuant);
-            foreach (var line in RunFolder.Save(s.Output, model, config, modelDir, training, reports)) yield return line;
+            foreach (var line in RunFolder.Save(s.Output, recipe.Model, config, modelDir, recipe.SideNetworkTraining, reports)) yield return line;
         }
     }
 }

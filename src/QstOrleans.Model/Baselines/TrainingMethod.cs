@@ -12,3 +12,18 @@ public enum TrainingMethod
     /// <summary>Every weight trainable (fp32 master weights, bf16 compute).</summary>
     Full,
 }
+
+/// <summary>Names of <see cref="TrainingMethod"/> as <c>method.name</c> spells them.</summary>
+public static class TrainingMethods
+{
+    /// <summary>qst, lora, qlora or full (any case).</summary>
+    /// <exception cref="ArgumentException">Any other name (the message names the <c>--method</c> option).</exception>
+    public static TrainingMethod Parse(string name) => name.ToLowerInvariant() switch
+    {
+        "qst" => TrainingMethod.Qst,
+        "lora" => TrainingMethod.Lora,
+        "qlora" => TrainingMethod.QLora,
+        "full" => TrainingMethod.Full,
+        _ => throw new ArgumentException($"--method: unknown method '{name}' (qst, lora, qlora, full)"),
+    };
+}

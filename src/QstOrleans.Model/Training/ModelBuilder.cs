@@ -1,3 +1,4 @@
+using QstOrleans.Configuration;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Baselines;
 using QstOrleans.Model.Config;
@@ -8,31 +9,69 @@ using static TorchSharp.torch;
 
 namespace QstOrleans.Model.Training;
 
-/// <summary>What to build for a training run.</summary>
-/// <param name="Method">QST or a baseline.</param>
-/// <param name="Qst">Side-network hyper-parameters (QST only).</param>
-/// <param name="Precision">Matmul dtype (bf16 default; fp32 for tests).</param>
-/// <param name="DoubleQuant">NF4 double quantization (QST and QLoRA backbones).</param>
-/// <param name="BackboneFormat">QST only: NF4 (default) or bf16/fp32 for an unquantized reference.</param>
-/// <param name="LoraRank">LoRA/QLoRA rank r.</param>
-/// <param name="LoraAlpha">LoRA/QLoRA α (scale α/r).</param>
-/// <param name="Seed">Seeds every trainable parameter's init.</param>
-/// <param name="Device">Where the model computes (CPU when null). Trainable parameters are drawn on the CPU from the
-/// seeded generator, then moved, so a seed gives the same initial weights on every device.</param>
-public sealed record ModelBuildOptions(
-    TrainingMethod Method = TrainingMethod.Qst,
-    QstConfig? Qst = null,
-    Precision? Precision = null,
-    bool DoubleQuant = true,
-    WeightFormat BackboneFormat = WeightFormat.Nf4,
-    int LoraRank = 8,
-    double LoraAlpha = 16,
-    long Seed = 0,
-    bool CacheDequantized = false,
-    Device? Device = null)
+/// <summary>What to build for a training run. Built from a <see cref="TrainingConfig"/> (<see cref="From"/>); an argument
+/// left out takes the config's default (<see cref="TrainingConfig.Defaults"/>), never one declared here.</summary>
+public sealed record ModelBuildOptions
 {
-    public Precision Compute => Precision ?? Layers.Precision.BFloat16;
+    /// <param name="Method">QST or a baseline (<c>method.name</c>).</param>
+    /// <param name="Qst">Side-network hyper-parameters (QST only; <c>qst</c>).</param>
+    /// <param name="Precision">Matmul dtype (<c>precision.dtype</c>: bf16 default; fp32 for tests).</param>
+    /// <param name="DoubleQuant">NF4 double quantization (QST and QLoRA backbones; <c>precision.double_quant</c>).</param>
+    /// <param name="BackboneFormat">QST only: NF4 (default) or bf16/fp32 for an unquantized reference (<c>precision.backbone_format</c>).</param>
+    /// <param name="LoraRank">LoRA/QLoRA rank r (<c>method.lora_rank</c>).</param>
+    /// <param name="LoraAlpha">LoRA/QLoRA α, scale α/r (<c>method.lora_alpha</c>).</param>
+    /// <param name="Seed">Seeds every trainable parameter's init (<c>schedule.seed</c>).</param>
+    /// <param name="CacheDequantized">Keep the dequantized NF4 weights (same numbers, more memory; benchmarks and tests).</param>
+    /// <param name="Device">Where the model computes (CPU when null). Trainable parameters are drawn on the CPU from the
+    /// seeded generator, then moved, so a seed gives the same initial weights on every device.</param>
+    public ModelBuildOptions(TrainingMethod? Method = null, QstConfig? Qst = null, Precision? Precision = null, bool? DoubleQuant = null,
+        WeightFormat? BackboneFormat = null, int? LoraRank = null, double? LoraAlpha = null, long? Seed = null,
+        bool CacheDequantized = false, Device? Device = null)
+    {
+        var d = TrainingConfig.Defaults;
+        this.Method = Method ?? TrainingMethods.Parse(d.Method.Name);
+        this.Qst = Qst ?? QstConfig.From(d.Qst);
+        this.Precision = Precision ?? Layers.Precision.Parse(d.Precision.Dtype);
+        this.DoubleQuant = DoubleQuant ?? d.Precision.DoubleQuant;
+        this.BackboneFormat = BackboneFormat ?? ParseBackboneFormat(d.Precision.BackboneFormat);
+        this.LoraRank = LoraRank ?? d.Method.LoraRank;
+        this.LoraAlpha = LoraAlpha ?? d.Method.LoraAlpha;
+        this.Seed = Seed ?? d.Schedule.Seed;
+        this.CacheDequantized = CacheDequantized;
+        this.Device = Device;
+    }
+
+    public TrainingMethod Method { get; init; }
+    public QstConfig Qst { get; init; }
+    public Precision Precision { get; init; }
+    public bool DoubleQuant { get; init; }
+    public WeightFormat BackboneFormat { get; init; }
+    public int LoraRank { get; init; }
+    public double LoraAlpha { get; init; }
+    public long Seed { get; init; }
+    public bool CacheDequantized { get; init; }
+    public Device? Device { get; init; }
+
+    /// <summary>The matmul dtype policy (<see cref="Precision"/>).</summary>
+    public Precision Compute => Precision;
+    /// <summary>The device the model computes on (CPU when <see cref="Device"/> is null).</summary>
     public Device Target => Device ?? CPU;
+
+    /// <summary>The engine's view of a config: <c>method</c>, <c>qst</c>, <c>precision</c> and <c>schedule.seed</c>.</summary>
+    /// <param name="device">Where the model computes (the caller parses <c>runtime.device</c>; null = CPU).</param>
+    public static ModelBuildOptions From(TrainingConfig c, Device? device = null) => new(
+        TrainingMethods.Parse(c.Method.Name), QstConfig.From(c.Qst), Layers.Precision.Parse(c.Precision.Dtype), c.Precision.DoubleQuant,
+        ParseBackboneFormat(c.Precision.BackboneFormat), c.Method.LoraRank, c.Method.LoraAlpha, c.Schedule.Seed, Device: device);
+
+    /// <summary>Reads <c>precision.backbone_format</c>: nf4, bf16 (bfloat16) or fp32 (float32).</summary>
+    /// <exception cref="ArgumentException">Any other name (the message names the key).</exception>
+    public static WeightFormat ParseBackboneFormat(string name) => name.ToLowerInvariant() switch
+    {
+        "nf4" => WeightFormat.Nf4,
+        "bf16" or "bfloat16" => WeightFormat.BFloat16,
+        "fp32" or "float32" => WeightFormat.Float32,
+        _ => throw new ArgumentException($"precision.backbone_format: '{name}' is not nf4, bf16 or fp32"),
+    };
 }
 
 /// <summary>Builds an <see cref="ITrainableModel"/> for a method from a HF model directory.</summary>
@@ -44,7 +83,7 @@ public static class ModelBuilder
         {
             case TrainingMethod.Qst:
             {
-                var qst = (o.Qst ?? new QstConfig()).Validate(config);
+                var qst = o.Qst.Validate(config);
                 var options = new BackboneOptions(o.BackboneFormat, o.DoubleQuant, o.Compute, o.CacheDequantized, Device: o.Device);
                 var backbone = BackboneLoader.LoadAll(modelDirectory, config, options);
                 var side = new QstSideNetwork(config, qst, o.Compute, o.Seed);

@@ -74,6 +74,7 @@ public sealed class OneDefaultPerKnobTests
         Assert.Equal(new TrainerConfig(), TrainerConfig.From(d));
         Assert.Equal(new QstConfig(), QstConfig.From(d.Qst));
         Assert.Equal(new QstSpec().R, d.Qst.R);
+        Assert.Equal(new ModelBuildOptions(), ModelBuildOptions.From(d));
     }
 
     [Fact]
