@@ -21,15 +21,8 @@ public sealed class LocalRecipe : IDisposable
     LocalRecipe(TrainingConfig config, string modelDirectory, string dataFile, ModelConfig modelConfig, ModelTokenizer tokenizer,
         DataPlan plan, EvaluationSets evaluation, ModelBuildOptions build, ITrainableModel model)
     {
-        Config = config;
-        ModelDirectory = modelDirectory;
-        DataFile = dataFile;
-        ModelConfig = modelConfig;
-        Tokenizer = tokenizer;
-        Plan = plan;
-        Evaluation = evaluation;
-        Build = build;
-        Model = model;
+        (Config, ModelDirectory, DataFile, ModelConfig, Tokenizer) = (config, modelDirectory, dataFile, modelConfig, tokenizer);
+        (Plan, Evaluation, Build, Model) = (plan, evaluation, build, model);
     }
 
     /// <summary>The run's whole configuration (validated).</summary>
