@@ -64,7 +64,7 @@ public static class BenchMarkdown
     static string MemoryModelSection(IReadOnlyList<MemoryModelRow> rows)
     {
         var sb = new StringBuilder("## 2. Analytic memory model\n\n");
-        sb.Append("`MemoryModel` (src/QstOrleans.Model/Benchmarks) estimates this engine's memory from the shape alone. ");
+        sb.Append("`MemoryModel` (src/QstOrleans.Cli/Bench/Reports) estimates this engine's memory from the shape alone. ");
         sb.Append("The measured column is the training peak above the runtime floor (section 1) where the shape runs here; ");
         sb.Append("the paper column is its Llama-2-70B figure (weights / optimizer / activations = total, batch and sequence length not stated). GB = 10⁹ B.\n\n");
         // Shapes measured here in MiB (their figures are far below a GB), the Llama-2 shapes in GB.
