@@ -47,7 +47,7 @@ public sealed class SideTrainerCore : IDisposable
         _head = BackboneLoader.LoadLmHead(job.ModelDirectory, config, backbone);
         _stepper = new OptimizerStepper(_side.parameters().Where(p => p.requires_grad).ToList(), SpecMapping.Optimizer(job),
             job.GradientAccumulation, spec.TotalSteps);
-        _step = new SideMicroStep(_side, _head, new TrainingStep(_stepper, job.GradientAccumulation));
+        _step = new SideMicroStep(_side, _head, new TrainingStep(_stepper));
         _tapCount = spec.TapCount;
         _spec = spec;
         _specHash = JobSpecHash.OfTraining(job);

@@ -21,7 +21,8 @@ namespace QstOrleans.Model.Qst;
 public sealed record QstConfig
 {
     // Defaults are read from the one training configuration, never declared here.
-    static QstSection D => TrainingConfig.Defaults.Qst;
+    // Read once: TrainingConfig.Defaults builds a whole fresh config per call.
+    static readonly QstSection D = TrainingConfig.Defaults.Qst;
 
     public int R { get; init; } = D.R;
     public int AdapterBottleneck { get; init; } = D.AdapterBottleneck;

@@ -8,7 +8,7 @@ namespace QstOrleans.Model.Recipe;
 /// each micro-batch's loss through <see cref="OptimizerStepper"/>, sum the unscaled losses of the accumulation window,
 /// and when the window is full apply the update and report the step's loss (window sum / accumulation).
 /// </summary>
-public sealed class TrainingStep(OptimizerStepper stepper, int accumulation)
+public sealed class TrainingStep(OptimizerStepper stepper)
 {
     float _windowLoss;
 
@@ -30,7 +30,7 @@ public sealed class TrainingStep(OptimizerStepper stepper, int accumulation)
     {
         if (!stepper.StepDue) return null;
         var (lr, gradNorm) = stepper.Apply();
-        float loss = _windowLoss / accumulation;
+        float loss = _windowLoss / stepper.Accumulation;
         _windowLoss = 0;
         return new StepResult(stepper.Step, loss, lr, gradNorm);
     }

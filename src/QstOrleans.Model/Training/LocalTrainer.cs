@@ -20,7 +20,7 @@ public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimize
     {
         set_num_threads(config.Threads);
         using var stepper = new OptimizerStepper(model.TrainableParameters, optimizer, config.GradientAccumulation, totalSteps);
-        var step = new TrainingStep(stepper, config.GradientAccumulation);
+        var step = new TrainingStep(stepper);
         // QST trains through the side micro-step the side-trainer grain runs too; the baselines backpropagate their logits.
         var qst = model as QstModel;
         var sideStep = qst is null ? null : new SideMicroStep(qst.Side, qst.LmHead, step);

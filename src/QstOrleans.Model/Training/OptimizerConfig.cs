@@ -9,7 +9,8 @@ namespace QstOrleans.Model.Training;
 /// </summary>
 public sealed record OptimizerConfig
 {
-    static OptimizerSection D => TrainingConfig.Defaults.Optimizer;
+    // Read once: TrainingConfig.Defaults builds a whole fresh config per call.
+    static readonly OptimizerSection D = TrainingConfig.Defaults.Optimizer;
 
     public double LearningRate { get; init; } = D.LearningRate;
     public double Beta1 { get; init; } = D.Beta1;

@@ -37,6 +37,8 @@ public sealed class OptimizerStepper : IDisposable
     public IReadOnlyList<Parameter> Parameters => _parameters;
     /// <summary>Optimizer steps taken so far.</summary>
     public int Step { get; private set; }
+    /// <summary>Micro-batches per optimizer step.</summary>
+    public int Accumulation => _accumulation;
     public bool StepDue => _accumulated == _accumulation;
 
     /// <summary>Backpropagates one micro-batch's loss (scaled by 1/accumulation); returns its unscaled value.</summary>
