@@ -124,6 +124,10 @@ public sealed record PipelineSection
     [Id(0)] public int Stages { get; set; } = 1;
     /// <summary><c>pipeline.window</c>: micro-batches in flight at once (bounds memory however long the epoch).</summary>
     [Id(1)] public int Window { get; set; } = 4;
+    /// <summary><c>pipeline.taps</c>: what a stage sends the side trainer per layer. <c>lean</c>: the adapter's first
+    /// projection U = W_A·x (p values per token; W_A lives and is optimized on the stage); <c>full</c>: the whole hidden
+    /// state x (H values per token). The two differ only by rounding; each is bitwise the same single-process and distributed.</summary>
+    [Id(2)] public string Taps { get; set; } = "full";
 }
 
 /// <summary><c>checkpoint</c>: when a distributed run checkpoints its side network.</summary>

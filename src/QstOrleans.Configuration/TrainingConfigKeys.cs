@@ -42,6 +42,7 @@ public static class TrainingConfigKeys
         new("precision.backbone_format", "--backbone", "Backbone weights: nf4, bf16 or fp32 (train)"),
         new("pipeline.stages", "--stages", "Backbone stages, each on its own device slot (train)"),
         new("pipeline.window", "--window", "Micro-batches in flight at once (train)"),
+        new("pipeline.taps", "--taps", "What stages send the side trainer: lean (U = W_A·x, p values per token) or full (hidden states)"),
         new("checkpoint.every_steps", "--checkpoint-every", "Checkpoint every N optimizer steps (0 = off) (train)"),
         new("checkpoint.every_minutes", "--checkpoint-minutes", "Checkpoint at the first step after M minutes (0 = off) (train)"),
         new("evaluation.every_steps", "--eval-every", "Evaluate every N steps (0 = after the last step only) (train-local)"),

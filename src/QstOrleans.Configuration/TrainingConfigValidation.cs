@@ -11,6 +11,7 @@ internal static class TrainingConfigValidation
     static readonly string[] Formats = ["auto", "alpaca", "chat", "sharegpt", "openai", "text", "tokens", "pretokenized", "pre-tokenized"];
     static readonly string[] Schedules = ["constant", "constant_with_warmup", "linear", "cosine"];
     static readonly string[] Dtypes = ["bf16", "bfloat16", "fp32", "float32"];
+    static readonly string[] TapModes = ["lean", "full"];
     static readonly string[] BackboneFormats = ["nf4", "bf16", "bfloat16", "fp32", "float32"];
     static readonly string[] Activations = ["silu", "swish", "relu", "gelu"];
 
@@ -50,6 +51,7 @@ internal static class TrainingConfigValidation
 
         AtLeast("pipeline.stages", c.Pipeline.Stages, 1);
         AtLeast("pipeline.window", c.Pipeline.Window, 1);
+        OneOf("pipeline.taps", c.Pipeline.Taps, TapModes);
 
         AtLeast("checkpoint.every_steps", c.Checkpoint.EverySteps, 0);
         Require(c.Checkpoint.EveryMinutes >= 0, "checkpoint.every_minutes must be >= 0 (0 = off)", c.Checkpoint.EveryMinutes);

@@ -43,6 +43,8 @@ public sealed record JobSpec
     [JsonIgnore] public int Stages { get => Config.Pipeline.Stages; init => Config = Config with { Pipeline = Config.Pipeline with { Stages = value } }; }
     /// <summary><c>pipeline.window</c>: micro-batches in flight at once.</summary>
     [JsonIgnore] public int Window { get => Config.Pipeline.Window; init => Config = Config with { Pipeline = Config.Pipeline with { Window = value } }; }
+    /// <summary><c>pipeline.taps</c>: lean (stages send U = W_A·x) or full (stages send hidden states).</summary>
+    [JsonIgnore] public string Taps { get => Config.Pipeline.Taps; init => Config = Config with { Pipeline = Config.Pipeline with { Taps = value } }; }
     /// <summary><c>qst.r</c>, <c>qst.adapter_bottleneck</c>, <c>qst.train_merge_gate</c>.</summary>
     [JsonIgnore] public QstSpec Qst
     {
