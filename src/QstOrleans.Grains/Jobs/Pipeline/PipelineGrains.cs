@@ -20,7 +20,7 @@ internal static class PipelineGrains
         await Task.WhenAll(plan.Stages.Select((s, i) => grains.GetGrain<IBackboneStageGrain>(plan.StageKeys[i])
             .EnsureLoaded(stageSpec with { First = s.First, End = s.End })));
         var side = grains.GetGrain<ISideTrainerGrain>(jobId);
-        var position = await side.Initialize(new SideSpec(jobId, spec, plan.TotalSteps, plan.Model.NumLayers + 1, plan.MicroBatchesPerEpoch, expectedCheckpointStep), attempt);
+        var position = await side.Initialize(new SideSpec(jobId, spec, plan.TotalSteps, plan.Model.NumLayers + 1, plan.MicroBatchesPerEpoch, expectedCheckpointStep, plan.StageKeys), attempt);
         return (position, (await side.GetStatus()).Silo);
     }
 
