@@ -127,7 +127,7 @@ public sealed record PipelineSection
     /// <summary><c>pipeline.taps</c>: what a stage sends the side trainer per layer. <c>lean</c>: the adapter's first
     /// projection U = W_A·x (p values per token; W_A lives and is optimized on the stage); <c>full</c>: the whole hidden
     /// state x (H values per token). The two differ only by rounding; each is bitwise the same single-process and distributed.</summary>
-    [Id(2)] public string Taps { get; set; } = "full";
+    [Id(2)] public string Taps { get; set; } = "lean";
 }
 
 /// <summary><c>checkpoint</c>: when a distributed run checkpoints its side network.</summary>

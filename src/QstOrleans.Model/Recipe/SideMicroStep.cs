@@ -67,11 +67,11 @@ public sealed class SideMicroStep(QstSideNetwork side, FrozenLmHead head, Traini
         return (loss, projections.Select(u => u.grad ?? throw new InvalidOperationException("a projected tap received no gradient")).ToList());
     }
 
-    /// <summary>Logits [B, T, V] of the lean form (no gradients): what <see cref="AccumulateLean"/> trains on.</summary>
+    /// <summary>Logits [B, T, V] of the lean form (ĥ rounded as it crosses): what <see cref="AccumulateLean"/> trains on. With
+    /// gradients enabled the graph runs through W_A directly (same gradients as the split form, unsplit).</summary>
     public static Tensor LeanLogits(QstSideNetwork side, FrozenLmHead head, IReadOnlyList<Tensor> taps, Tensor finalNormed, AttentionContext context)
     {
         using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
         var projections = taps.Select((x, t) => AdapterProjection.Project(side.Adapter(AdapterProjection.AdapterOfTap(t)).Projection, x, side.ComputeDType)).ToList();
         using var f = side.ForwardProjected(projections, WireFinalNormed(side, finalNormed), context);
         return head.Forward(f).MoveToOuterDisposeScope();

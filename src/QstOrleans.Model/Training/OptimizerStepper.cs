@@ -52,7 +52,8 @@ public sealed class OptimizerStepper : IDisposable
         using var scaled = loss.div(accumulation);
         scaled.backward();
         _accumulated++;
-        return loss.item<float>();
+        // fp64 losses come from the float64 gradient checks.
+        return loss.dtype == ScalarType.Float64 ? (float)loss.item<double>() : loss.item<float>();
     }
 
     /// <summary>Clips, steps AdamW with the scheduled lr and zeroes gradients.</summary>

@@ -37,7 +37,7 @@ public sealed class OneDefaultPerKnobTests
         var strings = new Dictionary<string, string>
         {
             ["method.name"] = "lora", ["data.format"] = "chat", ["optimizer.lr_schedule"] = "cosine", ["precision.dtype"] = "fp32",
-            ["precision.backbone_format"] = "bf16", ["runtime.device"] = "cuda:1", ["pipeline.taps"] = "lean",
+            ["precision.backbone_format"] = "bf16", ["runtime.device"] = "cuda:1", ["pipeline.taps"] = "full",
         };
         var file = new JsonObject();
         foreach (var entry in TrainingConfigKeys.All)

@@ -31,7 +31,9 @@ public sealed class PipelineTimeSplitTests(ClusterFixture cluster, ITestOutputHe
         foreach (var s in stages)
         {
             Assert.True(s.ComputeSeconds > 0 && s.SendSeconds > 0 && s.BytesSent > 0, $"{s.Key}: no work recorded");
-            Assert.True(s.ComputeSeconds + s.SendSeconds + s.WaitSeconds <= s.AliveSeconds * 1.01, $"{s.Key}: counters exceed wall time");
+            // The worker's own time line: computing or waiting for work. Sends overlap the next micro-batch's compute (and lean
+            // projections go out from their own worker), so send time is concurrent and not part of this sum.
+            Assert.True(s.ComputeSeconds + s.WaitSeconds <= s.AliveSeconds * 1.01, $"{s.Key}: compute + wait exceed wall time");
             output.WriteLine($"stage {s.Key} on {s.Silo}: per micro-batch compute {1000 * s.ComputeSeconds / s.Processed:F1} ms, " +
                              $"send {1000 * s.SendSeconds / s.Processed:F1} ms ({s.BytesSent / s.Processed / 1024} KiB), utilisation {done.StageUtilisation[s.Key]:P0}");
         }
