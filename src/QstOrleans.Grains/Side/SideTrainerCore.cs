@@ -170,10 +170,6 @@ public sealed class SideTrainerCore : IDisposable
         return new Applied(accumulated.Sequence, applied.Step, applied.Loss, true, applied);
     }
 
-    /// <summary>Applies the next micro-batch if all of its inputs are here (full taps: nothing to wait for); null otherwise.</summary>
-    public Applied? TryApplyNext() =>
-        IsLean ? throw new InvalidOperationException("lean taps: use TryAccumulateNext and Finish") : TryAccumulateNext() is { } a ? Finish(a) : null;
-
     /// <summary>The W_A slices of adapters [first, end) with their AdamW state, as this side network holds them (CPU copies).</summary>
     public IReadOnlyList<StageAdapters.Slice> AdapterSlices(int first, int end)
     {

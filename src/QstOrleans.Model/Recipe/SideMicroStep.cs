@@ -67,16 +67,6 @@ public sealed class SideMicroStep(QstSideNetwork side, FrozenLmHead head, Traini
         return (loss, projections.Select(u => u.grad ?? throw new InvalidOperationException("a projected tap received no gradient")).ToList());
     }
 
-    /// <summary>Logits [B, T, V] of the lean form (ĥ rounded as it crosses): what <see cref="AccumulateLean"/> trains on. With
-    /// gradients enabled the graph runs through W_A directly (same gradients as the split form, unsplit).</summary>
-    public static Tensor LeanLogits(QstSideNetwork side, FrozenLmHead head, IReadOnlyList<Tensor> taps, Tensor finalNormed, AttentionContext context)
-    {
-        using var scope = NewDisposeScope();
-        var projections = taps.Select((x, t) => AdapterProjection.Project(side.Adapter(AdapterProjection.AdapterOfTap(t)).Projection, x, side.ComputeDType)).ToList();
-        using var f = side.ForwardProjected(projections, WireFinalNormed(side, finalNormed), context);
-        return head.Forward(f).MoveToOuterDisposeScope();
-    }
-
     /// <summary>ĥ as lean taps carry it: in the side network's compute dtype (bf16 halves the one full-width tensor that crosses).</summary>
     public static Tensor WireFinalNormed(QstSideNetwork side, Tensor finalNormed) => finalNormed.to(side.ComputeDType);
 

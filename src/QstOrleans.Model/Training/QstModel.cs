@@ -30,9 +30,9 @@ public sealed class QstModel(BackboneStage backbone, QstSideNetwork side, Frozen
     {
         using var context = AttentionContext.Create(attentionMask);
         using var taps = RunBackbone(inputIds, context);
-        return LeanTaps
-            ? SideMicroStep.LeanLogits(Side, LmHead, taps.Taps, taps.FinalNormed!, context)
-            : SideMicroStep.Logits(Side, LmHead, taps.Taps, taps.FinalNormed!, context);
+        // The inference form whatever the taps: what generation and an exported-then-reloaded side network compute
+        // (lean taps train the same function, differing only in ĥ's rounding on the wire).
+        return SideMicroStep.Logits(Side, LmHead, taps.Taps, taps.FinalNormed!, context);
     }
 
     /// <summary>One training micro-batch: the frozen backbone, then the shared side micro-step (the side-trainer grain
