@@ -19,6 +19,8 @@ public sealed class QstSiloOptions
     public int MaxMessageBodyBytes { get; set; } = Messaging.DefaultMaxMessageBodyBytes;
     /// <summary>Micro-batches a stage accepts ahead of the one it is computing (its bounded queue).</summary>
     public int StageQueueCapacity { get; set; } = 2;
+    /// <summary>Where client-named models and data may be read from, and their size caps (<c>Qst:Roots:*</c>; empty roots = anywhere).</summary>
+    public Inputs.InputRoots Roots { get; set; } = new();
     /// <summary>Where side trainers write and restore checkpoints.</summary>
     public CheckpointOptions Checkpoints { get; set; } = new();
     /// <summary>A job whose pipeline applied no micro-batch for this long while work is in flight recovers (watchdog).</summary>
