@@ -21,6 +21,8 @@ public sealed class QstSiloOptions
     public int StageQueueCapacity { get; set; } = 2;
     /// <summary>Where client-named models and data may be read from, and their size caps (<c>Qst:Roots:*</c>; empty roots = anywhere).</summary>
     public Inputs.InputRoots Roots { get; set; } = new();
+    /// <summary>At startup, side-trainer temp folders (<c>qst-side-*</c>, <c>qst-restore-*</c>) untouched for this long are deleted.</summary>
+    public TimeSpan TempSweepAge { get; set; } = TimeSpan.FromHours(6);
     /// <summary>Where side trainers write and restore checkpoints.</summary>
     public CheckpointOptions Checkpoints { get; set; } = new();
     /// <summary>A job whose pipeline applied no micro-batch for this long while work is in flight recovers (watchdog).</summary>

@@ -28,6 +28,7 @@ public static class SiloBuilderExtensions
         builder.Services.AddSingleton(new Inputs.InputGuard(options.Roots));
         builder.Services.AddSingleton(_ => new Jobs.Planning.JobPlanner(new Jobs.Planning.JobPlanCache()));
         builder.AddStartupTask<ResumeJobsOnStartup>();
+        builder.AddStartupTask<TempFolderSweep>();
         builder.AddIncomingGrainCallFilter<ErrorBoundaryFilter>();
         builder.Configure<SiloMessagingOptions>(m => m.MaxMessageBodySize = options.MaxMessageBodyBytes);
         return builder;
