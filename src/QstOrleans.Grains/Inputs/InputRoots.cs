@@ -26,6 +26,16 @@ public sealed class InputRoots
     /// <summary>Largest JSON file of a model directory (config, tokenizer, shard index; default 64 MiB).</summary>
     public long MaxModelJsonBytes { get; set; } = 64L << 20;
 
+    /// <summary>Checks that every root is an existing directory and every cap positive; throws naming the key under <paramref name="section"/>.</summary>
+    public void Validate(string section)
+    {
+        foreach (var (key, list) in new[] { ("Models", Models), ("Data", Data), ("Outputs", Outputs) })
+            foreach (string root in list.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                if (!Directory.Exists(root)) throw new ArgumentException($"{section}:{key}: '{root}' is not a directory");
+        foreach (var (key, value) in new[] { ("MaxDataFileBytes", MaxDataFileBytes), ("MaxLineBytes", (long)MaxLineBytes), ("MaxModelJsonBytes", MaxModelJsonBytes) })
+            if (value <= 0) throw new ArgumentException($"{section}:{key}: must be positive, got {value}");
+    }
+
     /// <summary>True when no root list is set: every path is allowed (the caps still apply).</summary>
     public bool Unconfined => Split(Models).Count == 0 && Split(Data).Count == 0 && Split(Outputs).Count == 0;
 
