@@ -36,6 +36,23 @@ public sealed class RemoteErrorTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task StageAndSideTrainerGrainsCalledDirectlyApplyTheInputGuard()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        // /dev holds devices: the guard refuses it as a model directory even on this unconfined cluster, before any grain reads it.
+        var slot = (await cluster.Grains.GetGrain<IClusterSlotsGrain>(0).List())[0];
+        var stage = cluster.Grains.GetGrain<IBackboneStageGrain>(new StageKey("side-door", 0, 1, slot.Id).ToString());
+        var e = await Assert.ThrowsAsync<QstErrorException>(() => stage.EnsureLoaded(new StageSpec("/dev", 0, 1, "nf4", true, "bf16")));
+        Assert.Equal(ErrorKind.BadInput, e.Kind);
+        Assert.Contains("model directory (--model) '/dev' its entry", e.Message);
+        Assert.Contains("is not a regular file", e.Message);
+
+        var side = cluster.Grains.GetGrain<ISideTrainerGrain>("side-door");
+        var s = await Assert.ThrowsAsync<QstErrorException>(() => side.Initialize(new SideSpec("side-door", Valid("/dev"), 2, 5, 24), attempt: 0));
+        Assert.Contains("is not a regular file", s.Message);
+    }
+
+    [Fact]
     public async Task BadModelConfigsAndOutOfVocabularyIdsAreRejectedAsBadInput()
     {
         string model = CopyModel("negative-rope");
