@@ -123,6 +123,7 @@ public static partial class SiloConfiguration
         if (silo.MaxRecoveriesWithoutProgress < 1)
             throw new ArgumentException($"{Section}:MaxRecoveriesWithoutProgress: must be at least 1, got {silo.MaxRecoveriesWithoutProgress}");
         host.FailureDetection.Validate(Section);
+        silo.Roots.Validate($"{Section}:Roots");
         host = host with { Clustering = clustering };
         if (clustering == "redis")
         {

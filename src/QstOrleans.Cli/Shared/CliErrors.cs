@@ -2,6 +2,7 @@ using QstOrleans.Data.Datasets;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.SafeTensors;
+using QstOrleans.Model.Training;
 
 namespace QstOrleans.Cli.Shared;
 
@@ -17,7 +18,7 @@ internal static class CliErrors
         catch (Exception e) when (e is ModelConfigException or ModelWeightsException or SafeTensorsFormatException
                                       or DataFormatException or ArgumentException or FileNotFoundException
                                       or DirectoryNotFoundException or NotSupportedException or InvalidDataException
-                                      or FormatException)
+                                      or FormatException or NonFiniteTrainingException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;

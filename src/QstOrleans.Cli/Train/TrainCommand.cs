@@ -9,7 +9,8 @@ namespace QstOrleans.Cli.Train;
 /// <summary>
 /// <c>qst train</c>: submits a QST job to a cluster (<c>--gateway</c>/<c>--redis</c>) or, with <c>--local</c> (the
 /// default when no cluster is configured), to a one-silo cluster started in this process, then follows its
-/// progress until it finishes. Exit codes: 0 completed, 1 failed or cancelled, 2 bad input, 3 cluster
+/// progress until it finishes. Exit codes: 0 completed, 1 failed (recovery gave up) or cancelled, 2 bad input (refused at submission, or
+/// failed later for a deterministic reason: corrupt weights on a stage's silo, bad data, a non-finite loss), 3 cluster
 /// unreachable, 4 detached (Ctrl+C while following a remote job; the job keeps running), 130 interrupted (local).
 /// Paths are made absolute before they are sent: silos open them, so they must see the same file system.
 /// A <c>--local</c> run keeps its job state and checkpoints in <c>--state-dir</c> and derives its job id from the
@@ -117,7 +118,7 @@ internal static class TrainCommand
         if (started.State == JobState.Failed)
         {
             Console.Error.WriteLine($"error: job {jobId} was rejected: {started.Message}");
-            return 1;
+            return ExitCodeOf(started);
         }
         if (detach)
         {
@@ -142,6 +143,9 @@ internal static class TrainCommand
         foreach (var line in JobProgressView.Summary(final)) Console.WriteLine(line);
         if (final.State == JobState.Completed) return 0;
         Console.Error.WriteLine($"error: job {jobId} {final.State.ToString().ToLowerInvariant()}: {final.Message}");
-        return 1;
+        return ExitCodeOf(final);
     }
+
+    /// <summary>2 for a job failed by bad input (a bad model, data file, config or job id; a non-finite loss), else 1.</summary>
+    internal static int ExitCodeOf(JobProgress finished) => finished.Error == ErrorKind.BadInput ? 2 : 1;
 }

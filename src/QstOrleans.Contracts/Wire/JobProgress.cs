@@ -41,6 +41,8 @@ public sealed record JobProgress
     [Id(14)] public int LastCheckpointStep { get; init; }
     /// <summary>Every recovery of this job, oldest first.</summary>
     [Id(15)] public IReadOnlyList<RecoveryRecord> Recoveries { get; init; } = [];
+    /// <summary>For a failed job: whether its input was bad (the CLI exits 2) or recovery gave up (exit 1).</summary>
+    [Id(16)] public ErrorKind? Error { get; init; }
 
     public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
 }

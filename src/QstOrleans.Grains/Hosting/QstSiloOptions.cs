@@ -22,6 +22,10 @@ public sealed class QstSiloOptions
     /// <summary>Micro-batches whose sends a stage keeps in flight while it computes the next one: a step costs about
     /// max(compute, wire) instead of their sum; this many micro-batches' outputs are held in memory meanwhile.</summary>
     public int StageSendsInFlight { get; set; } = 2;
+    /// <summary>Where client-named models and data may be read from, and their size caps (<c>Qst:Roots:*</c>; empty roots = anywhere).</summary>
+    public Inputs.InputRoots Roots { get; set; } = new();
+    /// <summary>At startup, side-trainer temp folders (<c>qst-side-*</c>, <c>qst-restore-*</c>) untouched for this long are deleted.</summary>
+    public TimeSpan TempSweepAge { get; set; } = TimeSpan.FromHours(6);
     /// <summary>Where side trainers write and restore checkpoints.</summary>
     public CheckpointOptions Checkpoints { get; set; } = new();
     /// <summary>A job whose pipeline applied no micro-batch for this long while work is in flight recovers (watchdog).</summary>

@@ -8,7 +8,8 @@ namespace QstOrleans.Grains.Hosting;
 
 /// <summary>
 /// Adds QstOrleans to a silo: device slots published as silo metadata, slot placement, message limits, the checkpoint
-/// store and the startup task that resumes unfinished jobs. The host must also register grain storage named
+/// store, the error boundary (project exceptions cross silos as <see cref="QstErrorException"/>), the input guard
+/// (<see cref="Inputs.InputGuard"/>, <c>Qst:Roots</c>) and the startup task that resumes unfinished jobs. The host must also register grain storage named
 /// <see cref="QstProviders.State"/> and a reminder service (Redis on clusters, the blob provider for the embedded
 /// default, or <see cref="AddQstInMemoryState"/> for tests and benchmarks).
 /// </summary>
@@ -24,8 +25,12 @@ public static class SiloBuilderExtensions
         builder.AddPlacementDirector<DeviceSlotPlacement, DeviceSlotPlacementDirector>();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<CheckpointStores>();
+        builder.Services.AddSingleton(new Inputs.InputGuard(options.Roots));
         builder.Services.AddSingleton(_ => new Jobs.Planning.JobPlanner(new Jobs.Planning.JobPlanCache()));
         builder.AddStartupTask<ResumeJobsOnStartup>();
+        builder.AddStartupTask<TempFolderSweep>();
+        builder.AddIncomingGrainCallFilter<ErrorBoundaryFilter>();
+        builder.AddIncomingGrainCallFilter<Inputs.InputGuardFilter>();
         builder.Configure<SiloMessagingOptions>(m => m.MaxMessageBodySize = options.MaxMessageBodyBytes);
         return builder;
     }

@@ -42,7 +42,9 @@ public sealed record JobPlan(
         var tokenizer = ModelTokenizer.Load(spec.ModelDirectory);
         // The recipe's data plan, the same code as `qst train-local` (same model directory for the chat template), so the
         // micro-batches and step counts are identical.
-        var data = DataPlan.For(DataPlan.Load(spec.Config, spec.DataFile, tokenizer, spec.ModelDirectory), spec.Config.Schedule, spec.DataFile);
+        var loaded = DataPlan.Load(spec.Config, spec.DataFile, tokenizer, spec.ModelDirectory);
+        DataPlan.CheckVocabulary(loaded, model.VocabSize, spec.DataFile);
+        var data = DataPlan.For(loaded, spec.Config.Schedule, spec.DataFile);
         int stepsPerEpoch = data.StepsPerEpoch, totalSteps = data.TotalSteps;
         var batches = data.Batches;
         var live = await slots.List();

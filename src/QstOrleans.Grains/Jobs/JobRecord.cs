@@ -26,6 +26,8 @@ public sealed class JobRecord
     [Id(10)] public DateTimeOffset? StartedUtc { get; set; }
     /// <summary>Steps stored in the loss history's chunks as of the last write.</summary>
     [Id(11)] public int LossCount { get; set; }
+    /// <summary>The class of the error that failed the job (null unless <see cref="State"/> is Failed).</summary>
+    [Id(12)] public ErrorKind? Error { get; set; }
 
     public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
 }

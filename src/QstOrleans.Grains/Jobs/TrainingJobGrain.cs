@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Storage;
 using QstOrleans.Grains.Hosting;
+using QstOrleans.Grains.Inputs;
 using QstOrleans.Grains.Jobs.Pipeline;
 using QstOrleans.Grains.Jobs.Planning;
 using QstOrleans.Grains.Jobs.Progress;
@@ -27,7 +28,7 @@ namespace QstOrleans.Grains.Jobs;
 /// </remarks>
 public sealed class TrainingJobGrain(
     [PersistentState("job", QstProviders.State)] IPersistentState<JobRecord> state,
-    QstSiloOptions silo, CheckpointStores stores, JobPlanner planner, ILogger<TrainingJobGrain> log) : Grain, ITrainingJobGrain, IRemindable
+    QstSiloOptions silo, CheckpointStores stores, JobPlanner planner, InputGuard guard, ILogger<TrainingJobGrain> log) : Grain, ITrainingJobGrain, IRemindable
 {
     TrainingJobRecovery _recovery = null!;
     JobProgressTracker _progress = null!;
@@ -56,6 +57,8 @@ public sealed class TrainingJobGrain(
 
     public async Task<JobProgress> Start(JobSpec spec)
     {
+        // Refused before anything is stored under the id (a record keyed by a hostile id is not written).
+        if (JobIds.Problem(JobId) is { } bad) return new JobProgress { JobId = JobId, State = JobState.Failed, Message = bad, Error = ErrorKind.BadInput };
         if (Record.State != JobState.Pending)
         {
             await _recovery.RecoverIfOrphaned("started again after its pipeline was lost");
@@ -73,7 +76,7 @@ public sealed class TrainingJobGrain(
         catch (Exception e)
         {
             log.LogWarning("job {Job} rejected: {Message}", JobId, Faults.Message(e));
-            (Record.Spec, Record.State, Record.Message) = (spec, JobState.Failed, Faults.Message(e));
+            (Record.Spec, Record.State, Record.Message, Record.Error) = (spec, JobState.Failed, Faults.Message(e), Faults.FinalKind(e));
             await Persist();
             return await GetProgress();
         }
@@ -93,9 +96,13 @@ public sealed class TrainingJobGrain(
         return await GetProgress();
     }
 
-    /// <summary>Plans over the slots live now; the tokenizing runs on the thread pool and is awaited here.</summary>
-    internal async Task<JobPlan> Plan(JobSpec spec, bool fitToSlots) =>
-        await planner.PlanAsync(spec, await GrainFactory.GetGrain<IClusterSlotsGrain>(0).List(), fitToSlots);
+    /// <summary>Checks the client's paths (<see cref="InputGuard"/>), then plans over the slots live now; the checks and
+    /// the tokenizing run on the thread pool and are awaited here.</summary>
+    internal async Task<JobPlan> Plan(JobSpec spec, bool fitToSlots)
+    {
+        await Task.Run(() => guard.Check(spec));
+        return await planner.PlanAsync(spec, await GrainFactory.GetGrain<IClusterSlotsGrain>(0).List(), fitToSlots);
+    }
 
     /// <summary>Loads the stages of <paramref name="plan"/> and (re)initializes the side trainer for <paramref name="attempt"/>.</summary>
     internal async Task<SidePosition> Launch(JobPlan plan, int attempt)
@@ -167,12 +174,14 @@ public sealed class TrainingJobGrain(
         await Persist();
     }
 
-    public async Task Fail(string message)
+    /// <summary>A stage or the side trainer reports a deterministic failure: replaying the same input fails again.</summary>
+    public Task Fail(string message) => Fail(message, ErrorKind.BadInput);
+
+    internal async Task Fail(string message, ErrorKind kind)
     {
         if (Record.IsFinished) return;
-        log.LogError("job {Job} failed: {Message}", JobId, message);
-        Record.State = JobState.Failed;
-        Record.Message = message;
+        log.LogError("job {Job} failed ({Kind}): {Message}", JobId, kind, message);
+        (Record.State, Record.Message, Record.Error) = (JobState.Failed, message, kind);
         await Finish();
     }
 

@@ -46,7 +46,7 @@ internal sealed class TrainingJobRecovery(TrainingJobGrain job, RecoverySupervis
         }
         catch (Exception e) when (!run.Feeder.IsStopped)
         {
-            await job.Fail($"feeding the pipeline: {Faults.Message(e)}");
+            await job.Fail($"feeding the pipeline: {Faults.Message(e)}", Faults.FinalKind(e));
         }
     }
 
@@ -103,7 +103,7 @@ internal sealed class TrainingJobRecovery(TrainingJobGrain job, RecoverySupervis
         job.DropPipeline();
         if (!supervisor.Begin())
         {
-            await job.Fail($"gave up after {supervisor.Policy.MaxRecoveriesWithoutProgress} recoveries without a completed step; last fault: {reason}");
+            await job.Fail($"gave up after {supervisor.Policy.MaxRecoveriesWithoutProgress} recoveries without a completed step; last fault: {reason}", ErrorKind.Fatal);
             return;
         }
         int attempt = ++Record.Attempt;
@@ -131,7 +131,7 @@ internal sealed class TrainingJobRecovery(TrainingJobGrain job, RecoverySupervis
             {
                 if (supervisor.RetryDelay(e, retry) is not { } delay)
                 {
-                    await job.Fail($"recovery after '{reason}' failed: {Faults.Message(e)}");
+                    await job.Fail($"recovery after '{reason}' failed: {Faults.Message(e)}", Faults.FinalKind(e));
                     return;
                 }
                 // The cluster may not have declared the dead silo dead yet: its slots still look live, calls to it fail.

@@ -69,6 +69,7 @@ public sealed record ModelConfig
         Require(Architecture != ModelArchitecture.Llama || HiddenAct == "silu", "hidden_act", $"Llama needs 'silu', got '{HiddenAct}'");
         Require(Architecture != ModelArchitecture.Opt || HiddenAct == "relu", "activation_function", $"OPT needs 'relu', got '{HiddenAct}'");
         Require(NormEps > 0, "rms_norm_eps", "must be positive");
+        Require(double.IsFinite(RopeTheta) && RopeTheta > 0, "rope_theta", $"must be a positive number, got {RopeTheta}");
         return this;
     }
 

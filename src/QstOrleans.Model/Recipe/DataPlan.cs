@@ -31,6 +31,27 @@ public sealed record DataPlan(InstructionBatches Batches, int StepsPerEpoch, int
     public static InstructionBatches Load(TrainingConfig config, string dataFile, ModelTokenizer tokenizer, string modelDirectory) =>
         InstructionBatches.Load(dataFile, tokenizer, Options(config.Data), config.Schedule.MicroBatchSize, (int)config.Schedule.Seed, modelDirectory);
 
+    /// <summary>
+    /// Refuses token ids the model cannot embed (a pre-tokenized file written for another vocabulary, a tokenizer larger
+    /// than the model): found here, the error names the file and example; found in training, it is a native index error.
+    /// </summary>
+    /// <exception cref="ArgumentException">The first example holding an id outside [0, <paramref name="vocabSize"/>).</exception>
+    public static void CheckVocabulary(InstructionBatches batches, int vocabSize, string dataFile)
+    {
+        if (batches.PadId < 0 || batches.PadId >= vocabSize)
+            throw new ArgumentException($"{dataFile}: the padding token id {batches.PadId} is outside the model's vocabulary (0..{vocabSize - 1})");
+        for (int e = 0; e < batches.Examples.Count; e++)
+        {
+            var example = batches.Examples[e];
+            foreach (int id in example.InputIds)
+                if ((uint)id >= (uint)vocabSize)
+                    throw new ArgumentException($"{dataFile}: example {e + 1}: token id {id} is outside the model's vocabulary (0..{vocabSize - 1})");
+            foreach (int id in example.Labels)
+                if (id != -100 && (uint)id >= (uint)vocabSize)
+                    throw new ArgumentException($"{dataFile}: example {e + 1}: label id {id} is outside the model's vocabulary (0..{vocabSize - 1}; -100 = ignored)");
+        }
+    }
+
     /// <summary>Counts the steps of <paramref name="batches"/> under the <c>schedule</c> section.</summary>
     /// <exception cref="ArgumentException">The data makes no whole optimizer step (the message names the file).</exception>
     public static DataPlan For(InstructionBatches batches, ScheduleSection schedule, string dataFile)

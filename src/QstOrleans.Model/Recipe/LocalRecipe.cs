@@ -66,6 +66,7 @@ public sealed class LocalRecipe : IDisposable
         var modelConfig = ModelConfig.Load(modelDirectory);
         var tokenizer = ModelTokenizer.Load(modelDirectory);
         var all = DataPlan.Load(config, dataFile, tokenizer, modelDirectory);
+        DataPlan.CheckVocabulary(all, modelConfig.VocabSize, dataFile);
         var (batches, evaluation) = EvaluationSets.Load(config, all, tokenizer, modelDirectory, dataFile, validationFile, mmluFile);
         var plan = DataPlan.For(batches, config.Schedule, dataFile);
         // A single-process run always trains on the NF4 backbone: precision.backbone_format is a distributed-run key.

@@ -18,9 +18,13 @@ public sealed class TrainingStep(OptimizerStepper stepper)
     public int Step => stepper.Step;
 
     /// <summary>Backpropagates one micro-batch's mean loss (a scalar with a graph); returns its value.</summary>
+    /// <exception cref="NonFiniteTrainingException">The loss is NaN or infinite (its gradients are not applied).</exception>
     public float Accumulate(Tensor loss)
     {
         float value = stepper.Accumulate(loss);
+        // Checked before any update uses this window's gradients: the weights stay as the last finite step left them.
+        if (!float.IsFinite(value))
+            throw new NonFiniteTrainingException($"micro-batch loss is {value} at step {stepper.Step + 1}: training stops (check the model weights, its config and the learning rate)");
         _windowLoss += value;
         return value;
     }
@@ -32,6 +36,10 @@ public sealed class TrainingStep(OptimizerStepper stepper)
     {
         if (!stepper.StepDue) return null;
         var update = stepper.Apply(remoteSquaredNorms);
+        // A finite loss with a non-finite gradient norm (an overflow in backward) has just written non-finite weights: stop
+        // before anyone reports or checkpoints this step (lean taps: before the stages apply it too).
+        if (!double.IsFinite(update.GradNorm))
+            throw new NonFiniteTrainingException($"gradient norm is {update.GradNorm} at step {stepper.Step}: training stops (check the model weights, its config and the learning rate)");
         float loss = _windowLoss / stepper.Accumulation;
         _windowLoss = 0;
         return new StepResult(stepper.Step, loss, update.Lr, update.GradNorm, update.ClipCoefficient);

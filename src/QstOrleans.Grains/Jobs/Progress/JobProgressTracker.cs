@@ -39,5 +39,6 @@ internal sealed class JobProgressTracker(LossHistory losses)
         Attempt = record.Attempt,
         LastCheckpointStep = record.CheckpointStep,
         Recoveries = record.Recoveries.ToList(),
+        Error = record.Error,
     };
 }
