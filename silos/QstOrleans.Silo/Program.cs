@@ -30,7 +30,7 @@ catch (ArgumentException e)
 }
 try
 {
-    await StartupChecks.RunAsync(hostOptions, TimeSpan.FromSeconds(5));
+    await StartupChecks.CheckRedisAsync(hostOptions, TimeSpan.FromSeconds(5));
 }
 catch (SiloStartupException e)
 {
@@ -92,6 +92,7 @@ if (hostOptions.Clustering == "redis")
 }
 try
 {
+    StartupChecks.CheckPorts(hostOptions);
     await host.StartAsync();
 }
 catch (Exception e)

@@ -10,8 +10,20 @@ namespace QstOrleans.Silo;
 /// </summary>
 public static class StartupChecks
 {
-    /// <exception cref="SiloStartupException">A port is taken or Redis does not answer; the message names the key.</exception>
-    public static async Task RunAsync(SiloHostOptions host, TimeSpan redisTimeout)
+    /// <summary>Redis answers a ping, when the silo uses it (clustering, grain state or reminders).</summary>
+    /// <exception cref="SiloStartupException">Redis does not answer; the message names <c>Qst:Redis</c>.</exception>
+    public static async Task CheckRedisAsync(SiloHostOptions host, TimeSpan timeout)
+    {
+        if (host.Redis is not null && (host.Clustering == "redis" || host.State.Provider == "redis" || host.Reminders == "redis"))
+            await CheckRedis($"{SiloConfiguration.Section}:Redis", host.Redis, timeout);
+    }
+
+    /// <summary>
+    /// Every port this silo will listen on is free. Runs after <see cref="SiloClashCheck"/>, which explains a port held by a
+    /// live member of the same cluster better (it names that silo).
+    /// </summary>
+    /// <exception cref="SiloStartupException">A port is taken; the message names its key.</exception>
+    public static void CheckPorts(SiloHostOptions host)
     {
         string section = SiloConfiguration.Section;
         // Orleans listens on the advertised address (or every interface) with Redis clustering, on loopback otherwise.
@@ -20,8 +32,6 @@ public static class StartupChecks
         CheckFree($"{section}:SiloPort", siloAddress, host.SiloPort);
         CheckFree($"{section}:GatewayPort", siloAddress, host.GatewayPort);
         if (host.Http.Port > 0) CheckFree($"{section}:Http:Port", IPAddress.Parse(host.Http.Address), host.Http.Port);
-        if (host.Redis is not null && (host.Clustering == "redis" || host.State.Provider == "redis" || host.Reminders == "redis"))
-            await CheckRedis($"{section}:Redis", host.Redis, redisTimeout);
     }
 
     static void CheckFree(string key, IPAddress address, int port)
