@@ -11,7 +11,7 @@ namespace QstOrleans.Tests.Operations;
 [Collection(ProcessClusterCollection.Name)]
 public sealed class ClusterMetricsTests(ProcessClusterFixture cluster, ITestOutputHelper log)
 {
-    const int Steps = 6;
+    const int Steps = 4;
 
     async Task<string> ScrapeAll() =>
         string.Join("\n", await Task.WhenAll(cluster.HttpPorts.Values.Select(async port =>
