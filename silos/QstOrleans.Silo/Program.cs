@@ -43,6 +43,8 @@ builder.Logging.ClearProviders().AddSimpleConsole(c =>
     c.SingleLine = true;
     c.TimestampFormat = "HH:mm:ss.fff ";
 });
+// Under systemd (deploy/systemd): notify "ready" once started (Type=notify), journald log format; elsewhere a no-op.
+builder.Services.AddSystemd();
 builder.Services.AddSingleton(hostOptions).AddSingleton(hostOptions.Http).AddSingleton<SiloReadiness>();
 builder.Services.AddQstTelemetry(hostOptions, siloOptions.SiloName);
 // Before Orleans: hosted services start in order, so liveness answers while the silo joins, and stop in reverse.
