@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using QstOrleans.Model.Training;
+using QstOrleans.Tests.Evaluation;
 
 namespace QstOrleans.Tests.Operations;
 
@@ -38,7 +39,7 @@ public sealed class TensorBoardEventsTests : IDisposable
         Assert.Equal(3, MetricsWriter.Read(Path.Combine(_root, MetricsWriter.FileName)).Count);
     }
 
-    static Dictionary<(string Tag, long Step), float> ReadScalars(string path)
+    internal static Dictionary<(string Tag, long Step), float> ReadScalars(string path)
     {
         var scalars = new Dictionary<(string, long), float>();
         using var file = new BinaryReader(File.OpenRead(path));
@@ -93,5 +94,18 @@ public sealed class TensorBoardEventsTests : IDisposable
     public void Dispose()
     {
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>A real <c>train-local --out</c> run folder holds one event file whose train/loss per step is the run's loss.</summary>
+[Collection(EvaluatedRunCollection.Name)]
+public sealed class RunFolderTensorBoardTests(EvaluatedRunFixture run)
+{
+    [Fact]
+    public void TheRunFolderHasTensorBoardEventsWithTheRunsLosses()
+    {
+        var scalars = TensorBoardEventsTests.ReadScalars(Assert.Single(Directory.GetFiles(run.RunDirectory, "events.out.tfevents.*")));
+        for (int i = 0; i < EvaluatedRunFixture.Steps; i++)
+            Assert.Equal(run.Reports[i].Loss, scalars[("train/loss", i + 1)]);
     }
 }
