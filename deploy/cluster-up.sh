@@ -8,6 +8,7 @@
 #   deploy/cluster-up.sh [SILOS]            (default 2)
 #   env: RUN_DIR (./runs/cluster)  REDIS_PORT (6379)  CLUSTER_ID (qst)  SLOTS_PER_SILO (1)
 #        DEVICE (cpu; cuda gives cuda:0, cuda:1, ... per silo)  SILO_PORT_BASE (11111)  GATEWAY_PORT_BASE (30000)
+#        HTTP_PORT_BASE (8080: silo i serves /healthz, /readyz, /metrics on 8080+i; 0 turns them off)
 #        CONFIGURATION (Release)  CHECKPOINTS ($RUN_DIR/checkpoints: a directory every silo shares)
 # Grain state and reminders go to the same Redis (the silo's defaults with Redis clustering). This Redis keeps
 # nothing on disk (--save ''): the cluster survives silo crashes, not a restart of Redis itself.
@@ -22,6 +23,7 @@ slots=${SLOTS_PER_SILO:-1}
 device=${DEVICE:-cpu}
 silo_base=${SILO_PORT_BASE:-11111}
 gateway_base=${GATEWAY_PORT_BASE:-30000}
+http_base=${HTTP_PORT_BASE:-8080}
 configuration=${CONFIGURATION:-Release}
 
 command -v redis-server >/dev/null || {
@@ -43,6 +45,7 @@ for i in $(seq 0 $((silos - 1))); do
   name="silo-$i"
   args=(--Qst:Clustering redis --Qst:Redis "127.0.0.1:$redis_port" --Qst:ClusterId "$cluster_id" --Qst:SiloName "$name"
         --Qst:SiloPort $((silo_base + i)) --Qst:GatewayPort $((gateway_base + i))
+        --Qst:Http:Port $(( http_base == 0 ? 0 : http_base + i ))
         --Qst:Checkpoints:Store local --Qst:Checkpoints:Path "$checkpoints")
   for s in $(seq 0 $((slots - 1))); do
     # CPU silos each number their slots from 0; CUDA silos on one host take distinct GPUs.

@@ -5,10 +5,13 @@ using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Silo;
+using QstOrleans.Silo.Http;
 
 // The QstOrleans silo: Generic Host + Orleans. Configuration: appsettings.json < environment variables
 // (Qst__Clustering=redis) < command line (--Qst:Clustering redis). Bad values exit with code 2 and a message
-// naming the key. Stopped by SIGTERM/Ctrl+C (the silo leaves the cluster gracefully).
+// naming the key; a problem of the environment (Redis down, a port taken) exits with code 1 and one line naming the
+// setting. Stopped by SIGTERM/Ctrl+C (the silo leaves the cluster gracefully). Qst:Http:Port serves /healthz, /readyz
+// and /metrics.
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
 {
     Args = args,
@@ -25,12 +28,27 @@ catch (ArgumentException e)
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;
 }
+try
+{
+    await StartupChecks.CheckRedisAsync(hostOptions, TimeSpan.FromSeconds(5));
+}
+catch (SiloStartupException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}
 
 builder.Logging.ClearProviders().AddSimpleConsole(c =>
 {
     c.SingleLine = true;
     c.TimestampFormat = "HH:mm:ss.fff ";
 });
+// Under systemd (deploy/systemd): notify "ready" once started (Type=notify), journald log format; elsewhere a no-op.
+builder.Services.AddSystemd();
+builder.Services.AddSingleton(hostOptions).AddSingleton(hostOptions.Http).AddSingleton<SiloReadiness>();
+builder.Services.AddQstTelemetry(hostOptions, siloOptions.SiloName);
+// Before Orleans: hosted services start in order, so liveness answers while the silo joins, and stop in reverse.
+if (hostOptions.Http.Port > 0) builder.Services.AddHostedService<SiloHttpServer>();
 builder.UseOrleans(silo =>
 {
     silo.Configure<ClusterOptions>(c => (c.ClusterId, c.ServiceId) = (hostOptions.ClusterId, hostOptions.ServiceId));
@@ -76,11 +94,14 @@ if (hostOptions.Clustering == "redis")
 }
 try
 {
+    StartupChecks.CheckPorts(hostOptions);
     await host.StartAsync();
 }
 catch (Exception e)
 {
-    log.LogCritical("silo {Silo} failed to start: {Message}", siloOptions.SiloName, e.Message);
+    // One line: the setting when the cause is known (SiloStartupException), else Orleans' reason without its stack trace.
+    var known = FindStartupException(e);
+    Console.Error.WriteLine(known is not null ? $"error: {known.Message}" : $"error: silo {siloOptions.SiloName} failed to start: {e.GetBaseException().Message.Split('\n')[0]}");
     return 1;
 }
 log.LogInformation("silo {Silo} up: cluster {Cluster}/{Service} via {Clustering}{Advertised}, silo port {SiloPort}, gateway port {GatewayPort}, slots {Slots}; {Storage}",
@@ -90,3 +111,11 @@ log.LogInformation("silo {Silo} up: cluster {Cluster}/{Service} via {Clustering}
     SiloStorage.Describe(hostOptions, siloOptions));
 await host.WaitForShutdownAsync();
 return 0;
+
+static SiloStartupException? FindStartupException(Exception? e) => e switch
+{
+    null => null,
+    SiloStartupException s => s,
+    AggregateException a => a.InnerExceptions.Select(FindStartupException).FirstOrDefault(x => x is not null),
+    _ => FindStartupException(e.InnerException),
+};

@@ -29,7 +29,7 @@ public sealed record SiloHostOptions
     /// </summary>
     public string? AdvertisedAddress { get; init; }
     /// <summary>Set by <see cref="SiloConfiguration.Read"/> (not a key): how <see cref="AdvertisedAddress"/> was chosen, for the log.</summary>
-    public string AdvertisedAddressOrigin { get; init; } = "";
+    public string AdvertisedAddressOrigin { get; internal init; } = "";
     /// <summary>Redis clustering: listen on every interface (multi-host) instead of the advertised address only.</summary>
     public bool ListenOnAnyHostAddress { get; init; }
     /// <summary>Faster failure detection (probe every 2 s, 2 missed probes) for small clusters on one LAN.</summary>
@@ -43,6 +43,10 @@ public sealed record SiloHostOptions
     /// (in <see cref="Redis"/>). Empty: redis with Redis clustering, else memory.
     /// </summary>
     public string? Reminders { get; init; }
+    /// <summary>The HTTP port for health, readiness and metrics (<c>Qst:Http:*</c>).</summary>
+    public Http.SiloHttpOptions Http { get; init; } = new();
+    /// <summary>Metrics export besides <c>/metrics</c> (<c>Qst:Telemetry:*</c>).</summary>
+    public Http.SiloTelemetryOptions Telemetry { get; init; } = new();
 }
 
 /// <summary>
@@ -83,6 +87,7 @@ public static partial class SiloConfiguration
     public static (SiloHostOptions Host, QstSiloOptions Silo) Read(IConfiguration configuration)
     {
         var section = configuration.GetSection(Section);
+        SiloConfigurationKeys.CheckKnown(section, typeof(SiloHostOptions), typeof(QstSiloOptions));
         var host = Bind(section, new SiloHostOptions());
         // Bind into an empty slot list: the binder appends to a list that already holds the default slot.
         var silo = Bind(section, new QstSiloOptions { Slots = [] });
@@ -124,6 +129,7 @@ public static partial class SiloConfiguration
             throw new ArgumentException($"{Section}:MaxRecoveriesWithoutProgress: must be at least 1, got {silo.MaxRecoveriesWithoutProgress}");
         host.FailureDetection.Validate(Section);
         silo.Roots.Validate($"{Section}:Roots");
+        CheckHttp(host);
         host = host with { Clustering = clustering };
         if (clustering == "redis")
         {
@@ -147,6 +153,22 @@ public static partial class SiloConfiguration
             // The binder's message names the key ("Failed to convert configuration value at 'Qst:SiloPort' ...").
             throw new ArgumentException(e.Message, e);
         }
+    }
+
+    static void CheckHttp(SiloHostOptions host)
+    {
+        var http = host.Http;
+        if (http.Port != 0) CheckPort("Http:Port", http.Port);
+        if (http.Port != 0 && (http.Port == host.SiloPort || http.Port == host.GatewayPort))
+            throw new ArgumentException($"{Section}:Http:Port: {http.Port} is already the silo or gateway port");
+        if (!System.Net.IPAddress.TryParse(http.Address, out _))
+            throw new ArgumentException($"{Section}:Http:Address: '{http.Address}' is not an IP address (0.0.0.0 listens on every interface)");
+        var telemetry = host.Telemetry;
+        if (!string.IsNullOrWhiteSpace(telemetry.OtlpEndpoint)
+            && !(Uri.TryCreate(telemetry.OtlpEndpoint, UriKind.Absolute, out var otlp) && otlp.Scheme is "http" or "https"))
+            throw new ArgumentException($"{Section}:Telemetry:OtlpEndpoint: '{telemetry.OtlpEndpoint}' is not an http(s) URL (e.g. http://collector:4317)");
+        if (telemetry.OtlpProtocol is not ("grpc" or "http"))
+            throw new ArgumentException($"{Section}:Telemetry:OtlpProtocol: unknown value '{telemetry.OtlpProtocol}' (use grpc or http)");
     }
 
     static void CheckPort(string key, int port)

@@ -6,6 +6,7 @@ using QstOrleans.Grains.Placement;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Qst;
 using QstOrleans.Model.Recipe;
+using QstOrleans.Model.Training;
 
 namespace QstOrleans.Grains.Jobs;
 
@@ -21,6 +22,8 @@ public sealed record JobPlan(
     /// <summary>Micro-batches per epoch that belong to whole accumulation windows.</summary>
     public int MicroBatchesPerEpoch => StepsPerEpoch * Spec.GradientAccumulation;
     public int TotalMicroBatches => TotalSteps * Spec.GradientAccumulation;
+    /// <summary>The job's lr(step), as its side trainer's optimizer computes it (for the <c>qst_learning_rate</c> gauge).</summary>
+    public LrSchedule LrSchedule { get; } = SpecMapping.Optimizer(Spec) is var o ? new(o.Schedule, o.LearningRate, o.WarmupSteps, TotalSteps) : null!;
 
     /// <param name="fitToSlots">On recovery: use fewer stages than the spec asks when silos died and fewer slots are
     /// left (taps are bitwise the same for any split, so the result does not change).</param>

@@ -147,6 +147,7 @@ public sealed class TrainingJobGrain(
         var run = Run;
         if (run is null || attempt != run.Attempt || Record.IsFinished) return Task.CompletedTask;   // fenced or stale
         run.Feeder.Applied(sequence);
+        Telemetry.QstMeters.MicroBatchApplied(JobId, step, stepLoss, stepCompleted, run.Plan.LrSchedule);
         if (!stepCompleted) return Task.CompletedTask;
         _progress.Losses.Set(step, stepLoss);
         Record.Step = step;
@@ -170,6 +171,7 @@ public sealed class TrainingJobGrain(
         // when the upload finished after the job did, so the record names the store's latest checkpoint.
         if (Record.Spec is null || step <= Record.CheckpointStep) return;
         Record.CheckpointStep = step;
+        Telemetry.QstMeters.CheckpointCommitted(JobId, step);
         Record.CheckpointNextMicroBatch = nextMicroBatch;
         await Persist();
     }

@@ -108,6 +108,7 @@ internal sealed class TrainingJobRecovery(TrainingJobGrain job, RecoverySupervis
         }
         int attempt = ++Record.Attempt;
         Record.Recoveries.Add(new RecoveryRecord(attempt, reason, detected, -1, null));
+        Telemetry.QstMeters.RecoveryStarted(job.JobId);
         await job.Persist();
         job.Log.LogWarning("job {Job}: recovering (attempt {Attempt}) after: {Reason}", job.JobId, attempt, reason);
         var clock = Stopwatch.StartNew();

@@ -46,6 +46,7 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
         }
         _session = new SideSession(attempt, core, position, spec, store, Job, log, link);
         _session.Start();
+        Telemetry.WorkerGauges.Track(_session.Counters, "side", JobId, silo.SiloName);
         log.LogInformation("side trainer of job {Job} ready on silo {Silo} for attempt {Attempt} at step {Step} (micro-batch {Next}{From})",
             JobId, silo.SiloName, attempt, position.Step, position.NextMicroBatch,
             position.CheckpointStep is { } s ? $", from checkpoint {s} in {position.CheckpointLocation}" : "");

@@ -15,19 +15,23 @@ public sealed record MetricsRecord(int Step, int Epoch, double Loss, double Lear
 /// Appends one JSON object per optimizer step to <c>metrics.jsonl</c>:
 /// <c>{"step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "peak_rss_bytes"}</c> plus <c>val_loss</c>,
 /// <c>val_ppl</c> and <c>mmlu_acc</c> on evaluated steps. Each line is flushed as written, so a crashed run keeps
-/// its curve. Non-finite numbers (a diverged loss) are written as null: JSON has no NaN.
+/// its curve. Non-finite numbers (a diverged loss) are written as null: JSON has no NaN. The same scalars go to
+/// TensorBoard event files in the same folder (<see cref="TensorBoardEvents"/>).
 /// </summary>
 public sealed class MetricsWriter : IDisposable
 {
     public const string FileName = "metrics.jsonl";
 
     readonly StreamWriter _out;
+    readonly TensorBoardEvents? _board;
 
     /// <param name="path">The file to create (overwritten).</param>
-    public MetricsWriter(string path)
+    /// <param name="tensorBoard">Also write TensorBoard events beside it.</param>
+    public MetricsWriter(string path, bool tensorBoard = true)
     {
         Path = path;
         _out = new StreamWriter(path, append: false, new UTF8Encoding(false));
+        if (tensorBoard) _board = new TensorBoardEvents(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
     }
 
     public string Path { get; }
@@ -54,6 +58,7 @@ public sealed class MetricsWriter : IDisposable
         }
         _out.WriteLine(Encoding.UTF8.GetString(buffer.ToArray()));
         _out.Flush();
+        _board?.Write(r);
     }
 
     static void Number(Utf8JsonWriter json, string name, double value)

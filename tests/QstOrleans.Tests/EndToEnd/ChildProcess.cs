@@ -13,7 +13,8 @@ public sealed class ChildProcess : IDisposable
     readonly StringBuilder _output = new();
     readonly object _gate = new();
 
-    public ChildProcess(string name, string fileName, IEnumerable<string> arguments, string? workingDirectory = null)
+    public ChildProcess(string name, string fileName, IEnumerable<string> arguments, string? workingDirectory = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         Name = name;
         var info = new ProcessStartInfo(fileName)
@@ -27,6 +28,7 @@ public sealed class ChildProcess : IDisposable
         // Plain output and no first-run chatter from the dotnet host.
         info.Environment["DOTNET_NOLOGO"] = "1";
         info.Environment["NO_COLOR"] = "1";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         _process = new Process { StartInfo = info, EnableRaisingEvents = true };
         _process.OutputDataReceived += (_, e) => Append(e.Data);
         _process.ErrorDataReceived += (_, e) => Append(e.Data);

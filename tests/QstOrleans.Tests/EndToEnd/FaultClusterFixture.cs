@@ -81,7 +81,7 @@ public sealed class FaultClusterFixture : IDisposable
         [
             RepoPaths.SiloDll, "--Qst:Clustering", "redis", "--Qst:Redis", RedisConnection, "--Qst:ClusterId", ClusterId,
             "--Qst:SiloName", name, "--Qst:SiloPort", Loopback.FreePort().ToString(), "--Qst:GatewayPort", Loopback.FreePort().ToString(),
-            "--Qst:Slots:0:Device", "cpu:0", "--Qst:Slots:0:MemoryGiB", "4",
+            "--Qst:Slots:0:Device", "cpu:0", "--Qst:Slots:0:MemoryGiB", "4", "--Qst:Http:Port", "0",   // several silos on one host: no HTTP port
             "--Qst:Checkpoints:Store", "azure", "--Qst:Checkpoints:ConnectionString", AzuriteConnection,
             "--Qst:Checkpoints:Container", CheckpointContainer, "--Qst:Checkpoints:KeepLast", "3",
         ], _root);

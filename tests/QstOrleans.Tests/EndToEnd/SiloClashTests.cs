@@ -24,7 +24,7 @@ public sealed class SiloClashTests : IDisposable
         [
             RepoPaths.SiloDll, "--Qst:Clustering", "redis", "--Qst:Redis", $"127.0.0.1:{_redisPort}", "--Qst:ClusterId", _clusterId,
             "--Qst:SiloName", name, "--Qst:SiloPort", siloPort.ToString(), "--Qst:GatewayPort", Loopback.FreePort().ToString(),
-            "--Qst:Slots:0:Device", "cpu:0", "--Qst:Slots:0:MemoryGiB", "1",
+            "--Qst:Slots:0:Device", "cpu:0", "--Qst:Slots:0:MemoryGiB", "1", "--Qst:Http:Port", "0",   // several silos on one host: no HTTP port
         ], _root));
 
     ChildProcess Track(ChildProcess process)

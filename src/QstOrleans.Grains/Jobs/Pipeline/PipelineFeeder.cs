@@ -52,7 +52,11 @@ public sealed class PipelineFeeder(int window, PauseGate gate, TimeProvider? tim
                 lock (_lock)
                 {
                     if (_inFlight.ContainsKey(sequence)) _inFlight[sequence] = tokens;
-                    else _tokensApplied += tokens;
+                    else
+                    {
+                        _tokensApplied += tokens;   // applied before its send returned
+                        Telemetry.QstMeters.Tokens.Add(tokens);
+                    }
                 }
             }
         }
@@ -71,6 +75,7 @@ public sealed class PipelineFeeder(int window, PauseGate gate, TimeProvider? tim
         {
             if (!_inFlight.Remove(sequence, out int tokens)) return false;
             _tokensApplied += tokens;
+            if (tokens > 0) Telemetry.QstMeters.Tokens.Add(tokens);   // 0: the send has not returned yet; counted there
             _lastProgress = _time.GetUtcNow();
         }
         _credits.Release();

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using QstOrleans.Grains.Telemetry;
+
+namespace QstOrleans.Silo.Http;
+
+/// <summary>
+/// Registers the silo's metrics: the <c>qst_*</c> meters (<see cref="QstMeters"/>, <see cref="WorkerGauges"/>), Orleans'
+/// own meter (<c>Microsoft.Orleans</c>: messaging, activations, membership) and process memory, exported to the
+/// Prometheus endpoint of <see cref="SiloHttpServer"/> and, when <c>Qst:Telemetry:OtlpEndpoint</c> is set, over OTLP.
+/// </summary>
+public static class SiloTelemetry
+{
+    /// <summary>Orleans' meter name (Orleans.Runtime's <c>Instruments</c>).</summary>
+    public const string OrleansMeter = "Microsoft.Orleans";
+
+    public static IServiceCollection AddQstTelemetry(this IServiceCollection services, SiloHostOptions host, string siloName)
+    {
+        services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService("qst-silo", serviceInstanceId: siloName))
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(QstMeters.MeterName + "*", OrleansMeter, ProcessGauges.MeterName);
+                if (host.Http.Port > 0) metrics.AddPrometheusExporter();
+                if (!string.IsNullOrWhiteSpace(host.Telemetry.OtlpEndpoint))
+                    metrics.AddOtlpExporter(o =>
+                    {
+                        o.Endpoint = new Uri(host.Telemetry.OtlpEndpoint);
+                        o.Protocol = host.Telemetry.OtlpProtocol == "http" ? OtlpExportProtocol.HttpProtobuf : OtlpExportProtocol.Grpc;
+                    });
+            });
+        ProcessGauges.Register();
+        return services;
+    }
+}

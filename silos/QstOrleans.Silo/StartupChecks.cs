@@ -1,0 +1,73 @@
+using System.Net;
+using System.Net.Sockets;
+using StackExchange.Redis;
+
+namespace QstOrleans.Silo;
+
+/// <summary>
+/// Checks of the host's environment before the silo starts, so each problem is one line naming its setting instead of
+/// an Orleans stack trace minutes later: every port this silo will listen on is free, and Redis (when used) answers.
+/// </summary>
+public static class StartupChecks
+{
+    /// <summary>Redis answers a ping, when the silo uses it (clustering, grain state or reminders).</summary>
+    /// <exception cref="SiloStartupException">Redis does not answer; the message names <c>Qst:Redis</c>.</exception>
+    public static async Task CheckRedisAsync(SiloHostOptions host, TimeSpan timeout)
+    {
+        if (host.Redis is not null && (host.Clustering == "redis" || host.State.Provider == "redis" || host.Reminders == "redis"))
+            await CheckRedis($"{SiloConfiguration.Section}:Redis", host.Redis, timeout);
+    }
+
+    /// <summary>
+    /// Every port this silo will listen on is free. Runs after <see cref="SiloClashCheck"/>, which explains a port held by a
+    /// live member of the same cluster better (it names that silo).
+    /// </summary>
+    /// <exception cref="SiloStartupException">A port is taken; the message names its key.</exception>
+    public static void CheckPorts(SiloHostOptions host)
+    {
+        string section = SiloConfiguration.Section;
+        // Orleans listens on the advertised address (or every interface) with Redis clustering, on loopback otherwise.
+        var siloAddress = host.Clustering != "redis" ? IPAddress.Loopback
+            : host.ListenOnAnyHostAddress ? IPAddress.Any : IPAddress.Parse(host.AdvertisedAddress!);
+        CheckFree($"{section}:SiloPort", siloAddress, host.SiloPort);
+        CheckFree($"{section}:GatewayPort", siloAddress, host.GatewayPort);
+        if (host.Http.Port > 0) CheckFree($"{section}:Http:Port", IPAddress.Parse(host.Http.Address), host.Http.Port);
+    }
+
+    static void CheckFree(string key, IPAddress address, int port)
+    {
+        using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(new IPEndPoint(address, port));
+            socket.Listen();
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            throw new SiloStartupException($"{key}: port {port} on {address} is already in use (another silo or program on this host); give this silo its own port");
+        }
+        catch (SocketException e)
+        {
+            throw new SiloStartupException($"{key}: cannot listen on {address}:{port}: {e.Message}");
+        }
+    }
+
+    static async Task CheckRedis(string key, string connection, TimeSpan timeout)
+    {
+        var options = ConfigurationOptions.Parse(connection);
+        options.AbortOnConnectFail = true;
+        options.ConnectRetry = 1;
+        options.ConnectTimeout = (int)timeout.TotalMilliseconds;
+        try
+        {
+            await using var redis = await ConnectionMultiplexer.ConnectAsync(options);
+            await redis.GetDatabase().PingAsync();
+        }
+        catch (Exception e) when (e is RedisException or SocketException or TimeoutException)
+        {
+            // StackExchange.Redis explains retries over several sentences; the first names what happened.
+            string reason = e.Message.Split(". ")[0].Split('\n')[0].TrimEnd('.');
+            throw new SiloStartupException($"{key}: Redis at {connection} does not answer ({reason}); start it or fix the connection string");
+        }
+    }
+}
