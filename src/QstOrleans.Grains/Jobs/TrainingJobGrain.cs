@@ -17,15 +17,8 @@ namespace QstOrleans.Grains.Jobs;
 /// (faults, give-up, backoff, watchdog) and <see cref="LossHistory"/> (per-step losses in chunks beside the small
 /// <see cref="JobRecord"/>). The recovery steps, and turning feeder errors into faults, are in <see cref="TrainingJobRecovery"/>.
 /// </summary>
-/// <remarks>
-/// <para>Message flow: job → side trainer (labels) and job → first stage (tokens), stage → stage → side trainer (taps),
-/// closed by the side trainer's one-way <see cref="MicroBatchApplied"/> back to the job. Every call towards the job is
-/// one-way, so no awaited call ever waits on a grain upstream of it and the cycle cannot deadlock.</para>
-/// <para>Threading: the grain is not reentrant. The feeder loop, a recovery and the watchdog timer (interleaved) are
-/// tasks started inside grain turns, so all their continuations run on this grain's scheduler: they interleave with
-/// calls only at awaits and never run in parallel with them, so they may touch the record and the parts. The only work
-/// off the scheduler is the planner's tokenizing, whose result the grain awaits.</para>
-/// </remarks>
+/// <remarks>Message flow (why the job → stages → side trainer → job cycle cannot deadlock) and threading (the grain is not
+/// reentrant; the feeder, a recovery and the watchdog interleave only at awaits): see <c>Jobs/README.md</c>.</remarks>
 public sealed class TrainingJobGrain(
     [PersistentState("job", QstProviders.State)] IPersistentState<JobRecord> state,
     QstSiloOptions silo, CheckpointStores stores, JobPlanner planner, InputGuard guard, ILogger<TrainingJobGrain> log) : Grain, ITrainingJobGrain, IRemindable
@@ -96,8 +89,7 @@ public sealed class TrainingJobGrain(
         return await GetProgress();
     }
 
-    /// <summary>Checks the client's paths (<see cref="InputGuard"/>), then plans over the slots live now; the checks and
-    /// the tokenizing run on the thread pool and are awaited here.</summary>
+    /// <summary>Checks the client's paths (<see cref="InputGuard"/>), then plans over the slots live now (both on the thread pool).</summary>
     internal async Task<JobPlan> Plan(JobSpec spec, bool fitToSlots)
     {
         await Task.Run(() => guard.Check(spec));
