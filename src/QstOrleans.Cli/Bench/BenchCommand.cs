@@ -191,12 +191,16 @@ internal static class BenchCommand
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 2 };
         var dtype = new Option<string>("--dtype") { DefaultValueFactory = _ => "bf16" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
-        var command = new Command("run-one", "One method's memory and speed in this process (used by `qst bench`)") { model, method, batch, seq, warmup, steps, threads, dtype, device };
+        var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "lora, qlora, full: recompute each decoder layer in backward" };
+        var keep = new Option<bool>("--keep-dequantized") { Description = "qlora: keep the dequantized weights for backward (the old path) instead of decoding again" };
+        var command = new Command("run-one", "One method's memory and speed in this process (used by `qst bench`)")
+            { model, method, batch, seq, warmup, steps, threads, dtype, device, checkpointing, keep };
         command.Hidden = true;
         command.SetAction(p => CliErrors.Run(() =>
         {
             BenchChild.Emit(BenchRunOne.Run(new RunOneSettings(p.GetValue(model)!, p.GetValue(method)!, p.GetValue(batch), p.GetValue(seq),
-                p.GetValue(warmup), p.GetValue(steps), p.GetValue(threads), p.GetValue(dtype)!, Device: p.GetValue(device)!)));
+                p.GetValue(warmup), p.GetValue(steps), p.GetValue(threads), p.GetValue(dtype)!, Device: p.GetValue(device)!,
+                GradientCheckpointing: p.GetValue(checkpointing), KeepDequantized: p.GetValue(keep))));
             return 0;
         }));
         return command;

@@ -1,4 +1,5 @@
 using QstOrleans.Model.Layers;
+using QstOrleans.Model.Loss;
 using QstOrleans.Model.Qst;
 using QstOrleans.Model.Training;
 using static TorchSharp.torch;
@@ -30,8 +31,8 @@ public sealed class SideMicroStep(QstSideNetwork side, FrozenLmHead head, Traini
     /// <param name="labels">[B, T] int64, −100 where no loss is taken.</param>
     public float Accumulate(IReadOnlyList<Tensor> taps, Tensor finalNormed, AttentionContext context, Tensor labels)
     {
-        var logits = Logits(side, head, taps, finalNormed, context);             // [B, T, V]
-        return step.Accumulate(CausalLmLoss.Compute(logits, labels));
+        using var f = side.Forward(taps, finalNormed, context);                  // [B, T, E]
+        return step.Accumulate(LmHeadLoss.Compute(head, f, labels));             // head + loss, no [B, T, V] logits
     }
 
     /// <summary>Applies the optimizer step when the accumulation window is full; null while it is not.</summary>

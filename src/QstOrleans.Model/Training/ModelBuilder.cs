@@ -22,11 +22,12 @@ public sealed record ModelBuildOptions
     /// <param name="LoraAlpha">LoRA/QLoRA α, scale α/r (<c>method.lora_alpha</c>).</param>
     /// <param name="Seed">Seeds every trainable parameter's init (<c>schedule.seed</c>).</param>
     /// <param name="CacheDequantized">Keep the dequantized NF4 weights (same numbers, more memory; benchmarks and tests).</param>
+    /// <param name="GradientCheckpointing">lora/qlora/full: recompute each decoder layer in backward (<c>method.gradient_checkpointing</c>).</param>
     /// <param name="Device">Where the model computes (CPU when null). Trainable parameters are drawn on the CPU from the
     /// seeded generator, then moved, so a seed gives the same initial weights on every device.</param>
     public ModelBuildOptions(TrainingMethod? Method = null, QstConfig? Qst = null, Precision? Precision = null, bool? DoubleQuant = null,
         WeightFormat? BackboneFormat = null, int? LoraRank = null, double? LoraAlpha = null, long? Seed = null,
-        bool CacheDequantized = false, Device? Device = null)
+        bool CacheDequantized = false, Device? Device = null, bool? GradientCheckpointing = null)
     {
         var d = TrainingConfig.Defaults;
         this.Method = Method ?? TrainingMethods.Parse(d.Method.Name);
@@ -39,6 +40,7 @@ public sealed record ModelBuildOptions
         this.Seed = Seed ?? d.Schedule.Seed;
         this.CacheDequantized = CacheDequantized;
         this.Device = Device;
+        this.GradientCheckpointing = GradientCheckpointing ?? d.Method.GradientCheckpointing;
     }
 
     public TrainingMethod Method { get; init; }
@@ -51,6 +53,10 @@ public sealed record ModelBuildOptions
     public long Seed { get; init; }
     public bool CacheDequantized { get; init; }
     public Device? Device { get; init; }
+    public bool GradientCheckpointing { get; init; }
+    /// <summary>QLoRA: keep each dequantized NF4 weight from forward to backward instead of dequantizing again in backward
+    /// (<see cref="Quantization.Nf4Linear.KeepDequantizedForBackward"/>; benchmarks compare both).</summary>
+    public bool KeepDequantizedForBackward { get; init; }
 
     /// <summary>The matmul dtype policy (<see cref="Precision"/>).</summary>
     public Precision Compute => Precision;
@@ -61,7 +67,8 @@ public sealed record ModelBuildOptions
     /// <param name="device">Where the model computes (the caller parses <c>runtime.device</c>; null = CPU).</param>
     public static ModelBuildOptions From(TrainingConfig c, Device? device = null) => new(
         TrainingMethods.Parse(c.Method.Name), QstConfig.From(c.Qst), Layers.Precision.Parse(c.Precision.Dtype), c.Precision.DoubleQuant,
-        ParseBackboneFormat(c.Precision.BackboneFormat), c.Method.LoraRank, c.Method.LoraAlpha, c.Schedule.Seed, Device: device);
+        ParseBackboneFormat(c.Precision.BackboneFormat), c.Method.LoraRank, c.Method.LoraAlpha, c.Schedule.Seed, Device: device,
+        GradientCheckpointing: c.Method.GradientCheckpointing);
 
     /// <summary>Reads <c>precision.backbone_format</c>: nf4, bf16 (bfloat16) or fp32 (float32).</summary>
     /// <exception cref="ArgumentException">Any other name (the message names the key).</exception>
@@ -100,6 +107,8 @@ public static class ModelBuilder
                 var options = new BackboneOptions(format, o.DoubleQuant, o.Compute, o.CacheDequantized,
                     WrapLinear: (_, linear) => WrapLora(linear, o, generator), Device: o.Device);
                 var backbone = BackboneLoader.LoadAll(modelDirectory, config, options);
+                backbone.GradientCheckpointing = o.GradientCheckpointing;
+                foreach (var nf4 in backbone.modules().OfType<Quantization.Nf4Linear>()) nf4.KeepDequantizedForBackward = o.KeepDequantizedForBackward;
                 var head = BackboneLoader.LoadLmHead(modelDirectory, config, options);
                 return new BaselineModel(o.Method, backbone, head, null, o.Compute);
             }
@@ -107,6 +116,7 @@ public static class ModelBuilder
             {
                 var options = new BackboneOptions(WeightFormat.Float32, false, o.Compute, Trainable: true, Device: o.Device);
                 var backbone = BackboneLoader.LoadAll(modelDirectory, config, options);
+                backbone.GradientCheckpointing = o.GradientCheckpointing;
                 using var frozen = BackboneLoader.LoadLmHead(modelDirectory, config, options);
                 var head = new DenseLinear(frozen.Weight.to(ScalarType.Float32).clone(), null, trainable: true);
                 return new BaselineModel(o.Method, backbone, null, head, o.Compute);
