@@ -37,8 +37,10 @@ sealed class ChunkedHeadLoss : SingleTensorFunction<ChunkedHeadLoss>
             using var chunk = NewDisposeScope();
             long c = Math.Min(plan.ChunkTokens, k - start);
             var z = Logits(x.narrow(0, start, c), w, plan.Compute, accumulate);      // [C, V]
-            var l = z.logsumexp(-1);                                                 // [C]
             var picked = z.gather(1, targets.narrow(0, start, c).unsqueeze(1)).squeeze(1);   // [C]
+            // logsumexp in place (max + log Σ exp(z − max), as torch.logsumexp): no second [C, V] buffer.
+            var max = z.amax([-1], keepdim: true);                                   // [C, 1]
+            var l = z.sub_(max).exp_().sum([-1]).log_().add_(max.squeeze(1), Scalars.One);   // [C]
             lse.narrow(0, start, c).copy_(l);
             total.add_(l.sub(picked).sum(), Scalars.One);
         }
