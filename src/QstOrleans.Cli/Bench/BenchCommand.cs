@@ -127,12 +127,14 @@ internal static class BenchCommand
     {
         foreach (var m in s.Models)
             foreach (var method in BenchRunOne.Methods)
+            foreach (bool checkpointing in BenchRunOne.Checkpointable.Contains(method) ? new[] { false, true } : new[] { false })
             {
                 try
                 {
-                    var run = BenchChild.Run<MethodRun>(["bench", "run-one", "--model", dirs[m.Name], "--method", method,
-                        "--batch", Str(m.Batch), "--seq", Str(m.Sequence), "--warmup", Str(m.WarmupSteps), "--steps", Str(m.Steps), "--threads", Str(s.Threads)],
-                        log, TimeSpan.FromMinutes(10));
+                    string[] args = ["bench", "run-one", "--model", dirs[m.Name], "--method", method,
+                        "--batch", Str(m.Batch), "--seq", Str(m.Sequence), "--warmup", Str(m.WarmupSteps), "--steps", Str(m.Steps), "--threads", Str(s.Threads)];
+                    var run = BenchChild.Run<MethodRun>(checkpointing ? [.. args, "--gradient-checkpointing"] : args, log, TimeSpan.FromMinutes(10));
+                    if (checkpointing) run = run with { Method = method + BenchRunOne.CheckpointedSuffix };   // its own row in the tables and charts
                     log.WriteLine($"  {m.Name} {method}: {run.TokensPerSecond:F0} tokens/s, peak {run.PeakRssTraining >> 20} MiB (floor {run.RssBeforeLoad >> 20} MiB)");
                     results.Methods.Add(run);
                 }
@@ -153,7 +155,8 @@ internal static class BenchCommand
         foreach (var run in results.Methods)
         {
             var config = s.Models.First(m => m.Name == run.Shape.Model).Config;
-            var estimate = MemoryModel.Estimate(config, map[run.Method], run.Shape.Batch, run.Shape.Sequence);
+            // The analytic model has no recompute term: a checkpointed run is set beside the plain estimate.
+            var estimate = MemoryModel.Estimate(config, map[run.Method.Replace(BenchRunOne.CheckpointedSuffix, "")], run.Shape.Batch, run.Shape.Sequence);
             results.MemoryModel.Add(new MemoryModelRow(run.Shape.Model, run.Method, run.Shape.Batch, run.Shape.Sequence, estimate, run.PeakAboveFloor, null));
         }
         // The reference recipe's micro-batch (spec §7.1): 1 sequence of up to 512 + 512 tokens.

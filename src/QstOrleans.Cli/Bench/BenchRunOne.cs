@@ -26,6 +26,10 @@ internal static class BenchRunOne
 {
     public static readonly string[] Methods = ["qst", "qst-cached", "qlora", "lora", "full"];
 
+    /// <summary>The methods <c>qst bench all</c> also runs with <c>--gradient-checkpointing</c> (reported as e.g. <c>qlora+gc</c>).</summary>
+    public static readonly string[] Checkpointable = ["qlora", "lora", "full"];
+    public const string CheckpointedSuffix = "+gc";
+
     public static MethodRun Run(RunOneSettings s)
     {
         set_num_threads(s.Threads);

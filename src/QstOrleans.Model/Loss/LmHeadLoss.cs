@@ -10,7 +10,8 @@ namespace QstOrleans.Model.Loss;
 /// Equal to <c>CausalLmLoss.Compute(head.Forward(f), labels)</c> within fp32 rounding, but it never materializes the
 /// [B, T, V] logits: the labels are shifted (not the logits), only kept positions go through the head, and
 /// <see cref="ChunkedHeadLoss"/> takes them <see cref="DefaultChunkTokens"/> at a time in forward and again in backward
-/// (measured at 134M, batch 4 × 128: QST's training peak above the loaded model 512 MiB with the plain path, see the report).
+/// (measured at 134M, batch 4 × 128: QST's training peak above the loaded model went from 512 MiB with the plain path
+/// to 247 MiB; tests/bench/results/issue14-134m.json).
 /// </summary>
 public static class LmHeadLoss
 {
