@@ -15,6 +15,9 @@ public sealed record MethodSection
     [Id(1)] public int LoraRank { get; set; } = 8;
     /// <summary><c>method.lora_alpha</c>: LoRA scale numerator (scale = alpha / rank).</summary>
     [Id(2)] public double LoraAlpha { get; set; } = 16;
+    /// <summary><c>method.gradient_checkpointing</c>: lora/qlora/full recompute each decoder layer's forward in backward
+    /// (HF's gradient checkpointing: less activation memory, one more forward); QST trains no backbone layer, so it ignores it.</summary>
+    [Id(3)] public bool GradientCheckpointing { get; set; }
 }
 
 /// <summary><c>data</c>: how the training file is read and cut into examples.</summary>

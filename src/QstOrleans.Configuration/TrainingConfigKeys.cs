@@ -17,6 +17,7 @@ public static class TrainingConfigKeys
         new("method.name", "--method", "qst, lora, qlora or full (train-local)"),
         new("method.lora_rank", "--lora-r", "LoRA rank of the baselines"),
         new("method.lora_alpha", "--lora-alpha", "LoRA alpha of the baselines"),
+        new("method.gradient_checkpointing", "--gradient-checkpointing", "lora, qlora, full: recompute each decoder layer's forward in backward (less memory)"),
         new("data.format", "--format", "Dataset format: auto, alpaca, chat, text, tokens"),
         new("data.max_length", "--max-length", "Tokens per example and packing block size (0 = max-source + max-target)"),
         new("data.pack", "--pack", "Pack examples into blocks of exactly --max-length tokens"),

@@ -127,12 +127,14 @@ internal static class BenchCommand
     {
         foreach (var m in s.Models)
             foreach (var method in BenchRunOne.Methods)
+            foreach (bool checkpointing in BenchRunOne.Checkpointable.Contains(method) ? new[] { false, true } : new[] { false })
             {
                 try
                 {
-                    var run = BenchChild.Run<MethodRun>(["bench", "run-one", "--model", dirs[m.Name], "--method", method,
-                        "--batch", Str(m.Batch), "--seq", Str(m.Sequence), "--warmup", Str(m.WarmupSteps), "--steps", Str(m.Steps), "--threads", Str(s.Threads)],
-                        log, TimeSpan.FromMinutes(10));
+                    string[] args = ["bench", "run-one", "--model", dirs[m.Name], "--method", method,
+                        "--batch", Str(m.Batch), "--seq", Str(m.Sequence), "--warmup", Str(m.WarmupSteps), "--steps", Str(m.Steps), "--threads", Str(s.Threads)];
+                    var run = BenchChild.Run<MethodRun>(checkpointing ? [.. args, "--gradient-checkpointing"] : args, log, TimeSpan.FromMinutes(10));
+                    if (checkpointing) run = run with { Method = method + BenchRunOne.CheckpointedSuffix };   // its own row in the tables and charts
                     log.WriteLine($"  {m.Name} {method}: {run.TokensPerSecond:F0} tokens/s, peak {run.PeakRssTraining >> 20} MiB (floor {run.RssBeforeLoad >> 20} MiB)");
                     results.Methods.Add(run);
                 }
@@ -153,7 +155,8 @@ internal static class BenchCommand
         foreach (var run in results.Methods)
         {
             var config = s.Models.First(m => m.Name == run.Shape.Model).Config;
-            var estimate = MemoryModel.Estimate(config, map[run.Method], run.Shape.Batch, run.Shape.Sequence);
+            // The analytic model has no recompute term: a checkpointed run is set beside the plain estimate.
+            var estimate = MemoryModel.Estimate(config, map[run.Method.Replace(BenchRunOne.CheckpointedSuffix, "")], run.Shape.Batch, run.Shape.Sequence);
             results.MemoryModel.Add(new MemoryModelRow(run.Shape.Model, run.Method, run.Shape.Batch, run.Shape.Sequence, estimate, run.PeakAboveFloor, null));
         }
         // The reference recipe's micro-batch (spec §7.1): 1 sequence of up to 512 + 512 tokens.
@@ -191,12 +194,16 @@ internal static class BenchCommand
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 2 };
         var dtype = new Option<string>("--dtype") { DefaultValueFactory = _ => "bf16" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
-        var command = new Command("run-one", "One method's memory and speed in this process (used by `qst bench`)") { model, method, batch, seq, warmup, steps, threads, dtype, device };
+        var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "lora, qlora, full: recompute each decoder layer in backward" };
+        var keep = new Option<bool>("--keep-dequantized") { Description = "qlora: keep the dequantized weights for backward (the old path) instead of decoding again" };
+        var command = new Command("run-one", "One method's memory and speed in this process (used by `qst bench`)")
+            { model, method, batch, seq, warmup, steps, threads, dtype, device, checkpointing, keep };
         command.Hidden = true;
         command.SetAction(p => CliErrors.Run(() =>
         {
             BenchChild.Emit(BenchRunOne.Run(new RunOneSettings(p.GetValue(model)!, p.GetValue(method)!, p.GetValue(batch), p.GetValue(seq),
-                p.GetValue(warmup), p.GetValue(steps), p.GetValue(threads), p.GetValue(dtype)!, Device: p.GetValue(device)!)));
+                p.GetValue(warmup), p.GetValue(steps), p.GetValue(threads), p.GetValue(dtype)!, Device: p.GetValue(device)!,
+                GradientCheckpointing: p.GetValue(checkpointing), KeepDequantized: p.GetValue(keep))));
             return 0;
         }));
         return command;

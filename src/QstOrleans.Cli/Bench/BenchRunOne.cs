@@ -15,7 +15,7 @@ namespace QstOrleans.Cli.Bench;
 
 /// <summary>What one <c>qst bench run-one</c> process measures.</summary>
 public sealed record RunOneSettings(string ModelDirectory, string Method, int Batch, int Sequence, int WarmupSteps, int Steps,
-    int Threads, string Dtype = "bf16", long Seed = 0, string Device = "cpu");
+    int Threads, string Dtype = "bf16", long Seed = 0, string Device = "cpu", bool GradientCheckpointing = false, bool KeepDequantized = false);
 
 /// <summary>
 /// One method trained for a few steps in this process on seeded random tokens (every position a label),
@@ -25,6 +25,10 @@ public sealed record RunOneSettings(string ModelDirectory, string Method, int Ba
 internal static class BenchRunOne
 {
     public static readonly string[] Methods = ["qst", "qst-cached", "qlora", "lora", "full"];
+
+    /// <summary>The methods <c>qst bench all</c> also runs with <c>--gradient-checkpointing</c> (reported as e.g. <c>qlora+gc</c>).</summary>
+    public static readonly string[] Checkpointable = ["qlora", "lora", "full"];
+    public const string CheckpointedSuffix = "+gc";
 
     public static MethodRun Run(RunOneSettings s)
     {
@@ -55,7 +59,10 @@ internal static class BenchRunOne
             Precision = d.Precision with { Dtype = s.Dtype },
             Runtime = new RuntimeSection { Threads = s.Threads, Device = s.Device },
         };
-        var build = ModelBuildOptions.From(training, device) with { Method = method, CacheDequantized = cache };
+        var build = ModelBuildOptions.From(training, device) with
+        {
+            Method = method, CacheDequantized = cache, GradientCheckpointing = s.GradientCheckpointing, KeepDequantizedForBackward = s.KeepDequantized,
+        };
         using var model = ModelBuilder.Build(s.ModelDirectory, config, build);
         var batches = RandomBatches(config.VocabSize, s.Batch, s.Sequence, s.WarmupSteps + s.Steps, s.Seed);
         if (cache)
@@ -86,6 +93,8 @@ internal static class BenchRunOne
         return new MethodRun
         {
             Method = s.Method,
+            GradientCheckpointing = s.GradientCheckpointing && method != TrainingMethod.Qst,
+            KeepDequantizedForBackward = s.KeepDequantized && method == TrainingMethod.QLora,
             Shape = new BenchShape(config.Name, config.HiddenSize, config.IntermediateSize, config.NumLayers, config.NumHeads, config.VocabSize,
                 MemoryModel.TotalParameters(config), s.Batch, s.Sequence, s.Threads, s.Dtype),
             TrainableParameters = trainable,
@@ -124,7 +133,8 @@ internal static class BenchRunOne
         static long Bytes(IEnumerable<Tensor> tensors) => tensors.Sum(t => t.numel() * t.ElementSize);
         static long ModuleBytes(nn.Module m) =>
             Bytes(m.parameters()) + Bytes(m.buffers()) +
-            m.modules().OfType<Nf4Linear>().Sum(q => q.Weight.ByteSize + (q.CacheDequantized ? q.Weight.ElementCount * 2 : 0));
+            // modules() yields a layer once per path to it (ModuleList and ModuleGroup both reach it): count each once.
+            m.modules().OfType<Nf4Linear>().Distinct(ReferenceEqualityComparer.Instance).Cast<Nf4Linear>().Sum(q => q.Weight.ByteSize + (q.CacheDequantized ? q.Weight.ElementCount * 2 : 0));
         switch (model)
         {
             case QstModel q:

@@ -32,6 +32,14 @@ internal static class MakeModelCommand
     public static void Run(string preset, string outputDirectory, long seed)
     {
         Directory.CreateDirectory(outputDirectory);
+        if (preset != "tiny" && ModelPresets.WithWeights.Contains(preset))
+        {
+            // Benchmark shapes: seeded random bf16 weights and config.json, no tokenizer (benchmarks feed token ids).
+            var shape = ModelPresets.Get(preset);
+            RandomModelWriter.Write(outputDirectory, shape, seed);
+            Console.WriteLine($"wrote {preset} (H={shape.HiddenSize}, layers={shape.NumLayers}, vocab={shape.VocabSize}, seed={seed}, random weights, no tokenizer) to {outputDirectory}");
+            return;
+        }
         if (preset != "tiny")
         {
             ModelPresets.Get(preset).Save(Path.Combine(outputDirectory, "config.json"));

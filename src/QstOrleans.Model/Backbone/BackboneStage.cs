@@ -59,6 +59,11 @@ public sealed class BackboneStage : nn.Module
     /// <summary>The embedding matrix [V, E] (first stage), e.g. for a tied LM head.</summary>
     public Tensor? EmbeddingWeight => _embedding;
 
+    /// <summary>Recompute each layer's forward in backward instead of keeping its activations (baselines that train
+    /// through the backbone; see <see cref="LayerCheckpoint"/>). Only full-sequence forwards with grad enabled are
+    /// affected; the context passed to <see cref="Forward"/> must then stay alive until backward has run.</summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <param name="input">First stage: token ids [B, T] int64. Later stages: the previous stage's hidden [B, T, H] fp32.</param>
     /// <param name="context">Mask and positions of this micro-batch.</param>
     /// <param name="collectTaps">false keeps only the last hidden state (baselines, logits-only runs).</param>
@@ -73,7 +78,9 @@ public sealed class BackboneStage : nn.Module
         if (IsFirst && collectTaps) taps.Add(h);
         for (int i = 0; i < _layers.Count; i++)
         {
-            h = _layers[i].Forward(h, context, caches?[i]);                           // [B, T, H]
+            h = GradientCheckpointing && caches is null
+                ? LayerCheckpoint.Forward(_layers[i], h, context)                       // [B, T, H], recomputed in backward
+                : _layers[i].Forward(h, context, caches?[i]);                           // [B, T, H]
             if (collectTaps) taps.Add(h);
         }
         if (!collectTaps || taps.Count == 0) taps.Add(h);

@@ -79,6 +79,13 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
     /// </summary>
     public bool ReuseScratch { get; set; } = true;
 
+    /// <summary>
+    /// When the input needs a gradient (QLoRA): true keeps the dequantized weight from forward to backward (autograd over
+    /// <c>F.linear</c>: 2 B/weight alive until backward, no second decode); false (default) keeps nothing and
+    /// dequantizes again in backward (<see cref="Nf4RedequantizingLinear"/>, as bitsandbytes). Same gradients either way.
+    /// </summary>
+    public bool KeepDequantizedForBackward { get; set; }
+
     /// <summary>Frees the idle shared dequantization buffers of all Nf4Linear layers.</summary>
     public static void ReleaseScratchBuffers() => DequantScratchPool.Clear();
 
@@ -110,6 +117,11 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
         {
             DropCache();
             weight = _cached = Weight.Dequantize(dtype).DetachFromDisposeScope(); // [out, in]
+        }
+        else if (!KeepDequantizedForBackward && is_grad_enabled() && input.requires_grad)
+        {
+            // A graph through x: a node that dequantizes again in backward instead of saving the weight.
+            return Nf4RedequantizingLinear.apply(input, this);                   // [..., out]
         }
         else if (Weight.Device.type != DeviceType.CPU)
         {
@@ -149,6 +161,27 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
             if (giveBack) DequantScratchPool.Return(weight);
             if (biasTransient) bias!.Dispose();
         }
+    }
+
+    /// <summary>dx = dy·W for <see cref="Nf4RedequantizingLinear"/>'s backward, W dequantized again to dy's dtype.</summary>
+    /// <param name="gradOutput">[..., out].</param>
+    /// <returns>[..., in] in dy's dtype.</returns>
+    internal Tensor InputGradient(Tensor gradOutput)
+    {
+        var dtype = gradOutput.dtype;
+        if (_cached is not null && _cached.dtype == dtype) return gradOutput.matmul(_cached);
+        if (Weight.Device.type != DeviceType.CPU || !ReuseScratch)
+        {
+            using var fresh = Weight.Dequantize(dtype);                        // [out, in]
+            return gradOutput.matmul(fresh);
+        }
+        var weight = DequantScratchPool.Rent(Weight.Shape, dtype);             // [out, in]
+        try
+        {
+            Weight.DequantizeInto(weight);
+            return gradOutput.matmul(weight);
+        }
+        finally { DequantScratchPool.Return(weight); }
     }
 
     // Module.to(device) only moves registered tensors; the NF4 weight and bias are plain fields, moved here.

@@ -1,4 +1,5 @@
 using QstOrleans.Model.Layers;
+using QstOrleans.Model.Loss;
 using QstOrleans.Model.Qst;
 using QstOrleans.Model.Training;
 using TorchSharp;
@@ -31,8 +32,8 @@ public sealed class SideMicroStep(QstSideNetwork side, FrozenLmHead head, Traini
     /// <param name="labels">[B, T] int64, −100 where no loss is taken.</param>
     public float Accumulate(IReadOnlyList<Tensor> taps, Tensor finalNormed, AttentionContext context, Tensor labels)
     {
-        var logits = Logits(side, head, taps, finalNormed, context);             // [B, T, V]
-        return step.Accumulate(CausalLmLoss.Compute(logits, labels));
+        using var f = side.Forward(taps, finalNormed, context);                  // [B, T, E]
+        return step.Accumulate(LmHeadLoss.Compute(head, f, labels));             // head + loss, no [B, T, V] logits
     }
 
     /// <summary>
@@ -61,9 +62,9 @@ public sealed class SideMicroStep(QstSideNetwork side, FrozenLmHead head, Traini
         AttentionContext context, Tensor labels)
     {
         foreach (var u in projections) u.requires_grad_(true);
-        Tensor logits;                                                                   // [B, T, V]
-        using (var f = side.ForwardProjected(projections, finalNormed, context)) logits = head.Forward(f);
-        float loss = step.Accumulate(CausalLmLoss.Compute(logits, labels));
+        float loss;
+        using (var f = side.ForwardProjected(projections, finalNormed, context))         // [B, T, E]
+            loss = step.Accumulate(LmHeadLoss.Compute(head, f, labels));                 // head + loss, no [B, T, V] logits
         return (loss, projections.Select(u => u.grad ?? throw new InvalidOperationException("a projected tap received no gradient")).ToList());
     }
 

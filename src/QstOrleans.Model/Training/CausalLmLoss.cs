@@ -5,6 +5,8 @@ namespace QstOrleans.Model.Training;
 /// <summary>
 /// Shifted token-level cross-entropy (spec §1.6): position t predicts label t+1, labels equal to
 /// <see cref="IgnoreIndex"/> are skipped, the result is the mean over kept positions (fp32).
+/// This is the plain path over materialized logits (evaluation); training goes through <see cref="Loss.LmHeadLoss"/>,
+/// which gives the same loss without the [B, T, V] logits.
 /// </summary>
 public static class CausalLmLoss
 {
@@ -16,10 +18,12 @@ public static class CausalLmLoss
     public static Tensor Compute(Tensor logits, Tensor labels)
     {
         using var scope = NewDisposeScope();
-        long t = logits.shape[1], v = logits.shape[2];
-        var predicted = logits.narrow(1, 0, t - 1).reshape(-1, v);                     // [B·(T−1), V]
-        var targets = labels.narrow(1, 1, t - 1).reshape(-1);                          // [B·(T−1)]
-        var loss = nn.functional.cross_entropy(predicted.dtype == ScalarType.Float64 ? predicted : predicted.to(ScalarType.Float32), targets, ignore_index: IgnoreIndex);
+        long v = logits.shape[2];
+        // Shift the labels, not the logits: the last position gets an ignored label, so the logits are read as a
+        // view (no narrowed [B, T−1, V] copy) and the kept positions and mean are the same.
+        var predicted = logits.reshape(-1, v);                                          // [B·T, V]
+        var targets = Loss.LmHeadLoss.Shift(labels).reshape(-1);                        // [B·T]
+        var loss = nn.functional.cross_entropy(predicted.dtype is ScalarType.Float64 or ScalarType.Float32 ? predicted : predicted.to(ScalarType.Float32), targets, ignore_index: IgnoreIndex);
         return loss.MoveToOuterDisposeScope();
     }
 }

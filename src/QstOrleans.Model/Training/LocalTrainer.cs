@@ -21,7 +21,7 @@ public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimize
         set_num_threads(config.Threads);
         using var stepper = new OptimizerStepper(model.TrainableParameters, optimizer, config.GradientAccumulation, totalSteps);
         var step = new TrainingStep(stepper);
-        // QST trains through the side micro-step the side-trainer grain runs too; the baselines backpropagate their logits.
+        // QST trains through the side micro-step the side-trainer grain runs too; the baselines through their chunked head loss.
         var qst = model as QstModel;
         var sideStep = qst is null ? null : new SideMicroStep(qst.Side, qst.LmHead, step);
         var device = model.Device;
@@ -35,6 +35,7 @@ public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimize
                 {
                     var (ids, labels, mask) = batch.ToTensors(device);                   // [B, T] each
                     if (sideStep is not null) qst!.Accumulate(sideStep, ids, mask, labels);
+                    else if (model is BaselineModel baseline) baseline.Accumulate(step, ids, mask, labels);   // no [B, T, V] logits
                     else step.Accumulate(CausalLmLoss.Compute(model.Logits(ids, mask), labels));   // logits [B, T, V]
                 }
                 tokens += batch.TokenCount;

@@ -22,13 +22,14 @@ public sealed record ModelBuildOptions
     /// <param name="LoraAlpha">LoRA/QLoRA α, scale α/r (<c>method.lora_alpha</c>).</param>
     /// <param name="Seed">Seeds every trainable parameter's init (<c>schedule.seed</c>).</param>
     /// <param name="CacheDequantized">Keep the dequantized NF4 weights (same numbers, more memory; benchmarks and tests).</param>
+    /// <param name="GradientCheckpointing">lora/qlora/full: recompute each decoder layer in backward (<c>method.gradient_checkpointing</c>).</param>
     /// <param name="Device">Where the model computes (CPU when null). Trainable parameters are drawn on the CPU from the
     /// seeded generator, then moved, so a seed gives the same initial weights on every device.</param>
     /// <param name="LeanTaps">QST only: train the split form of the adapters' first projection that the distributed run uses
     /// with lean taps (<c>pipeline.taps</c> = lean), so the two stay bitwise equal.</param>
     public ModelBuildOptions(TrainingMethod? Method = null, QstConfig? Qst = null, Precision? Precision = null, bool? DoubleQuant = null,
         WeightFormat? BackboneFormat = null, int? LoraRank = null, double? LoraAlpha = null, long? Seed = null,
-        bool CacheDequantized = false, Device? Device = null, bool? LeanTaps = null)
+        bool CacheDequantized = false, Device? Device = null, bool? LeanTaps = null, bool? GradientCheckpointing = null)
     {
         var d = TrainingConfig.Defaults;
         this.Method = Method ?? TrainingMethods.Parse(d.Method.Name);
@@ -42,6 +43,7 @@ public sealed record ModelBuildOptions
         this.CacheDequantized = CacheDequantized;
         this.Device = Device;
         this.LeanTaps = LeanTaps ?? IsLean(d.Pipeline.Taps);
+        this.GradientCheckpointing = GradientCheckpointing ?? d.Method.GradientCheckpointing;
     }
 
     public TrainingMethod Method { get; init; }
@@ -55,6 +57,10 @@ public sealed record ModelBuildOptions
     public bool CacheDequantized { get; init; }
     public Device? Device { get; init; }
     public bool LeanTaps { get; init; }
+    public bool GradientCheckpointing { get; init; }
+    /// <summary>QLoRA: keep each dequantized NF4 weight from forward to backward instead of dequantizing again in backward
+    /// (<see cref="Quantization.Nf4Linear.KeepDequantizedForBackward"/>; benchmarks compare both).</summary>
+    public bool KeepDequantizedForBackward { get; init; }
 
     /// <summary>True for <c>pipeline.taps</c> = lean.</summary>
     public static bool IsLean(string taps) => string.Equals(taps, "lean", StringComparison.OrdinalIgnoreCase);
@@ -69,7 +75,7 @@ public sealed record ModelBuildOptions
     public static ModelBuildOptions From(TrainingConfig c, Device? device = null) => new(
         TrainingMethods.Parse(c.Method.Name), QstConfig.From(c.Qst), Layers.Precision.Parse(c.Precision.Dtype), c.Precision.DoubleQuant,
         ParseBackboneFormat(c.Precision.BackboneFormat), c.Method.LoraRank, c.Method.LoraAlpha, c.Schedule.Seed, Device: device,
-        LeanTaps: IsLean(c.Pipeline.Taps));
+        LeanTaps: IsLean(c.Pipeline.Taps), GradientCheckpointing: c.Method.GradientCheckpointing);
 
     /// <summary>Reads <c>precision.backbone_format</c>: nf4, bf16 (bfloat16) or fp32 (float32).</summary>
     /// <exception cref="ArgumentException">Any other name (the message names the key).</exception>
@@ -111,6 +117,8 @@ public static class ModelBuilder
                 var options = new BackboneOptions(format, o.DoubleQuant, o.Compute, o.CacheDequantized,
                     WrapLinear: (_, linear) => WrapLora(linear, o, generator), Device: o.Device);
                 var backbone = BackboneLoader.LoadAll(modelDirectory, config, options);
+                backbone.GradientCheckpointing = o.GradientCheckpointing;
+                foreach (var nf4 in backbone.modules().OfType<Quantization.Nf4Linear>()) nf4.KeepDequantizedForBackward = o.KeepDequantizedForBackward;
                 var head = BackboneLoader.LoadLmHead(modelDirectory, config, options);
                 return new BaselineModel(o.Method, backbone, head, null, o.Compute);
             }
@@ -118,6 +126,7 @@ public static class ModelBuilder
             {
                 var options = new BackboneOptions(WeightFormat.Float32, false, o.Compute, Trainable: true, Device: o.Device);
                 var backbone = BackboneLoader.LoadAll(modelDirectory, config, options);
+                backbone.GradientCheckpointing = o.GradientCheckpointing;
                 using var frozen = BackboneLoader.LoadLmHead(modelDirectory, config, options);
                 var head = new DenseLinear(frozen.Weight.to(ScalarType.Float32).clone(), null, trainable: true);
                 return new BaselineModel(o.Method, backbone, null, head, o.Compute);

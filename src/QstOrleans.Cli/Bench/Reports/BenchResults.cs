@@ -17,6 +17,10 @@ public sealed record BenchShape(string Model, int Hidden, int Intermediate, int 
 public sealed record MethodRun
 {
     public required string Method { get; init; }
+    /// <summary>lora/qlora/full: each decoder layer recomputed in backward (<c>method.gradient_checkpointing</c>).</summary>
+    public bool GradientCheckpointing { get; init; }
+    /// <summary>qlora: the dequantized weights kept from forward to backward (the old path) instead of decoded again.</summary>
+    public bool KeepDequantizedForBackward { get; init; }
     public required BenchShape Shape { get; init; }
     public long TrainableParameters { get; init; }
     public int Steps { get; init; }
