@@ -104,7 +104,9 @@ public sealed class ModelTokenizer
         int pad = Resolve(settings.PadToken, "pad_token", settings.PadId, sp.UnknownId, Lookup);
 
         int vocab = Math.Max(sp.PieceCount - 1, extra.Count > 0 ? extra.Values.Max() : 0) + 1;
-        var special = new HashSet<int>(extra.Values) { bos, eos, pad };
+        // A fallback PAD is the unknown piece: real content that decodes to " ⁇ " as in sentencepiece, so not dropped.
+        var special = new HashSet<int>(extra.Values) { bos, eos };
+        if (!padFallback) special.Add(pad);
         var texts = new Dictionary<string, int>(extra, StringComparer.Ordinal);
         for (int id = 0; id < sp.PieceCount; id++)
             if (sp.TypeOf(id) == SentencePieceType.Control)
