@@ -22,6 +22,7 @@ internal sealed class JinjaLexer
     private readonly string _source;
     private readonly List<JinjaToken> _tokens = [];
     private int _pos;
+    private int _tagEnd; // where the last tag's closing marker starts, for error positions
 
     private JinjaLexer(string source) => _source = source;
 
@@ -78,7 +79,7 @@ internal sealed class JinjaLexer
             {
                 _tokens.Add(new JinjaToken(kind == '{' ? JinjaTokenKind.VariableStart : JinjaTokenKind.BlockStart, "", open));
                 rightMinus = LexTagBody(kind == '{' ? '}' : '%', open);
-                _tokens.Add(new JinjaToken(JinjaTokenKind.TagEnd, "", _pos));
+                _tokens.Add(new JinjaToken(JinjaTokenKind.TagEnd, "", _tagEnd));
             }
             stripNextText = rightMinus;
             trimNextNewline = !rightMinus && kind != '{';
@@ -107,6 +108,7 @@ internal sealed class JinjaLexer
         {
             while (_pos < _source.Length && char.IsWhiteSpace(_source[_pos])) _pos++;
             if (_pos >= _source.Length) throw new JinjaException($"unterminated tag opened at {open}");
+            _tagEnd = _pos;
             if (depth == 0)
             {
                 if (_source[_pos] == closer && At(_pos + 1, '}')) { _pos += 2; return false; }
