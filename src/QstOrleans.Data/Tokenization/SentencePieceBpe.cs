@@ -48,7 +48,7 @@ internal sealed class SentencePieceBpe
         }
 
         var agenda = new PriorityQueue<Pair, Pair>(PairOrder.Instance);
-        var revMerge = new Dictionary<string, (string Left, string Right)>(StringComparer.Ordinal);
+        Dictionary<string, (string Left, string Right)>? revMerge = null; // only models with UNUSED pieces need it
         var all = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(symbols);
 
         void MaybeAdd(Span<Symbol> s, int left, int right)
@@ -59,7 +59,7 @@ internal sealed class SentencePieceBpe
             var pair = new Pair(left, right, _vocab.Entries[id].Score, piece.Length);
             agenda.Enqueue(pair, pair);
             if (_vocab.Entries[id].Type == SentencePieceType.Unused)
-                revMerge[piece.ToString()] = (normalized.Substring(s[left].Start, s[left].Length), normalized.Substring(s[right].Start, s[right].Length));
+                (revMerge ??= new(StringComparer.Ordinal))[piece.ToString()] = (normalized.Substring(s[left].Start, s[left].Length), normalized.Substring(s[right].Start, s[right].Length));
         }
 
         for (int i = 1; i < symbols.Count; i++) MaybeAdd(all, i - 1, i);
@@ -80,10 +80,10 @@ internal sealed class SentencePieceBpe
             Resegment(normalized.Substring(all[i].Start, all[i].Length), revMerge, output);
     }
 
-    private void Resegment(string piece, Dictionary<string, (string Left, string Right)> revMerge, List<(string, int)> output)
+    private void Resegment(string piece, Dictionary<string, (string Left, string Right)>? revMerge, List<(string, int)> output)
     {
         int id = _vocab.PieceToId(piece);
-        if (_vocab.Entries.Count <= id || _vocab.Entries[id].Type != SentencePieceType.Unused || !revMerge.TryGetValue(piece, out var parts))
+        if (revMerge is null || _vocab.Entries[id].Type != SentencePieceType.Unused || !revMerge.TryGetValue(piece, out var parts))
         {
             output.Add((piece, id));
             return;

@@ -41,6 +41,7 @@ internal sealed class SentencePieceNormalizer
     /// <summary>The normalized text that the model segments ('▁' for spaces when escaping).</summary>
     public string Normalize(string text)
     {
+        if (_trie.Length == 0 && _userDefined.Length == 0 && !_removeExtraWhitespaces) return NormalizeIdentity(text);
         ReadOnlySpan<byte> input = Encoding.UTF8.GetBytes(text);
         var output = new List<byte>(input.Length + 16);
         if (_removeExtraWhitespaces)
@@ -80,6 +81,26 @@ internal sealed class SentencePieceNormalizer
         }
         if (_whitespaceAsSuffix && _addDummyPrefix) AddSpace(output);
         return Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output));
+    }
+
+    // Identity rules, whitespace kept (Llama-2's settings): the same result as the byte loop without the UTF-8 round
+    // trip. A lone surrogate becomes U+FFFD, as Encoding.UTF8 does there.
+    private string NormalizeIdentity(string text)
+    {
+        if (text.Length == 0) return "";
+        var sb = new StringBuilder(text.Length + 1);
+        string space = _escapeWhitespaces ? "\u2581" : " ";
+        if (!_whitespaceAsSuffix && _addDummyPrefix) sb.Append(space);
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (c == ' ') sb.Append(space);
+            else if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) sb.Append(c).Append(text[++i]);
+            else if (char.IsSurrogate(c)) sb.Append('\uFFFD');
+            else sb.Append(c);
+        }
+        if (_whitespaceAsSuffix && _addDummyPrefix) sb.Append(space);
+        return sb.ToString();
     }
 
     private void AddSpace(List<byte> output)
