@@ -218,6 +218,34 @@ public sealed class ModelTokenizer
     }
 
     /// <summary>
+    /// Token ids of <paramref name="text"/> with the text of special tokens (<see cref="SpecialTokens"/>: BOS, EOS,
+    /// <c>&lt;|eot_id|&gt;</c>, ...) mapped to their ids, as a rendered chat template needs; no BOS is added.
+    /// At one position the longest special token wins; the text between special tokens is encoded on its own.
+    /// </summary>
+    public IReadOnlyList<int> EncodeWithSpecialTokens(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var present = SpecialTokens.Where(kv => kv.Key.Length > 0 && text.Contains(kv.Key, StringComparison.Ordinal)).ToList();
+        var ids = new List<int>();
+        int pos = 0;
+        while (pos < text.Length)
+        {
+            int best = -1, bestId = 0, bestLength = 0;
+            foreach (var (token, id) in present)
+            {
+                int at = text.IndexOf(token, pos, StringComparison.Ordinal);
+                if (at >= 0 && (best < 0 || at < best || at == best && token.Length > bestLength)) (best, bestId, bestLength) = (at, id, token.Length);
+            }
+            int end = best < 0 ? text.Length : best;
+            if (end > pos) ids.AddRange(Encode(text[pos..end]));
+            if (best < 0) break;
+            ids.Add(bestId);
+            pos = best + bestLength;
+        }
+        return ids;
+    }
+
+    /// <summary>
     /// (token text, id) of each token of <paramref name="text"/>: SentencePiece pieces as stored ('▁' for spaces,
     /// <c>&lt;0xXX&gt;</c> for byte fallback); for byte-level BPE/tiktoken the decoded text of each id.
     /// </summary>
