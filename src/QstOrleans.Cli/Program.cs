@@ -12,6 +12,8 @@ var root = new RootCommand("QstOrleans: Quantized Side Tuning of Llama/OPT model
     MakeDataCommand.Create(),
     QuantizeCommand.Create(),
     LogitsCommand.Create(),
+    TokenCommands.CreateTokenize(),
+    TokenCommands.CreateDetokenize(),
     TrainLocalCommand.Create(),
     TrainCommand.Create(),
     JobsCommand.Create(),

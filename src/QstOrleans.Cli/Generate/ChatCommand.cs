@@ -4,7 +4,10 @@ namespace QstOrleans.Cli.Generate;
 
 /// <summary>
 /// <c>qst chat [--model DIR] [--side FILE|DIR] [generate's sampling options]</c>: an interactive conversation on
-/// stdin/stdout. Each user line is an Alpaca instruction (<see cref="AlpacaPrompt"/>, the template the QST
+/// stdin/stdout. When the model's tokenizer_config.json has a <c>chat_template</c>, the conversation is rendered with
+/// it (<see cref="ChatTemplate.RenderPrompt"/>, add_generation_prompt; special-token text mapped to ids) and a reply
+/// ends at EOS or the template's end-of-turn token (<c>&lt;|eot_id|&gt;</c>, <c>&lt;|im_end|&gt;</c>, ...).
+/// Otherwise each user line is an Alpaca instruction (<see cref="AlpacaPrompt"/>, the template the QST
 /// runs train on); earlier turns stay in the prompt (header once, then "### Instruction / ### Response" pairs),
 /// the oldest dropped when the context would overflow. The reply streams as it is generated and ends at EOS,
 /// at the max token count, or where the model starts a new "### " section. <c>/reset</c> forgets the
@@ -15,10 +18,28 @@ internal static class ChatCommand
     /// <summary>Text that ends a reply: the model opening the next section of the template.</summary>
     const string StopText = "\n###";
 
+    /// <summary>End-of-turn tokens of common chat templates; those the tokenizer has also stop a reply.</summary>
+    static readonly string[] EndOfTurnTokens = ["<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>"];
+
+    /// <summary>How a conversation becomes a prompt: the model's own template (null = Alpaca) and what ends a reply.</summary>
+    internal sealed record PromptFormat(ChatTemplate? Template, string? StopText, IReadOnlyCollection<int> StopTokens)
+    {
+        public static PromptFormat For(LoadedGenerator loaded)
+        {
+            var t = loaded.Tokenizer;
+            var template = ChatTemplate.FromModelDirectory(loaded.ModelDirectory, t.BosToken, t.EosToken);
+            if (template.Family != ChatTemplateFamily.Jinja) return new PromptFormat(null, ChatCommand.StopText, loaded.StopTokens);
+            var stops = new HashSet<int>(loaded.StopTokens);
+            foreach (string token in EndOfTurnTokens)
+                if (t.SpecialTokens.TryGetValue(token, out int id)) stops.Add(id);
+            return new PromptFormat(template, null, stops);
+        }
+    }
+
     public static Command Create()
     {
         var (model, side, maxNew, temperature, topP, seed, nf4, dtype, threads) = GenerateCommand.CommonOptions();
-        var command = new Command("chat", "Chat with the model (Alpaca prompt template); /reset clears the conversation, /exit quits.")
+        var command = new Command("chat", "Chat with the model (its chat_template, else the Alpaca prompt template); /reset clears the conversation, /exit quits.")
         {
             model, side, maxNew, temperature, topP, seed, nf4, dtype, threads,
         };
@@ -40,7 +61,8 @@ internal static class ChatCommand
     public static IReadOnlyList<string> Run(GenerateSettings s, TextReader input, TextWriter output)
     {
         using var loaded = LoadedGenerator.Load(s.Model, s.Side, s.Nf4, s.Dtype, s.Threads);
-        output.WriteLine($"{loaded.Description}. /reset clears the conversation, /exit quits.");
+        var format = PromptFormat.For(loaded);
+        output.WriteLine($"{loaded.Description}, {(format.Template is null ? "Alpaca prompt" : "the model's chat template")}. /reset clears the conversation, /exit quits.");
         var turns = new List<(string Instruction, string Response)>();
         var replies = new List<string>();
         int turn = 0;
@@ -57,14 +79,14 @@ internal static class ChatCommand
                 output.WriteLine("(conversation cleared)");
                 continue;
             }
-            var prompt = FitPrompt(loaded, turns, line, s.MaxNewTokens);
+            var prompt = FitPrompt(loaded, format, turns, line, s.MaxNewTokens);
             if (prompt is null)
             {
                 output.WriteLine($"(message too long: the model's context is {loaded.Config.MaxPositionEmbeddings} tokens)");
                 continue;
             }
             // A new seed per turn, so the same question twice need not get the same sampled answer.
-            string reply = Reply(loaded, prompt, s with { Seed = s.Seed + turn++ }, output);
+            string reply = Reply(loaded, format, prompt, s with { Seed = s.Seed + turn++ }, output);
             turns.Add((line, reply));
             replies.Add(reply);
         }
@@ -72,12 +94,14 @@ internal static class ChatCommand
     }
 
     /// <summary>The prompt ids of the conversation plus the new instruction, dropping old turns until it fits.</summary>
-    static IReadOnlyList<int>? FitPrompt(LoadedGenerator loaded, List<(string Instruction, string Response)> turns, string instruction, int maxNew)
+    static IReadOnlyList<int>? FitPrompt(LoadedGenerator loaded, PromptFormat format, List<(string Instruction, string Response)> turns, string instruction, int maxNew)
     {
         int budget = loaded.Config.MaxPositionEmbeddings - Math.Min(maxNew, loaded.Config.MaxPositionEmbeddings / 2);
         while (true)
         {
-            var ids = loaded.Tokenizer.Encode(Transcript(turns, instruction), addBos: true);
+            var ids = format.Template is { } template
+                ? loaded.Tokenizer.EncodeWithSpecialTokens(Transcript(template, turns, instruction))
+                : loaded.Tokenizer.Encode(Transcript(turns, instruction), addBos: true);
             if (ids.Count <= budget) return ids;
             if (turns.Count == 0) return null;
             turns.RemoveAt(0);
@@ -93,18 +117,27 @@ internal static class ChatCommand
         return sb.Append(Body(instruction)).ToString();
     }
 
-    /// <summary>Streams one reply, holding back text that might be the start of <see cref="StopText"/>.</summary>
-    static string Reply(LoadedGenerator loaded, IReadOnlyList<int> prompt, GenerateSettings s, TextWriter output)
+    /// <summary>The model's own template: the turns as user/assistant messages, the new user message, the opening of the reply.</summary>
+    internal static string Transcript(ChatTemplate template, IReadOnlyList<(string Instruction, string Response)> turns, string instruction)
+    {
+        var messages = turns.SelectMany(t => new[] { new ChatMessage(ChatRole.User, t.Instruction), new ChatMessage(ChatRole.Assistant, t.Response) })
+            .Append(new ChatMessage(ChatRole.User, instruction)).ToList();
+        return template.RenderPrompt(messages);
+    }
+
+    /// <summary>Streams one reply, holding back text that might be the start of the format's stop text.</summary>
+    static string Reply(LoadedGenerator loaded, PromptFormat format, IReadOnlyList<int> prompt, GenerateSettings s, TextWriter output)
     {
         var decoder = new IncrementalDecoder(loaded.Tokenizer);
         int printed = 0;
         string visible = "";
-        foreach (int id in loaded.Generator.Stream(prompt, s.Options(loaded.StopTokens)))
+        string? stopText = format.StopText;
+        foreach (int id in loaded.Generator.Stream(prompt, s.Options(format.StopTokens)))
         {
             decoder.Push(id);
-            int stop = decoder.Text.IndexOf(StopText, StringComparison.Ordinal);
+            int stop = stopText is null ? -1 : decoder.Text.IndexOf(stopText, StringComparison.Ordinal);
             visible = stop >= 0 ? decoder.Text[..stop] : decoder.Text;
-            int safe = visible.Length - HeldBack(visible);
+            int safe = visible.Length - HeldBack(visible, stopText);
             if (safe > printed)
             {
                 output.Write(visible[printed..safe]);
@@ -113,7 +146,7 @@ internal static class ChatCommand
             }
             if (stop >= 0) break;   // leaving the enumeration stops the generator
         }
-        if (decoder.Text.IndexOf(StopText, StringComparison.Ordinal) < 0)
+        if (stopText is null || decoder.Text.IndexOf(stopText, StringComparison.Ordinal) < 0)
         {
             decoder.Flush();   // an incomplete character held back at the very end
             visible = decoder.Text;
@@ -123,11 +156,12 @@ internal static class ChatCommand
         return visible.Trim();
     }
 
-    /// <summary>Length of the longest tail of <paramref name="text"/> that is a proper prefix of <see cref="StopText"/>.</summary>
-    static int HeldBack(string text)
+    /// <summary>Length of the longest tail of <paramref name="text"/> that is a proper prefix of <paramref name="stopText"/>.</summary>
+    static int HeldBack(string text, string? stopText)
     {
-        for (int n = Math.Min(StopText.Length - 1, text.Length); n > 0; n--)
-            if (text.EndsWith(StopText[..n], StringComparison.Ordinal)) return n;
+        if (stopText is null) return 0;
+        for (int n = Math.Min(stopText.Length - 1, text.Length); n > 0; n--)
+            if (text.EndsWith(stopText[..n], StringComparison.Ordinal)) return n;
         return 0;
     }
 }

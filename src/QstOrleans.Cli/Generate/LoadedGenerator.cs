@@ -23,8 +23,9 @@ internal sealed class LoadedGenerator : IDisposable
     readonly FrozenLmHead _head;
     readonly QstSideNetwork? _side;
 
-    LoadedGenerator(ModelConfig config, ModelTokenizer tokenizer, BackboneStage backbone, FrozenLmHead head, QstSideNetwork? side, string description)
+    LoadedGenerator(string directory, ModelConfig config, ModelTokenizer tokenizer, BackboneStage backbone, FrozenLmHead head, QstSideNetwork? side, string description)
     {
+        ModelDirectory = directory;
         Config = config;
         Tokenizer = tokenizer;
         _backbone = backbone;
@@ -34,6 +35,8 @@ internal sealed class LoadedGenerator : IDisposable
         Description = description;
     }
 
+    /// <summary>The model directory (its tokenizer_config.json holds the chat template).</summary>
+    public string ModelDirectory { get; }
     public ModelConfig Config { get; }
     public ModelTokenizer Tokenizer { get; }
     public TokenGenerator Generator { get; }
@@ -59,7 +62,7 @@ internal sealed class LoadedGenerator : IDisposable
         var head = BackboneLoader.LoadLmHead(dir, config, options);
         string what = $"{config.Name} ({format}, {precision} compute)" +
                       (side is null ? ", no side network" : Directory.Exists(side) ? $", QST side network exported in {side}" : $", QST side network from {side}");
-        return new LoadedGenerator(config, tokenizer, backbone, head, sideNetwork, what);
+        return new LoadedGenerator(dir, config, tokenizer, backbone, head, sideNetwork, what);
     }
 
     /// <summary>The side network of a trainable.safetensors file or of an export folder (checked against the base model).</summary>

@@ -13,11 +13,15 @@ public enum ChatTemplateFamily
     Llama3,
     /// <summary>ChatML (Qwen, OpenHermes, ...): <c>&lt;|im_start|&gt;role\n text&lt;|im_end|&gt;\n</c>.</summary>
     ChatMl,
+    /// <summary>The model's own jinja <c>chat_template</c>, rendered by <see cref="Templates.JinjaChat"/>.</summary>
+    Jinja,
 }
 
 /// <summary>
-/// A model's chat template, rendered in C#: .NET has no Jinja engine here, so the common families are recognised
-/// by their template text and re-implemented to produce the same strings.
+/// A model's chat template: the model's own jinja <c>chat_template</c> (<see cref="FromModelDirectory"/>,
+/// <see cref="FromJinja"/>: rendered by our jinja interpreter, identical to transformers/jinja2 on the tested
+/// families), or one of the families re-implemented in C# (<see cref="Recognize"/>: the fallback for templates the
+/// interpreter cannot parse or render incrementally, and the plain template for models without one).
 /// </summary>
 /// <remarks>
 /// <para>Recognition (<see cref="Recognize"/>): <c>&lt;|start_header_id|&gt;</c> → Llama-3; <c>&lt;|im_start|&gt;</c>
@@ -35,6 +39,7 @@ public sealed class ChatTemplate
 {
     public ChatTemplate(ChatTemplateFamily family, string bosToken, string eosToken, string? warning = null)
     {
+        if (family == ChatTemplateFamily.Jinja) throw new ArgumentException("use ChatTemplate.FromJinja for a jinja template", nameof(family));
         Family = family;
         BosToken = bosToken;
         EosToken = eosToken;
@@ -42,6 +47,10 @@ public sealed class ChatTemplate
     }
 
     public ChatTemplateFamily Family { get; }
+    /// <summary>The jinja renderer (family <see cref="ChatTemplateFamily.Jinja"/>), else null.</summary>
+    public Templates.JinjaChat? Jinja { get; }
+    // The recognised C# family, used for conversations the jinja template cannot render incrementally.
+    private readonly ChatTemplate? _fallback;
     public string BosToken { get; }
     public string EosToken { get; }
     /// <summary>Why the rendering may differ from the model's own template; null when it should match.</summary>
@@ -62,6 +71,39 @@ public sealed class ChatTemplate
         return new(ChatTemplateFamily.Plain, bosToken, eosToken,
             "unrecognised chat_template in tokenizer_config.json; using the plain '### User/### Assistant' template");
     }
+
+    /// <summary>
+    /// The model's own jinja template, rendered exactly (see <see cref="Templates.JinjaChat"/>); when its text does not
+    /// parse, the recognised family with a <see cref="Warning"/> naming the parse error.
+    /// </summary>
+    public static ChatTemplate FromJinja(string templateText, string bosToken, string eosToken, string source)
+    {
+        var fallback = Recognize(templateText, bosToken, eosToken);
+        try
+        {
+            var jinja = new Templates.JinjaChat(templateText, bosToken, eosToken, source);
+            return new ChatTemplate(jinja, fallback);
+        }
+        catch (Templates.JinjaException ex)
+        {
+            string why = $"{source} is not supported by the jinja renderer ({ex.Message}); using the {fallback.Family} template";
+            return new ChatTemplate(fallback.Family, bosToken, eosToken, fallback.Warning is null ? why : why + "; " + fallback.Warning);
+        }
+    }
+
+    private ChatTemplate(Templates.JinjaChat jinja, ChatTemplate fallback)
+    {
+        Family = ChatTemplateFamily.Jinja;
+        BosToken = fallback.BosToken;
+        EosToken = fallback.EosToken;
+        Jinja = jinja;
+        _fallback = fallback;
+    }
+
+    /// <summary>The prompt for generation: the conversation so far plus the template's opening of an assistant turn.</summary>
+    public string RenderPrompt(IReadOnlyList<ChatMessage> messages) =>
+        Jinja?.Render(messages, addGenerationPrompt: true)
+        ?? throw new InvalidOperationException("RenderPrompt needs the model's jinja template (family Jinja).");
 
     /// <summary>
     /// The template named by <c>tokenizer_config.json</c>'s <c>chat_template</c> (a string, or a list of
@@ -94,7 +136,7 @@ public sealed class ChatTemplate
                     .Select(x => x.GetProperty("template").GetString()).FirstOrDefault(),
                 _ => throw new InvalidDataException($"{file}: field 'chat_template' must be a string or a list of {{name, template}}, got {t.ValueKind}."),
             };
-            return Recognize(text, bosToken, eosToken);
+            return string.IsNullOrWhiteSpace(text) ? Recognize(null, bosToken, eosToken) : FromJinja(text, bosToken, eosToken, file + " chat_template");
         }
     }
 
@@ -102,6 +144,8 @@ public sealed class ChatTemplate
     public IReadOnlyList<Segment> Render(IReadOnlyList<ChatMessage> messages)
     {
         CheckOrder(messages);
+        if (Family == ChatTemplateFamily.Jinja)
+            return Jinja!.TryRenderSegments(messages) ?? _fallback!.Render(messages);
         var segments = new List<Segment>();
         void Emit(string text, bool train)
         {

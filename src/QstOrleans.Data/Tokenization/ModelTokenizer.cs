@@ -7,15 +7,16 @@ namespace QstOrleans.Data.Tokenization;
 /// </summary>
 /// <remarks>
 /// <para>Features: loads, in this order of preference, <c>tokenizer.model</c>, <c>tokenizer.json</c> or
-/// <c>original/tokenizer.model</c>. A tokenizer.model is sniffed: a SentencePiece model (Llama 1/2, through
-/// Microsoft.ML.Tokenizers' <see cref="LlamaTokenizer"/>) or a tiktoken ranks file (Llama 3, through
+/// <c>original/tokenizer.model</c>. A tokenizer.model is sniffed: a SentencePiece model (Llama 1/2, through our
+/// <see cref="SentencePieceProcessor"/>, identical to Google's sentencepiece; Microsoft.ML.Tokenizers 2.0.1 breaks
+/// equal-score merge ties differently and refuses NFKC models) or a tiktoken ranks file (Llama 3, through
 /// <see cref="TiktokenTokenizer"/> with Llama-3's regex and special tokens taken from tokenizer_config.json's
 /// <c>added_tokens_decoder</c>, else Meta's default 256). A HF <c>tokenizer.json</c> with a (byte-level) BPE model
 /// (GPT-2, Llama-3 HF repos) goes through <see cref="BpeTokenizer"/> (see <see cref="HfTokenizerJson"/> for what is
 /// supported).</para>
 /// <para>Why tokenizer.model first when both exist: Llama-2 repos ship both, and their tokenizer.json is a
 /// SentencePiece-style BPE (Metaspace, byte fallback) that the BPE path does not support, while the SentencePiece
-/// model loads exactly. Llama-3 HF repos have only tokenizer.json at the top (the tiktoken file sits in original/),
+/// model encodes exactly. Llama-3 HF repos have only tokenizer.json at the top (the tiktoken file sits in original/),
 /// so they take the tokenizer.json path.</para>
 /// <para>Special ids: tokenizer_config.json token strings first, then config.json, then generation_config.json,
 /// else the tokenizer's own. With no pad token anywhere, PAD falls back to an existing id (unk for
@@ -31,10 +32,10 @@ public sealed class ModelTokenizer
     /// <summary>Where <see cref="Load"/> looks, in order, relative to the model directory.</summary>
     public static readonly IReadOnlyList<string> SearchedFiles = ["tokenizer.model", "tokenizer.json", Path.Combine("original", "tokenizer.model")];
 
-    private readonly Tokenizer _inner;
+    private readonly object _inner; // SentencePieceProcessor (ours, exact) or a Microsoft.ML.Tokenizers Tokenizer
     private readonly HashSet<int> _specialIds;
 
-    private ModelTokenizer(Tokenizer inner, string file, TokenizerFileFormat format, int vocabSize,
+    private ModelTokenizer(object inner, string file, TokenizerFileFormat format, int vocabSize,
         int bosId, int eosId, int padId, bool padIsFallback, HashSet<int> specialIds, Dictionary<string, int> specialTokens)
     {
         SpecialTokens = specialTokens;
@@ -85,44 +86,35 @@ public sealed class ModelTokenizer
 
     private static ModelTokenizer LoadSentencePiece(string file, HfTokenizerSettings settings)
     {
-        SentencePieceTokenizer sp;
+        var sp = SentencePieceProcessor.Load(file);
         // Added tokens outside the SentencePiece vocabulary (e.g. a "[PAD]" = 32000) become special tokens.
-        Dictionary<string, int>? extra = null;
-        try
-        {
-            using (var probe = File.OpenRead(file))
-                sp = LlamaTokenizer.Create(probe, addBeginOfSentence: false, addEndOfSentence: false);
-            extra = settings.AddedTokens.Where(kv => !sp.Vocabulary.ContainsKey(kv.Key))
-                .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-            if (extra.Count > 0)
-            {
-                using var stream = File.OpenRead(file);
-                sp = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false, specialTokens: extra);
-            }
-        }
-        catch (Exception ex) when (ex is not IOException)
-        {
-            throw new InvalidDataException($"{file}: cannot load SentencePiece model: {ex.Message}", ex);
-        }
+        var extra = settings.AddedTokens.Where(kv => sp.PieceToId(kv.Key) is null)
+            .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
 
         int Lookup(string token, string field) =>
-            sp.Vocabulary.TryGetValue(token, out int id) ? id
-            : extra!.TryGetValue(token, out id) ? id
+            sp.PieceToId(token) is int id ? id
+            : extra.TryGetValue(token, out id) ? id
             : throw new InvalidDataException($"tokenizer_config.json: {field} '{token}' is not a token of {file}.");
 
-        int bos = Resolve(settings.BosToken, "bos_token", settings.BosId, sp.BeginningOfSentenceId, Lookup);
-        int eos = Resolve(settings.EosToken, "eos_token", settings.EosId, sp.EndOfSentenceId, Lookup);
+        int bos = Resolve(settings.BosToken, "bos_token", settings.BosId, sp.Model.BosId, Lookup);
+        int eos = Resolve(settings.EosToken, "eos_token", settings.EosId, sp.Model.EosId, Lookup);
+        if (bos < 0) throw new InvalidDataException($"{file}: no bos token: trainer_spec.bos_id is -1 and tokenizer_config.json names none.");
+        if (eos < 0) throw new InvalidDataException($"{file}: no eos token: trainer_spec.eos_id is -1 and tokenizer_config.json names none.");
         bool padFallback = settings.PadToken is null && settings.PadId is null;
         int pad = Resolve(settings.PadToken, "pad_token", settings.PadId, sp.UnknownId, Lookup);
 
-        int vocab = Math.Max(sp.Vocabulary.Values.Max(), extra.Count > 0 ? extra.Values.Max() : 0) + 1;
-        var special = new HashSet<int>(extra.Values) { bos, eos, pad, sp.BeginningOfSentenceId, sp.EndOfSentenceId };
-        var reverse = sp.Vocabulary.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
-        var texts = new Dictionary<string, int>(extra, StringComparer.Ordinal)
-        {
-            [sp.BeginningOfSentenceToken] = sp.BeginningOfSentenceId,
-            [sp.EndOfSentenceToken] = sp.EndOfSentenceId,
-        };
+        int vocab = Math.Max(sp.PieceCount - 1, extra.Count > 0 ? extra.Values.Max() : 0) + 1;
+        // A fallback PAD is the unknown piece: real content that decodes to " ⁇ " as in sentencepiece, so not dropped.
+        var special = new HashSet<int>(extra.Values) { bos, eos };
+        if (!padFallback) special.Add(pad);
+        var texts = new Dictionary<string, int>(extra, StringComparer.Ordinal);
+        for (int id = 0; id < sp.PieceCount; id++)
+            if (sp.TypeOf(id) == SentencePieceType.Control)
+            {
+                special.Add(id);
+                texts.TryAdd(sp.IdToPiece(id), id);
+            }
+        var reverse = Enumerable.Range(0, sp.PieceCount).ToDictionary(id => id, sp.IdToPiece);
         AddText(texts, bos, settings.BosToken, reverse);
         AddText(texts, eos, settings.EosToken, reverse);
         return new ModelTokenizer(sp, file, TokenizerFileFormat.SentencePiece, vocab, bos, eos, pad, padFallback, special, texts);
@@ -220,11 +212,49 @@ public sealed class ModelTokenizer
         var ids = new List<int>(text.Length / 2 + 2);
         if (addBos) ids.Add(BosId);
         if (text.Length == 0) return ids;
-        IReadOnlyList<int> body = _inner is SentencePieceTokenizer sp
-            ? sp.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false)
-            : _inner.EncodeToIds(text);
+        IReadOnlyList<int> body = _inner is SentencePieceProcessor sp ? sp.Encode(text) : ((Tokenizer)_inner).EncodeToIds(text);
         ids.AddRange(body);
         return ids;
+    }
+
+    /// <summary>
+    /// Token ids of <paramref name="text"/> with the text of special tokens (<see cref="SpecialTokens"/>: BOS, EOS,
+    /// <c>&lt;|eot_id|&gt;</c>, ...) mapped to their ids, as a rendered chat template needs; no BOS is added.
+    /// At one position the longest special token wins; the text between special tokens is encoded on its own.
+    /// </summary>
+    public IReadOnlyList<int> EncodeWithSpecialTokens(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var present = SpecialTokens.Where(kv => kv.Key.Length > 0 && text.Contains(kv.Key, StringComparison.Ordinal)).ToList();
+        var ids = new List<int>();
+        int pos = 0;
+        while (pos < text.Length)
+        {
+            int best = -1, bestId = 0, bestLength = 0;
+            foreach (var (token, id) in present)
+            {
+                int at = text.IndexOf(token, pos, StringComparison.Ordinal);
+                if (at >= 0 && (best < 0 || at < best || at == best && token.Length > bestLength)) (best, bestId, bestLength) = (at, id, token.Length);
+            }
+            int end = best < 0 ? text.Length : best;
+            if (end > pos) ids.AddRange(Encode(text[pos..end]));
+            if (best < 0) break;
+            ids.Add(bestId);
+            pos = best + bestLength;
+        }
+        return ids;
+    }
+
+    /// <summary>
+    /// (token text, id) of each token of <paramref name="text"/>: SentencePiece pieces as stored ('▁' for spaces,
+    /// <c>&lt;0xXX&gt;</c> for byte fallback); for byte-level BPE/tiktoken the decoded text of each id.
+    /// </summary>
+    public IReadOnlyList<(string Piece, int Id)> EncodePieces(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (_inner is SentencePieceProcessor sp) return sp.EncodePieces(text);
+        var tk = (Tokenizer)_inner;
+        return tk.EncodeToIds(text).Select(id => (tk.Decode([id]), id)).ToList();
     }
 
     /// <summary>Text of <paramref name="ids"/>; BOS/EOS/PAD and other special tokens are dropped unless asked for.</summary>
@@ -232,9 +262,20 @@ public sealed class ModelTokenizer
     {
         ArgumentNullException.ThrowIfNull(ids);
         var kept = skipSpecialTokens ? ids.Where(id => !_specialIds.Contains(id)).ToList() : ids.ToList();
-        return _inner is SentencePieceTokenizer sp
-            ? sp.Decode(kept, considerSpecialTokens: !skipSpecialTokens)
-            : _inner.Decode(kept);
+        if (_inner is not SentencePieceProcessor sp) return ((Tokenizer)_inner).Decode(kept);
+        // Added tokens past the SentencePiece pieces are rendered from their text, between decoded runs.
+        var text = new System.Text.StringBuilder();
+        int start = 0;
+        for (int i = 0; i <= kept.Count; i++)
+        {
+            if (i < kept.Count && kept[i] < sp.PieceCount) continue;
+            if (i > start) text.Append(sp.Decode(kept.GetRange(start, i - start), renderControl: !skipSpecialTokens));
+            if (i < kept.Count)
+                text.Append(SpecialTokens.FirstOrDefault(kv => kv.Value == kept[i]).Key
+                    ?? throw new ArgumentOutOfRangeException(nameof(ids), kept[i], $"token id outside the vocabulary of {SourceFile}"));
+            start = i + 1;
+        }
+        return text.ToString();
     }
 
     /// <summary>Id of a single token string (a special token or one whole piece), or null when there is none.</summary>
@@ -242,13 +283,12 @@ public sealed class ModelTokenizer
     {
         switch (_inner)
         {
-            case SentencePieceTokenizer sp:
-                if (sp.Vocabulary.TryGetValue(token, out int id)) return id;
-                return sp.SpecialTokens is { } s && s.TryGetValue(token, out id) ? id : null;
+            case SentencePieceProcessor sp:
+                return sp.PieceToId(token) ?? (SpecialTokens.TryGetValue(token, out int sid) ? sid : null);
             case TiktokenTokenizer tk:
                 return SingleTiktokenId(tk, token);
             case BpeTokenizer bpe:
-                if (SpecialTokens.TryGetValue(token, out id)) return id;
+                if (SpecialTokens.TryGetValue(token, out int id)) return id;
                 return bpe.Vocabulary.TryGetValue(token, out id) ? id : null;
             default:
                 return null;

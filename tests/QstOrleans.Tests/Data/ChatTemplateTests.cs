@@ -98,12 +98,17 @@ public sealed class ChatTemplateTests
         using var dir = new TestDirectory();
         Assert.Equal(ChatTemplateFamily.Plain, ChatTemplate.FromModelDirectory(dir.Path, "<s>", "</s>").Family);
         dir.Write("tokenizer_config.json", System.Text.Json.JsonSerializer.Serialize(new { chat_template = Llama3Jinja }));
-        Assert.Equal(ChatTemplateFamily.Llama3, ChatTemplate.FromModelDirectory(dir.Path, "<s>", "</s>").Family);
+        // The model's own template is rendered by the jinja interpreter (family Jinja).
+        var llama3 = ChatTemplate.FromModelDirectory(dir.Path, "<s>", "</s>");
+        Assert.Equal(ChatTemplateFamily.Jinja, llama3.Family);
+        Assert.StartsWith("<s><|start_header_id|>user<|end_header_id|>", llama3.RenderText(TwoTurns[1..3]));
         dir.Write("tokenizer_config.json", System.Text.Json.JsonSerializer.Serialize(new
         {
             chat_template = new[] { new { name = "tool_use", template = Llama3Jinja }, new { name = "default", template = ChatMlJinja } },
         }));
-        Assert.Equal(ChatTemplateFamily.ChatMl, ChatTemplate.FromModelDirectory(dir.Path, "<s>", "</s>").Family);
+        var chatMl = ChatTemplate.FromModelDirectory(dir.Path, "<s>", "</s>");
+        Assert.Equal(ChatTemplateFamily.Jinja, chatMl.Family);
+        Assert.StartsWith("<|im_start|>user\n", chatMl.RenderText(TwoTurns[1..3]));
     }
 
     [Fact]
