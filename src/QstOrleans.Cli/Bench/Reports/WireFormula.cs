@@ -5,14 +5,15 @@ namespace QstOrleans.Cli.Bench.Reports;
 
 /// <summary>
 /// Where the parts of a distributed QST job sit: S stages over K hosts (contiguous blocks, stage i on host
-/// ⌊i·K/S⌋, as the stage planner spreads them), the side trainer's host and the job grain's host (0-based).
+/// ⌊i·K/S⌋, unless <see cref="StageHosts"/> says where each stage ran), the side trainer's host and the job grain's
+/// host (0-based).
 /// </summary>
-public sealed record WireLayout(int Stages, int Hosts, int SideHost, int JobHost)
+public sealed record WireLayout(int Stages, int Hosts, int SideHost, int JobHost, IReadOnlyList<int>? StageHosts = null)
 {
     /// <summary>The usual production layout: side trainer on the last stage's host, job grain on stage 0's.</summary>
     public static WireLayout SideOnLastStage(int stages, int hosts) => new(stages, hosts, hosts - 1, 0);
 
-    public int StageHost(int stage) => stage * Hosts / Stages;
+    public int StageHost(int stage) => StageHosts?[stage] ?? stage * Hosts / Stages;
 
     /// <summary>True when the side trainer shares the last stage's host (ĥ then never crosses a link).</summary>
     public bool SideOnLastStageHost => SideHost == StageHost(Stages - 1);
@@ -85,9 +86,11 @@ public static class WireFormula
         if (computeBytes is not (2 or 4)) throw new ArgumentException($"computeBytes: {computeBytes} is not 2 (bf16) or 4 (fp32)");
         if (layout.Stages < 1 || layout.Stages > shape.Layers)
             throw new ArgumentException($"stages: {layout.Stages} is not in 1..{shape.Layers} (the layers of {shape.Name})");
-        if (layout.Hosts < 1 || layout.Hosts > layout.Stages + 1) throw new ArgumentException($"hosts: {layout.Hosts} is not in 1..stages+1");
+        if (layout.Hosts < 1) throw new ArgumentException($"hosts: {layout.Hosts} must be >= 1");
         if (layout.SideHost < 0 || layout.SideHost >= layout.Hosts) throw new ArgumentException($"side host: {layout.SideHost} is not in 0..{layout.Hosts - 1}");
         if (layout.JobHost < 0 || layout.JobHost >= layout.Hosts) throw new ArgumentException($"job host: {layout.JobHost} is not in 0..{layout.Hosts - 1}");
+        if (layout.StageHosts is { } hosts && (hosts.Count != layout.Stages || hosts.Any(h => h < 0 || h >= layout.Hosts)))
+            throw new ArgumentException($"stage hosts: [{string.Join(",", hosts)}] must name a host in 0..{layout.Hosts - 1} for each of {layout.Stages} stages");
         if (tokensPerStep < 1) throw new ArgumentException($"tokens per step: {tokensPerStep} must be >= 1");
     }
 }
