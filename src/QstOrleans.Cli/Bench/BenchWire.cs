@@ -121,28 +121,33 @@ internal static class BenchWire
         MaxSteps = steps, MicroBatchSize = MicroBatch, Stages = 2, Window = Window, Seed = Seed, LearningRate = 1e-3, Taps = taps,
     };
 
-    /// <summary>One job: tokens/s and host↔host bytes per token between the first poll at step ≥ warmup and completion.</summary>
+    /// <summary>
+    /// One job: tokens/s between the first poll at step ≥ warmup and completion (startup excluded); host↔host bytes per
+    /// token over the whole job (submit to completion): the backbone runs up to a window ahead of the optimizer, so bytes
+    /// counted between two steps would miss the taps sent before the first one.
+    /// </summary>
     static async Task<Sample> Measure(BenchWireCluster cluster, JobSpec spec, string jobId, int warmup, TextWriter log)
     {
+        long submitBytes = cluster.HostToHostBytes();
         var started = await cluster.Client.SubmitAsync(jobId, spec);
         if (started.State != JobState.Running) throw new InvalidOperationException($"job {jobId} did not start: {started.State} {started.Message}");
         var clock = Stopwatch.StartNew();
-        (double Seconds, long Bytes, int Step)? from = null;
+        (double Seconds, int Step)? from = null;
         var deadline = TimeSpan.FromMinutes(15);
         while (true)
         {
             var p = await cluster.Client.StatusAsync(jobId);
             long bytes = cluster.HostToHostBytes();
             double now = clock.Elapsed.TotalSeconds;
-            if (from is null && p.Step >= warmup) from = (now, bytes, p.Step);
+            if (from is null && p.Step >= warmup) from = (now, p.Step);
             if (p.IsFinished)
             {
                 if (p.State != JobState.Completed) throw new InvalidOperationException($"job {jobId} ended {p.State}: {p.Message}");
-                var (t0, b0, s0) = from ?? throw new InvalidOperationException($"job {jobId} finished before a poll saw step {warmup}");
+                var (t0, s0) = from ?? throw new InvalidOperationException($"job {jobId} finished before a poll saw step {warmup}");
                 long tokens = (long)(p.Step - s0) * WireReport.TokensPerStep;
                 if (tokens <= 0) throw new InvalidOperationException($"job {jobId}: no steps between the warm-up poll (step {s0}) and the end");
                 await cluster.Client.Grains.GetGrain<ISideTrainerGrain>(jobId).Shutdown();
-                return new Sample(tokens / (now - t0), (bytes - b0) / (double)tokens, LayoutOf(p), p.Losses);
+                return new Sample(tokens / (now - t0), (bytes - submitBytes) / ((double)p.Step * WireReport.TokensPerStep), LayoutOf(p), p.Losses);
             }
             if (clock.Elapsed > deadline) throw new TimeoutException($"job {jobId} still at step {p.Step} after {deadline.TotalMinutes:F0} min");
             await Task.Delay(100);

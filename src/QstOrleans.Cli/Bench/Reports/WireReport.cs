@@ -94,7 +94,8 @@ public static class WireReport
         md.AppendLine($"{r.Date:yyyy-MM-dd HH:mm} UTC on {r.Machine}; load average {r.LoadAverage}. Two silos and Redis in network namespaces " +
                       $"(`deploy/netns-cluster.sh`, tbf on each silo link), 2 stages, {r.TokensPerStep} tokens per step, {r.Steps} steps, " +
                       $"tokens/s over steps {r.WarmupSteps}..{r.Steps} (startup excluded), median of {r.Repeats} interleaved run(s); " +
-                      "measured bytes = all traffic between the silo hosts (veth counters, both directions, TCP/IP framing included).").AppendLine();
+                      "measured bytes = all traffic between the silo hosts from submit to completion, per trained token (veth counters, both " +
+                      "directions, TCP/IP framing and Orleans membership traffic included).").AppendLine();
         var measured = r.Records.Where(x => x.TokensPerSecond is not null).ToList();
         if (measured.Count > 0)
         {
