@@ -21,6 +21,31 @@ public interface IBackboneStageGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task Submit(StageWork work);
 
+    // ---- lean taps: the W_A slices of this stage's layers, per job (see Wire/LeanTaps.cs). These interleave with a Submit
+    // that waits for queue space: they only talk to the job's lean-taps worker, never to the backbone worker.
+
+    /// <summary>Takes the W_A slices of a job attempt (replacing any older attempt's); sent by the side trainer before any work.</summary>
+    [AlwaysInterleave, ResponseTimeout("00:10:00")]
+    Task InitializeAdapters(StageAdapterState state);
+
+    /// <summary>Accumulates W_A's gradient from G (in sequence order, whatever order these arrive in). At a window end the
+    /// reply is Σ g² of each W_A gradient (adapter order), once every micro-batch of the window is in; otherwise null.</summary>
+    [AlwaysInterleave, ResponseTimeout("00:10:00")]
+    Task<double[]?> SubmitTapGradients(TapGradients gradients);
+
+    /// <summary>Applies optimizer step <see cref="AdapterStep.Step"/> to the W_A slices; returns once they are updated.</summary>
+    [AlwaysInterleave, ResponseTimeout("00:10:00")]
+    Task ApplyAdapterStep(AdapterStep step);
+
+    /// <summary>The W_A slices and their AdamW state as they are now (between optimizer steps), for checkpoints and weights.</summary>
+    [AlwaysInterleave, ResponseTimeout("00:10:00")]
+    Task<StageAdapterState> ExportAdapters(string jobId, int attempt);
+
+    /// <summary>Drops a job's W_A slices if they belong to attempt <paramref name="attempt"/> or an older one (the job ended, or
+    /// that attempt was replaced).</summary>
+    [AlwaysInterleave]
+    Task ReleaseAdapters(string jobId, int attempt);
+
     /// <summary>Counters; interleaves with a Submit that is waiting for queue space.</summary>
     [AlwaysInterleave]
     Task<StageStatus> GetStatus();

@@ -5,6 +5,7 @@ namespace QstOrleans.Contracts.Wire;
 /// <param name="ExpectedCheckpointStep">The newest checkpoint the job knows was committed (0 = none). A store without a
 /// checkpoint at or after it is not the store that checkpoint went to (e.g. a directory per host instead of a shared
 /// one): the side trainer refuses it rather than silently restarting from step 0.</param>
+/// <param name="StageKeys">The pipeline's stage grains in order (lean taps: each holds the W_A slices of its layers).</param>
 [GenerateSerializer, Immutable]
 public sealed record SideSpec(
     [property: Id(0)] string JobId,
@@ -12,7 +13,8 @@ public sealed record SideSpec(
     [property: Id(2)] int TotalSteps,
     [property: Id(3)] int TapCount,
     [property: Id(4)] int MicroBatchesPerEpoch = 0,
-    [property: Id(5)] long ExpectedCheckpointStep = 0);
+    [property: Id(5)] long ExpectedCheckpointStep = 0,
+    [property: Id(6)] IReadOnlyList<string>? StageKeys = null);
 
 /// <summary>The side trainer's counters. <see cref="Attempt"/> is −1 while it is not initialized (e.g. re-activated
 /// after its silo died); <see cref="ResumedFrom"/> is the micro-batch its current initialization started at.</summary>

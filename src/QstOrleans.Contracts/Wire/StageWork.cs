@@ -4,14 +4,16 @@ namespace QstOrleans.Contracts.Wire;
 /// Where a micro-batch goes after a stage: the ordered stage grain keys of its job's pipeline and the
 /// job id (= the side-trainer grain key). Carried with every work item, because one stage grain serves
 /// every job that uses the same model and split. <see cref="Attempt"/> fences recoveries: stages and the side
-/// trainer drop work of an older attempt of the job.
+/// trainer drop work of an older attempt of the job. <see cref="LeanTaps"/>: the stages send U = W_A·x (and hold W_A)
+/// instead of hidden states (<c>pipeline.taps</c>).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record PipelineRoute(
     [property: Id(0)] string JobId,
     [property: Id(1)] IReadOnlyList<string> StageKeys,
     [property: Id(2)] int StageIndex,
-    [property: Id(3)] int Attempt = 0)
+    [property: Id(3)] int Attempt = 0,
+    [property: Id(4)] bool LeanTaps = false)
 {
     public bool IsLast => StageIndex == StageKeys.Count - 1;
     public PipelineRoute Next() => this with { StageIndex = StageIndex + 1 };

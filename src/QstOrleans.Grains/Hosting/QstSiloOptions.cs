@@ -19,6 +19,9 @@ public sealed class QstSiloOptions
     public int MaxMessageBodyBytes { get; set; } = Messaging.DefaultMaxMessageBodyBytes;
     /// <summary>Micro-batches a stage accepts ahead of the one it is computing (its bounded queue).</summary>
     public int StageQueueCapacity { get; set; } = 2;
+    /// <summary>Micro-batches whose sends a stage keeps in flight while it computes the next one: a step costs about
+    /// max(compute, wire) instead of their sum; this many micro-batches' outputs are held in memory meanwhile.</summary>
+    public int StageSendsInFlight { get; set; } = 2;
     /// <summary>Where side trainers write and restore checkpoints.</summary>
     public CheckpointOptions Checkpoints { get; set; } = new();
     /// <summary>A job whose pipeline applied no micro-batch for this long while work is in flight recovers (watchdog).</summary>

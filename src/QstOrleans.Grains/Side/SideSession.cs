@@ -25,12 +25,21 @@ internal sealed class SideSession
     readonly ILogger _log;
     readonly Channel<object> _inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     readonly Stopwatch _sinceCheckpoint = Stopwatch.StartNew();
+    /// <summary>Lean taps: the stages that hold W_A (null with full taps).</summary>
+    readonly StageAdapterLink? _link;
+    /// <summary>Lean taps: gradient sends of the current window not yet awaited (awaited at the window end, so a failed one
+    /// surfaces as this worker's fault).</summary>
+    readonly List<Task<double[]?>> _sends = [];
+    /// <summary>Lean taps: the final W_A was collected and the stages' copies released.</summary>
+    bool _stagesReleased;
     Task _commit = Task.CompletedTask;
     int _lastCheckpointStep;
     Task _worker = Task.CompletedTask;
 
-    public SideSession(int attempt, SideTrainerCore core, SidePosition position, SideSpec spec, CheckpointStore store, ITrainingJobGrain job, ILogger log)
+    public SideSession(int attempt, SideTrainerCore core, SidePosition position, SideSpec spec, CheckpointStore store, ITrainingJobGrain job, ILogger log,
+        StageAdapterLink? link = null)
     {
+        _link = link;
         Attempt = attempt;
         ResumedFrom = position.NextMicroBatch;
         _lastCheckpointStep = position.Step;
@@ -52,6 +61,11 @@ internal sealed class SideSession
     {
         _inbox.Writer.TryComplete();
         await _worker;
+        if (_link is not null && !_stagesReleased)
+        {
+            try { await _link.ReleaseAsync(); }
+            catch (Exception e) { _log.LogDebug(e, "releasing the stages' W_A slices of job {Job} failed (a stage is gone?)", _spec.JobId); }
+        }
         try { await _commit; } catch (Exception e) { _log.LogDebug(e, "checkpoint upload ended with an error"); }
         _core.Dispose();
     }
@@ -67,12 +81,24 @@ internal sealed class SideSession
                 {
                     case SideBatch batch: _core.Add(batch); break;
                     case IReadOnlyList<TapChunk> chunks: foreach (var c in chunks) _core.Add(c); break;
-                    case TaskCompletionSource<IReadOnlyDictionary<string, TensorPayload>> reply: reply.TrySetResult(_core.Weights()); continue;
+                    case TaskCompletionSource<IReadOnlyDictionary<string, TensorPayload>> reply:
+                        if (_link is not null && !_stagesReleased) await _link.CollectAsync(_core);   // the stages hold the current W_A
+                        reply.TrySetResult(_core.Weights());
+                        continue;
                 }
                 Counters.AddWait(idle.Elapsed);
                 var clock = Stopwatch.StartNew();
-                while (_core.TryApplyNext() is { } applied)
+                while (_core.TryAccumulateNext() is { } accumulated)
                 {
+                    var applied = await Complete(accumulated);
+                    if (applied.StepCompleted && _link is not null && applied.Step >= _spec.TotalSteps)
+                    {
+                        // The last step: keep the final W_A here before the job hears of it (weights are read once it has
+                        // ended), then free the stages' copies.
+                        await _link.CollectAsync(_core);
+                        _stagesReleased = true;
+                        await _link.ReleaseAsync();
+                    }
                     Counters.AddCompute(clock.Elapsed);
                     Counters.CountProcessed();
                     _job.MicroBatchApplied(Attempt, applied.Sequence, applied.Step, applied.StepLoss, applied.StepCompleted).Ignore();
@@ -96,6 +122,29 @@ internal sealed class SideSession
         }
     }
 
+    /// <summary>
+    /// Completes one micro-batch. Lean taps: G goes to the stages without waiting; at a window end the worker waits for the
+    /// stages' W_A gradient norms (the global clip needs them), applies the step, and has the stages apply it too before the
+    /// next window's projections can be made (they read the updated W_A).
+    /// </summary>
+    async Task<SideTrainerCore.Applied> Complete(SideTrainerCore.Accumulated accumulated)
+    {
+        if (_link is null) return _core.Finish(accumulated);
+        var send = _link.SendGradients(accumulated.Sequence, accumulated.Gradients!, accumulated.WindowEnd);
+        if (!accumulated.WindowEnd)
+        {
+            _sends.Add(send);
+            return _core.Finish(accumulated);
+        }
+        await Task.WhenAll(_sends);
+        _sends.Clear();
+        var norms = await send;
+        var applied = _core.Finish(accumulated, norms);
+        var result = applied.Result!;
+        await _link.ApplyStepAsync(result.Step, result.LearningRate, result.ClipCoefficient);
+        return applied;
+    }
+
     bool CheckpointDue(int step)
     {
         if (step >= _spec.TotalSteps) return false;   // the job is complete; nothing left to resume
@@ -113,6 +162,7 @@ internal sealed class SideSession
         }
         string folder = Path.Combine(Path.GetTempPath(), $"qst-side-{Guid.NewGuid():N}");
         var clock = Stopwatch.StartNew();
+        if (_link is not null) await _link.CollectAsync(_core);   // W_A and its AdamW state live on the stages
         var state = _core.SaveCheckpoint(folder);   // fast and on the worker: the cut is consistent by construction
         _lastCheckpointStep = step;
         _sinceCheckpoint.Restart();

@@ -29,6 +29,8 @@ public sealed class SideTrainerCore : IDisposable
     readonly SideMicroStep _step;
     readonly int _tapCount;
     readonly SideSpec _spec;
+    /// <summary>Optimizer parameter index of each adapter's W_A (lean taps: their gradients and updates live on the stages).</summary>
+    readonly int[] _projectionIndex;
     readonly string _specHash;
     readonly Dictionary<long, TapAssembly> _taps = new();
     readonly Dictionary<long, SideBatch> _batches = new();
@@ -49,9 +51,18 @@ public sealed class SideTrainerCore : IDisposable
             job.GradientAccumulation, spec.TotalSteps);
         _step = new SideMicroStep(_side, _head, new TrainingStep(_stepper));
         _tapCount = spec.TapCount;
+        IsLean = ModelBuildOptions.IsLean(job.Taps);
+        if (IsLean && !_side.SupportsLeanTaps)
+            throw new ArgumentException("pipeline.taps = lean needs qst.layer_norm_before_adapter = false and qst.adapter_dropout = 0 " +
+                                        "(both read the full hidden state before W_A); use --taps full");
+        var names = TrainableNames();
+        _projectionIndex = Enumerable.Range(0, config.NumLayers).Select(i => names.IndexOf(QstSideNetwork.ProjectionName(i))).ToArray();
         _spec = spec;
         _specHash = JobSpecHash.OfTraining(job);
     }
+
+    /// <summary>Lean taps: the stages send U = W_A·x and hold W_A (see <see cref="AdapterSlices"/>).</summary>
+    public bool IsLean { get; }
 
     /// <summary>The next sequence number to apply.</summary>
     public long Next { get; private set; }
@@ -115,26 +126,82 @@ public sealed class SideTrainerCore : IDisposable
         assembly.Add(chunk);
     }
 
-    /// <summary>Applies the next micro-batch if all of its inputs are here; null otherwise.</summary>
-    public Applied? TryApplyNext()
+    /// <summary>
+    /// Runs forward and backward of the next micro-batch if all of its inputs are here; null otherwise. Lean taps: the
+    /// result carries G_t = ∂L/∂U_t for every tap (index = tap), which the stages need before the step can be applied.
+    /// Complete it with <see cref="Finish"/>.
+    /// </summary>
+    public Accumulated? TryAccumulateNext()
     {
         if (!_batches.TryGetValue(Next, out var batch) || !_taps.TryGetValue(Next, out var taps) || !taps.IsComplete) return null;
+        IReadOnlyList<TensorPayload>? gradients = null;
         using (NewDisposeScope())
         {
             var labels = TensorPayloads.ToTensor(batch.Labels);                          // [B, T]
             var mask = TensorPayloads.ToTensor(batch.AttentionMask);                     // [B, T]
-            var inputs = Enumerable.Range(0, _tapCount).Select(taps.Tensor).ToList();   // [B, T, H] each
-            var finalNormed = taps.Tensor(TapChunk.FinalNormed);                         // [B, T, E]
+            var inputs = Enumerable.Range(0, _tapCount).Select(taps.Tensor).ToList();   // full: [B, T, H] each; lean: U [B, T, p]
+            var finalNormed = taps.Tensor(TapChunk.FinalNormed);                         // [B, T, E] (lean: compute dtype)
             using var context = AttentionContext.Create(mask);
-            _step.Accumulate(inputs, finalNormed, context, labels);
+            if (IsLean)
+            {
+                var (_, g) = _step.AccumulateProjected(inputs, finalNormed, context, labels);
+                gradients = g.Select(TensorPayloads.From).ToList();                       // [B, T, p] each
+            }
+            else _step.Accumulate(inputs, finalNormed, context, labels);
         }
         _batches.Remove(Next);
         _taps.Remove(Next);
-        long sequence = Next++;
-        if (_step.ApplyIfDue() is not { } applied) return new Applied(sequence, _stepper.Step, float.NaN, false);
-        _stepLosses.Add(applied.Loss);
-        return new Applied(sequence, applied.Step, applied.Loss, true);
+        return new Accumulated(Next++, _stepper.StepDue, gradients);
     }
+
+    /// <summary>Completes a micro-batch from <see cref="TryAccumulateNext"/>: at a window end applies the optimizer step.</summary>
+    /// <param name="stageSquaredNorms">Lean taps at a window end: Σ g² of each adapter's W_A gradient (index = adapter), from the stages.</param>
+    public Applied Finish(Accumulated accumulated, IReadOnlyList<double>? stageSquaredNorms = null)
+    {
+        Dictionary<int, double>? remote = null;
+        if (IsLean && accumulated.WindowEnd)
+        {
+            if (stageSquaredNorms is null || stageSquaredNorms.Count != _projectionIndex.Length)
+                throw new InvalidOperationException($"lean taps: the step needs the W_A gradient norms of all {_projectionIndex.Length} adapters");
+            remote = _projectionIndex.Select((index, adapter) => (index, adapter)).ToDictionary(p => p.index, p => stageSquaredNorms[p.adapter]);
+        }
+        if (_step.ApplyIfDue(remote) is not { } applied) return new Applied(accumulated.Sequence, _stepper.Step, float.NaN, false, null);
+        _stepLosses.Add(applied.Loss);
+        return new Applied(accumulated.Sequence, applied.Step, applied.Loss, true, applied);
+    }
+
+    /// <summary>Applies the next micro-batch if all of its inputs are here (full taps: nothing to wait for); null otherwise.</summary>
+    public Applied? TryApplyNext() =>
+        IsLean ? throw new InvalidOperationException("lean taps: use TryAccumulateNext and Finish") : TryAccumulateNext() is { } a ? Finish(a) : null;
+
+    /// <summary>The W_A slices of adapters [first, end) with their AdamW state, as this side network holds them (CPU copies).</summary>
+    public IReadOnlyList<StageAdapters.Slice> AdapterSlices(int first, int end)
+    {
+        using var noGrad = no_grad();
+        var parameters = _stepper.Parameters;
+        return Enumerable.Range(first, end - first).Select(a =>
+        {
+            int i = _projectionIndex[a];
+            var state = _stepper.States[i];
+            return new StageAdapters.Slice(a, parameters[i].detach().clone(), state.ExpAvg.clone(), state.ExpAvgSq.clone(), state.Step);
+        }).ToList();
+    }
+
+    /// <summary>Copies slices held by a stage (weights and AdamW state) into this side network and its optimizer.</summary>
+    public void ImportAdapterSlices(IEnumerable<StageAdapters.Slice> slices)
+    {
+        using var noGrad = no_grad();
+        foreach (var slice in slices)
+        {
+            int i = _projectionIndex[slice.Adapter];
+            _stepper.Parameters[i].copy_(slice.Weight);
+            _stepper.States[i].ExpAvg.copy_(slice.ExpAvg);
+            _stepper.States[i].ExpAvgSq.copy_(slice.ExpAvgSq);
+            _stepper.States[i].Step = slice.Step;
+        }
+    }
+
+    List<string> TrainableNames() => _side.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToList();
 
     /// <summary>Trainable weights by name (copies).</summary>
     public Dictionary<string, TensorPayload> Weights() =>
@@ -148,5 +215,9 @@ public sealed class SideTrainerCore : IDisposable
         _head.Dispose();
     }
 
-    public sealed record Applied(long Sequence, int Step, float StepLoss, bool StepCompleted);
+    /// <summary>A micro-batch through forward and backward. <see cref="Gradients"/>: lean taps' G_t per tap, else null.</summary>
+    public sealed record Accumulated(long Sequence, bool WindowEnd, IReadOnlyList<TensorPayload>? Gradients);
+
+    /// <summary>A completed micro-batch; <see cref="Result"/> is the optimizer step it completed (lr, clip coefficient), if any.</summary>
+    public sealed record Applied(long Sequence, int Step, float StepLoss, bool StepCompleted, StepResult? Result);
 }

@@ -33,7 +33,19 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
         var store = await stores.ForJob(JobId);
         await StoreContinuity.EnsureHoldsExpected(spec, store, silo.SiloName);
         var (core, position) = await Task.Run(() => Build(spec, store));
-        _session = new SideSession(attempt, core, position, spec, store, Job, log);
+        StageAdapterLink? link = null;
+        if (core.IsLean)
+        {
+            // Lean taps: the stages hold W_A; hand them the (restored) slices before any micro-batch of this attempt flows.
+            link = new StageAdapterLink(GrainFactory, spec, attempt);
+            try { await link.InitializeAsync(core); }
+            catch
+            {
+                core.Dispose();
+                throw;
+            }
+        }
+        _session = new SideSession(attempt, core, position, spec, store, Job, log, link);
         _session.Start();
         log.LogInformation("side trainer of job {Job} ready on silo {Silo} for attempt {Attempt} at step {Step} (micro-batch {Next}{From})",
             JobId, silo.SiloName, attempt, position.Step, position.NextMicroBatch,

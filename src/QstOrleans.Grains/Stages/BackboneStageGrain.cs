@@ -29,6 +29,10 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
     readonly StageCounters _counters = new();
     /// <summary>Newest attempt seen per job (the grain is shared by every job on the same model and split).</summary>
     readonly ConcurrentDictionary<string, int> _attempts = new();
+    /// <summary>Lean taps: each job's W_A slices of this stage's layers and its micro-batches between forward and gradient.</summary>
+    readonly ConcurrentDictionary<string, StageLeanTaps> _lean = new();
+    /// <summary>Sends of earlier micro-batches still in flight (the worker computes the next one meanwhile; bounded).</summary>
+    readonly Queue<Task> _sends = new();
     Channel<StageWork>? _queue;
     BackboneStage? _stage;
     TorchSharp.torch.Device _device = TorchSharp.torch.CPU;
@@ -102,6 +106,47 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         return work.Route.Attempt < newest;
     }
 
+    // ---- lean taps (see StageLeanTaps) ----
+
+    public async Task InitializeAdapters(StageAdapterState state)
+    {
+        var key = StageKey.Parse(Key);
+        var held = state.Slices.Select(x => x.Adapter).Order().ToList();
+        if (!held.SequenceEqual(Enumerable.Range(key.First, key.End - key.First)))
+            throw new ArgumentException($"stage '{Key}' owns adapters {key.First}..{key.End - 1}, got slices of {string.Join(", ", held)}");
+        var side = GrainFactory.GetGrain<ISideTrainerGrain>(state.JobId);
+        var job = GrainFactory.GetGrain<ITrainingJobGrain>(state.JobId);
+        int attempt = state.Attempt;
+        var lean = new StageLeanTaps(state, _device, side, silo.MaxChunkBytes, e => ReportWorkerError(job, attempt, $"lean taps of job {state.JobId}", e), _counters, log);
+        _attempts.AddOrUpdate(state.JobId, attempt, (_, seen) => Math.Max(seen, attempt));
+        StageLeanTaps? old = null;
+        _lean.AddOrUpdate(state.JobId, lean, (_, existing) =>
+        {
+            old = existing;
+            return lean;
+        });
+        if (old is not null) await old.StopAsync();
+    }
+
+    public Task<double[]?> SubmitTapGradients(TapGradients gradients) => Lean(gradients.JobId, gradients.Attempt).Gradients(gradients);
+
+    public Task ApplyAdapterStep(AdapterStep step) => Lean(step.JobId, step.Attempt).Step(step);
+
+    public Task<StageAdapterState> ExportAdapters(string jobId, int attempt) => Lean(jobId, attempt).Export();
+
+    public async Task ReleaseAdapters(string jobId, int attempt)
+    {
+        if (_lean.TryGetValue(jobId, out var lean) && lean.Attempt <= attempt && _lean.TryRemove(new KeyValuePair<string, StageLeanTaps>(jobId, lean)))
+            await lean.StopAsync();
+    }
+
+    /// <summary>The lean taps of a job attempt; throws when this activation does not hold them (re-activated after its silo
+    /// died, or another attempt took over), so the side trainer's call fails and the job recovers.</summary>
+    StageLeanTaps Lean(string jobId, int attempt) =>
+        _lean.TryGetValue(jobId, out var lean) && lean.Attempt == attempt ? lean
+            : throw new InvalidOperationException($"stage '{Key}' on silo {silo.SiloName} holds no W_A slices of job '{jobId}' attempt {attempt} " +
+                                                  "(re-activated after a silo failure, or a newer attempt took over)");
+
     public Task<StageStatus> GetStatus() => Task.FromResult(Status());
 
     StageStatus Status() => new(Key, StageKey.SlotOf(Key) ?? "", silo.SiloName, _counters.Processed, _counters.ComputeSeconds,
@@ -113,6 +158,8 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         // The worker may be in the middle of a forward pass: let it finish before the layers are freed.
         if (_worker is not null) await Task.WhenAny(_worker, Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None));
         if (_worker is null || _worker.IsCompleted) _stage?.Dispose();
+        foreach (var lean in _lean.Values) await lean.StopAsync();
+        _lean.Clear();
     }
 
     async Task RunWorker(BackboneStage stage, ChannelReader<StageWork> queue, IGrainFactory grains)
@@ -122,35 +169,59 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         {
             _counters.AddWait(idle.Elapsed);
             if (IsStale(work)) continue;   // its job recovered while it waited in the queue
+            var job = grains.GetGrain<ITrainingJobGrain>(work.Route.JobId);
             try
             {
-                await Process(stage, work, grains);
-            }
-            catch (Exception e) when (Faults.IsInfrastructure(e))
-            {
-                log.LogWarning("stage {Key}: sending micro-batch {Sequence} of job {Job} failed: {Message}", Key, work.Sequence, work.Route.JobId, e.Message);
-                grains.GetGrain<ITrainingJobGrain>(work.Route.JobId).ReportFault(work.Route.Attempt, $"stage {Key}: {Faults.Message(e)}").Ignore();
-            }
-            catch (Exception e) when (Faults.IsDeterministic(e))
-            {
-                log.LogError(e, "stage {Key} failed on micro-batch {Sequence} of job {Job}", Key, work.Sequence, work.Route.JobId);
-                grains.GetGrain<ITrainingJobGrain>(work.Route.JobId).Fail($"stage {Key}: {e.Message}").Ignore();
+                var send = Process(stage, work, grains);
+                // Send while computing the next micro-batch; at most StageSendsInFlight sends outstanding (bounded memory).
+                _sends.Enqueue(ObserveSend(send, job, work));
+                while (_sends.Count > Math.Max(1, silo.StageSendsInFlight)) await _sends.Dequeue();
             }
             catch (Exception e)
             {
-                // A native failure (device memory, libtorch) may pass after a rollback; the job bounds the retries.
-                log.LogError(e, "stage {Key} failed on micro-batch {Sequence} of job {Job}; asking the job to recover", Key, work.Sequence, work.Route.JobId);
-                grains.GetGrain<ITrainingJobGrain>(work.Route.JobId).ReportFault(work.Route.Attempt, $"stage {Key}: {e.Message}").Ignore();
+                ReportWorkerError(job, work.Route.Attempt, $"stage {Key} on micro-batch {work.Sequence} of job {work.Route.JobId}", e);
             }
             idle.Restart();
         }
+        while (_sends.Count > 0) await _sends.Dequeue();
     }
 
-    async Task Process(BackboneStage stage, StageWork work, IGrainFactory grains)
+    async Task ObserveSend(Task send, ITrainingJobGrain job, StageWork work)
+    {
+        try { await send; }
+        catch (Exception e) { ReportWorkerError(job, work.Route.Attempt, $"stage {Key}: sending micro-batch {work.Sequence} of job {work.Route.JobId}", e); }
+    }
+
+    /// <summary>Infrastructure errors and native failures make the job recover (they may pass after a rollback; the job
+    /// bounds the retries); deterministic ones (bad input) fail it.</summary>
+    void ReportWorkerError(ITrainingJobGrain job, int attempt, string what, Exception e)
+    {
+        if (Faults.IsInfrastructure(e))
+        {
+            log.LogWarning("{What} failed: {Message}", what, e.Message);
+            job.ReportFault(attempt, $"{what}: {Faults.Message(e)}").Ignore();
+        }
+        else if (Faults.IsDeterministic(e))
+        {
+            log.LogError(e, "{What} failed", what);
+            job.Fail($"{what}: {e.Message}").Ignore();
+        }
+        else
+        {
+            log.LogError(e, "{What} failed; asking the job to recover", what);
+            job.ReportFault(attempt, $"{what}: {e.Message}").Ignore();
+        }
+    }
+
+    /// <summary>Runs micro-batch <paramref name="work"/> forward (synchronously, on the worker) and returns its sends:
+    /// the next stage's input, and the taps (full) or ĥ (lean; the projections go through <see cref="StageLeanTaps"/>).</summary>
+    Task Process(BackboneStage stage, StageWork work, IGrainFactory grains)
     {
         var clock = Stopwatch.StartNew();
         StageWork? next = null;
         var chunks = new List<TapChunk>();
+        StageLeanTaps? lean = null;
+        if (work.Route.LeanTaps) lean = Lean(work.Route.JobId, work.Route.Attempt);
         using (NewDisposeScope())
         using (no_grad())
         {
@@ -160,17 +231,38 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
             using var output = stage.Forward(input, context);
             // Global tap index: 0 = embedding output, l + 1 = output of layer l.
             int firstTap = stage.IsFirst ? 0 : stage.First + 1;
-            // The last tap is also the next stage's input: serialize it once and send the same bytes to both.
-            var taps = output.Taps.Select(TensorPayloads.From).ToList();
-            for (int i = 0; i < taps.Count; i++)
-                chunks.AddRange(TapChunks.Split(work.Sequence, firstTap + i, taps[i], silo.MaxChunkBytes, work.Route.Attempt));
-            if (output.FinalNormed is not null)
-                chunks.AddRange(TapChunks.Split(work.Sequence, TapChunk.FinalNormed, TensorPayloads.From(output.FinalNormed), silo.MaxChunkBytes, work.Route.Attempt));
+            TensorPayload? last = null;
+            if (lean is not null)
+            {
+                // Lean: keep each tap in the compute dtype (what W_A multiplies) for the projection; U goes out from there.
+                var kept = output.Taps.Select((x, i) => (firstTap + i, x.to(lean.Compute).detach().DetachFromDisposeScope())).ToList();
+                lean.Forwarded(work.Sequence, kept);
+                if (output.FinalNormed is not null)   // ĥ crosses in the compute dtype (bf16: half the bytes)
+                    chunks.AddRange(TapChunks.Split(work.Sequence, TapChunk.FinalNormed, TensorPayloads.From(output.FinalNormed.to(lean.Compute)),
+                        silo.MaxChunkBytes, work.Route.Attempt));
+                if (!work.Route.IsLast) last = TensorPayloads.From(output.Taps[^1]);
+            }
+            else
+            {
+                // The last tap is also the next stage's input: serialize it once and send the same bytes to both.
+                var taps = output.Taps.Select(TensorPayloads.From).ToList();
+                for (int i = 0; i < taps.Count; i++)
+                    chunks.AddRange(TapChunks.Split(work.Sequence, firstTap + i, taps[i], silo.MaxChunkBytes, work.Route.Attempt));
+                if (output.FinalNormed is not null)
+                    chunks.AddRange(TapChunks.Split(work.Sequence, TapChunk.FinalNormed, TensorPayloads.From(output.FinalNormed), silo.MaxChunkBytes, work.Route.Attempt));
+                last = taps[^1];
+            }
             if (!work.Route.IsLast)
-                next = new StageWork(work.Route.Next(), work.Sequence, taps[^1], work.AttentionMask);
+                next = new StageWork(work.Route.Next(), work.Sequence, last!, work.AttentionMask);
         }
         _counters.AddCompute(clock.Elapsed);
-        clock.Restart();
+        _counters.CountProcessed();
+        return Send(chunks, next, work, grains);
+    }
+
+    async Task Send(List<TapChunk> chunks, StageWork? next, StageWork work, IGrainFactory grains)
+    {
+        var clock = Stopwatch.StartNew();
         long bytes = 0;
         var side = grains.GetGrain<ISideTrainerGrain>(work.Route.JobId);
         foreach (var message in TapChunks.Batch(chunks, silo.MaxChunkBytes))
@@ -184,6 +276,5 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
             bytes += next.Input.Data.Length;
         }
         _counters.AddSend(clock.Elapsed, bytes);
-        _counters.CountProcessed();
     }
 }

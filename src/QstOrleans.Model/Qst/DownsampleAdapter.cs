@@ -43,6 +43,13 @@ public sealed class DownsampleAdapter : nn.Module<Tensor, Tensor>
         _accumulate = precision.Accumulate;
     }
 
+    /// <summary>W_A [p, H], the adapter's first projection (lean taps: the stage that owns the layer applies it).</summary>
+    public DenseLinear Projection => _a;
+
+    /// <summary>True when the adapter is only W_B · act(W_A · x) (+ post-LayerNorm): nothing trainable or random reads x
+    /// before W_A, so U = W_A · x can be computed where x lives (lean taps).</summary>
+    public bool Splittable => _pre is null && _dropout == 0;
+
     /// <param name="x">[B, T, H] frozen backbone state (any float dtype).</param>
     /// <returns>[B, T, d] fp32.</returns>
     public override Tensor forward(Tensor x)
@@ -50,12 +57,21 @@ public sealed class DownsampleAdapter : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var input = _pre is null ? x : _pre.forward(x);
         if (_dropout > 0) input = nn.functional.dropout(input, _dropout, training);
-        var hidden = _a.forward(input.to(_compute));                                   // [B, T, p]
-        hidden = _activation switch
+        var u = AdapterProjection.Project(_a, input, _compute);                         // [B, T, p]
+        return FromProjection(u).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The rest of the adapter after U = W_A · x: LayerNorm_d(W_B · act(U)).</summary>
+    /// <param name="u">[B, T, p] in the compute dtype.</param>
+    /// <returns>[B, T, d] fp32.</returns>
+    public Tensor FromProjection(Tensor u)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = _activation switch
         {
-            "relu" => nn.functional.relu(hidden),
-            "gelu" => nn.functional.gelu(hidden),
-            _ => nn.functional.silu(hidden),
+            "relu" => nn.functional.relu(u),
+            "gelu" => nn.functional.gelu(u),
+            _ => nn.functional.silu(u),
         };
         var y = _b.forward(hidden).to(_accumulate);                             // [B, T, d]
         return (_post is null ? y : _post.forward(y)).MoveToOuterDisposeScope();

@@ -52,6 +52,11 @@ public sealed class QstSideNetwork : nn.Module
 
     public ModelConfig Model => _model;
     public QstConfig Config => _config;
+    /// <summary>The dtype of the side network's matmul operands (U and ĥ cross the wire in it with lean taps).</summary>
+    public ScalarType ComputeDType => _compute;
+
+    /// <summary>True when every adapter can be split (no pre-adapter LayerNorm, no adapter dropout): lean taps need it.</summary>
+    public bool SupportsLeanTaps => _downsample.All(a => a.Splittable);
 
     /// <summary>Number of trainable elements (the figures of spec §2).</summary>
     public long TrainableParameterCount => parameters().Where(p => p.requires_grad).Sum(p => p.numel());
@@ -62,20 +67,45 @@ public sealed class QstSideNetwork : nn.Module
     /// <returns>f [B, T, E] fp32, the merged state the LM head reads.</returns>
     public Tensor Forward(IReadOnlyList<Tensor> taps, Tensor finalNormed, AttentionContext context, IReadOnlyList<KvCache>? caches = null)
     {
-        if (caches is not null && caches.Count != _model.NumLayers)
-            throw new ArgumentException($"the side network has {_model.NumLayers} layers but got {caches.Count} KV caches");
         if (taps.Count != _model.NumLayers + 1)
             throw new ArgumentException($"the side network needs {_model.NumLayers + 1} taps (embedding + {_model.NumLayers} layers), got {taps.Count}");
+        return Run(t => _downsample[AdapterProjection.AdapterOfTap(t)].forward(taps[t]), finalNormed, context, caches);
+    }
+
+    /// <summary>
+    /// The same forward over lean taps: U_t = W_A · tap_t computed where the taps live (<see cref="AdapterProjection"/>), so
+    /// each adapter here runs only its part after W_A. Equal to <see cref="Forward"/> up to the dtype U crosses in.
+    /// </summary>
+    /// <param name="projections">N+1 × U_t [B, T, p] in the compute dtype (leaves: their gradients are what the stages need).</param>
+    /// <param name="finalNormed">ĥ [B, T, E] (any float dtype: lean taps carry it in the compute dtype).</param>
+    public Tensor ForwardProjected(IReadOnlyList<Tensor> projections, Tensor finalNormed, AttentionContext context)
+    {
+        if (projections.Count != _model.NumLayers + 1)
+            throw new ArgumentException($"the side network needs {_model.NumLayers + 1} projected taps, got {projections.Count}");
+        return Run(t => _downsample[AdapterProjection.AdapterOfTap(t)].FromProjection(projections[t]), finalNormed, context, null);
+    }
+
+    /// <summary>The adapter that reads tap t with <see cref="AdapterProjection.AdapterOfTap"/>.</summary>
+    public DownsampleAdapter Adapter(int index) => _downsample[index];
+
+    /// <summary>Parameter name of adapter i's W_A (checkpoints and the stages' slices use it).</summary>
+    public static string ProjectionName(int adapter) => $"downsample.{adapter}.adapter_A.weight";
+
+    /// <param name="downsampled">A(tap_t) [B, T, d] for tap t, computed on demand in tap order.</param>
+    Tensor Run(Func<int, Tensor> downsampled, Tensor finalNormed, AttentionContext context, IReadOnlyList<KvCache>? caches)
+    {
+        if (caches is not null && caches.Count != _model.NumLayers)
+            throw new ArgumentException($"the side network has {_model.NumLayers} layers but got {caches.Count} KV caches");
         using var scope = NewDisposeScope();
 
         // Downsample the embedding output: A_0 (used again for layer 0's output below).
-        var s = _downsample[0].forward(taps[0]);                                        // [B, T, d]
+        var s = downsampled(0);                                                          // [B, T, d]
 
         // The ladder: each backbone layer's output, downsampled, is gated into the side state, then a side layer runs.
         for (int i = 0; i < _model.NumLayers; i++)
         {
             var g = _z[i].to(_accumulate).sigmoid();                                     // [d]
-            s = (g.RSub(Scalars.One) * _downsample[i].forward(taps[i + 1])).Plus(g * s);  // [B, T, d]: (1 − g)·A(h) + g·s
+            s = (g.RSub(Scalars.One) * downsampled(i + 1)).Plus(g * s);                  // [B, T, d]: (1 − g)·A(h) + g·s
             s = _layers[i].Forward(s, context, caches?[i]);                              // [B, T, d]
         }
 

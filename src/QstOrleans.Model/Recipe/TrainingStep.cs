@@ -26,18 +26,21 @@ public sealed class TrainingStep(OptimizerStepper stepper)
     }
 
     /// <summary>Applies the update when the accumulation window is full; null while it is not.</summary>
-    public StepResult? ApplyIfDue()
+    /// <param name="remoteSquaredNorms">Lean taps: Σ g² of the parameters whose gradients the stages hold (see
+    /// <see cref="OptimizerStepper.Apply"/>).</param>
+    public StepResult? ApplyIfDue(IReadOnlyDictionary<int, double>? remoteSquaredNorms = null)
     {
         if (!stepper.StepDue) return null;
-        var (lr, gradNorm) = stepper.Apply();
+        var update = stepper.Apply(remoteSquaredNorms);
         float loss = _windowLoss / stepper.Accumulation;
         _windowLoss = 0;
-        return new StepResult(stepper.Step, loss, lr, gradNorm);
+        return new StepResult(stepper.Step, loss, update.Lr, update.GradNorm, update.ClipCoefficient);
     }
 
     /// <summary>Forgets a partial window (after a checkpoint restore, which lands on a step boundary).</summary>
     public void ResetWindow() => _windowLoss = 0;
 }
 
-/// <summary>One applied optimizer step: its number (1-based), mean micro-batch loss, lr used, gradient norm before clipping.</summary>
-public sealed record StepResult(int Step, float Loss, double LearningRate, double GradNorm);
+/// <summary>One applied optimizer step: its number (1-based), mean micro-batch loss, lr used, gradient norm before clipping,
+/// and the clip coefficient every gradient was multiplied by (1 = not clipped).</summary>
+public sealed record StepResult(int Step, float Loss, double LearningRate, double GradNorm, float ClipCoefficient = 1f);

@@ -24,9 +24,11 @@ public sealed record ModelBuildOptions
     /// <param name="CacheDequantized">Keep the dequantized NF4 weights (same numbers, more memory; benchmarks and tests).</param>
     /// <param name="Device">Where the model computes (CPU when null). Trainable parameters are drawn on the CPU from the
     /// seeded generator, then moved, so a seed gives the same initial weights on every device.</param>
+    /// <param name="LeanTaps">QST only: train the split form of the adapters' first projection that the distributed run uses
+    /// with lean taps (<c>pipeline.taps</c> = lean), so the two stay bitwise equal.</param>
     public ModelBuildOptions(TrainingMethod? Method = null, QstConfig? Qst = null, Precision? Precision = null, bool? DoubleQuant = null,
         WeightFormat? BackboneFormat = null, int? LoraRank = null, double? LoraAlpha = null, long? Seed = null,
-        bool CacheDequantized = false, Device? Device = null)
+        bool CacheDequantized = false, Device? Device = null, bool? LeanTaps = null)
     {
         var d = TrainingConfig.Defaults;
         this.Method = Method ?? TrainingMethods.Parse(d.Method.Name);
@@ -39,6 +41,7 @@ public sealed record ModelBuildOptions
         this.Seed = Seed ?? d.Schedule.Seed;
         this.CacheDequantized = CacheDequantized;
         this.Device = Device;
+        this.LeanTaps = LeanTaps ?? IsLean(d.Pipeline.Taps);
     }
 
     public TrainingMethod Method { get; init; }
@@ -51,6 +54,10 @@ public sealed record ModelBuildOptions
     public long Seed { get; init; }
     public bool CacheDequantized { get; init; }
     public Device? Device { get; init; }
+    public bool LeanTaps { get; init; }
+
+    /// <summary>True for <c>pipeline.taps</c> = lean.</summary>
+    public static bool IsLean(string taps) => string.Equals(taps, "lean", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The matmul dtype policy (<see cref="Precision"/>).</summary>
     public Precision Compute => Precision;
@@ -61,7 +68,8 @@ public sealed record ModelBuildOptions
     /// <param name="device">Where the model computes (the caller parses <c>runtime.device</c>; null = CPU).</param>
     public static ModelBuildOptions From(TrainingConfig c, Device? device = null) => new(
         TrainingMethods.Parse(c.Method.Name), QstConfig.From(c.Qst), Layers.Precision.Parse(c.Precision.Dtype), c.Precision.DoubleQuant,
-        ParseBackboneFormat(c.Precision.BackboneFormat), c.Method.LoraRank, c.Method.LoraAlpha, c.Schedule.Seed, Device: device);
+        ParseBackboneFormat(c.Precision.BackboneFormat), c.Method.LoraRank, c.Method.LoraAlpha, c.Schedule.Seed, Device: device,
+        LeanTaps: IsLean(c.Pipeline.Taps));
 
     /// <summary>Reads <c>precision.backbone_format</c>: nf4, bf16 (bfloat16) or fp32 (float32).</summary>
     /// <exception cref="ArgumentException">Any other name (the message names the key).</exception>
@@ -89,7 +97,10 @@ public static class ModelBuilder
                 var side = new QstSideNetwork(config, qst, o.Compute, o.Seed);
                 if (o.Target.type != DeviceType.CPU) side.to(o.Target);
                 var head = BackboneLoader.LoadLmHead(modelDirectory, config, options);
-                return new QstModel(backbone, side, head);
+                if (o.LeanTaps && !side.SupportsLeanTaps)
+                    throw new ArgumentException("pipeline.taps = lean needs qst.layer_norm_before_adapter = false and qst.adapter_dropout = 0 " +
+                                                "(both read the full hidden state before W_A); use --taps full");
+                return new QstModel(backbone, side, head) { LeanTaps = o.LeanTaps };
             }
             case TrainingMethod.Lora:
             case TrainingMethod.QLora:

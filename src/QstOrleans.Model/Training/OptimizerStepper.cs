@@ -37,6 +37,8 @@ public sealed class OptimizerStepper : IDisposable
     public IReadOnlyList<Parameter> Parameters => _parameters;
     /// <summary>Optimizer steps taken so far.</summary>
     public int Step { get; private set; }
+    /// <summary>AdamW's state of each parameter, in <see cref="Parameters"/> order (lean taps copy the stages' W_A state in and out).</summary>
+    public IReadOnlyList<AdamW.State> States => _adamw.States;
     /// <summary>Micro-batches per optimizer step.</summary>
     public int Accumulation => _accumulation;
     public bool StepDue => _accumulated == _accumulation;
@@ -54,41 +56,32 @@ public sealed class OptimizerStepper : IDisposable
     }
 
     /// <summary>Clips, steps AdamW with the scheduled lr and zeroes gradients.</summary>
-    /// <returns>The lr used and the global gradient norm before clipping.</returns>
-    public (double Lr, double GradNorm) Apply()
+    /// <param name="remoteSquaredNorms">Lean taps: Σ g² of parameters whose gradients live elsewhere (the stages' W_A
+    /// slices), by index into <see cref="Parameters"/>; such parameters have no gradient here and are not stepped here
+    /// (their holder applies the returned <see cref="StepUpdate.ClipCoefficient"/> and lr with its own AdamW).</param>
+    /// <returns>The lr used, the global gradient norm before clipping and the clip coefficient applied.</returns>
+    public StepUpdate Apply(IReadOnlyDictionary<int, double>? remoteSquaredNorms = null)
     {
         if (!StepDue) throw new InvalidOperationException($"only {_accumulated} of {_accumulation} micro-batches accumulated");
-        double gradNorm = GlobalGradNorm();
         double lr = _schedule.At(Step);
-        // One scope for the step's temporaries (clipping, AdamW arithmetic): left to the GC finalizer they
-        // pile up in native memory. The optimizer keeps its own state outside the scope.
         using (NewDisposeScope())
         {
-            if (Config.MaxGradNorm > 0) nn.utils.clip_grad_norm_(_parameters, Config.MaxGradNorm);
+            // One scope for the step's temporaries (gradient handles, clipping, AdamW arithmetic): every read of
+            // Parameter.grad is a new handle, and left to the GC they keep each step's gradients alive after zero_grad
+            // (full fine-tuning of a 1.1 B model ran out of 80 GB within a few steps that way).
+            var gradients = _parameters.Select(p => p.grad).ToList();
+            var squares = GradientClipping.SquaredNorms(gradients);
+            if (remoteSquaredNorms is not null)
+                foreach (var (index, square) in remoteSquaredNorms) squares[index] = square;
+            double norm = GradientClipping.Norm(squares);
+            float coefficient = GradientClipping.Coefficient(norm, Config.MaxGradNorm);
+            GradientClipping.Scale(gradients, coefficient);
             _adamw.Step(lr);
             _adamw.ZeroGrad();
+            _accumulated = 0;
+            Step++;
+            return new StepUpdate(lr, norm, coefficient);
         }
-        _accumulated = 0;
-        Step++;
-        return (lr, gradNorm);
-    }
-
-    double GlobalGradNorm()
-    {
-        // Every read of Parameter.grad makes a new tensor handle. Left to the GC, those handles keep each step's
-        // gradients alive after zero_grad releases them: full fine-tuning of a 1.1 B model on a GPU ran out of
-        // 80 GB within a few steps that way. The scope frees them here.
-        // One host read for all parameters: on a GPU each item() waits for the device, and QST has hundreds of tensors.
-        using var scope = NewDisposeScope();
-        var squares = new List<Tensor>(_parameters.Count);
-        foreach (var p in _parameters)
-        {
-            var grad = p.grad;
-            if (grad is null) continue;
-            var wide = grad.to(ScalarType.Float64);
-            squares.Add((wide * wide).sum());   // not pow(2): a number operand would be a temporary Scalar (see AdamW)
-        }
-        return squares.Count == 0 ? 0 : Math.Sqrt(stack(squares).sum().item<double>());
     }
 
     // ---- checkpointing (consistent cut: only between optimizer steps) ----
@@ -179,3 +172,6 @@ public sealed class OptimizerStepper : IDisposable
 
     public void Dispose() => _adamw.Dispose();
 }
+
+/// <summary>What one optimizer step applied: the lr, the global gradient norm before clipping, the clip coefficient.</summary>
+public sealed record StepUpdate(double Lr, double GradNorm, float ClipCoefficient);

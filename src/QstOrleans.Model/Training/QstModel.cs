@@ -23,12 +23,16 @@ public sealed class QstModel(BackboneStage backbone, QstSideNetwork side, Frozen
     public TrainingMethod Method => TrainingMethod.Qst;
     public Device Device => LmHead.Weight.device;
     public IReadOnlyList<Parameter> TrainableParameters { get; } = side.parameters().Where(p => p.requires_grad).ToList();
+    /// <summary>Train the split form the distributed run uses with lean taps (<see cref="SideMicroStep.AccumulateLean"/>).</summary>
+    public bool LeanTaps { get; init; }
 
     public Tensor Logits(Tensor inputIds, Tensor attentionMask)
     {
         using var context = AttentionContext.Create(attentionMask);
         using var taps = RunBackbone(inputIds, context);
-        return SideMicroStep.Logits(Side, LmHead, taps.Taps, taps.FinalNormed!, context);
+        return LeanTaps
+            ? SideMicroStep.LeanLogits(Side, LmHead, taps.Taps, taps.FinalNormed!, context)
+            : SideMicroStep.Logits(Side, LmHead, taps.Taps, taps.FinalNormed!, context);
     }
 
     /// <summary>One training micro-batch: the frozen backbone, then the shared side micro-step (the side-trainer grain
@@ -40,7 +44,9 @@ public sealed class QstModel(BackboneStage backbone, QstSideNetwork side, Frozen
     {
         using var context = AttentionContext.Create(attentionMask);
         using var taps = RunBackbone(inputIds, context);
-        return step.Accumulate(taps.Taps, taps.FinalNormed!, context, labels);
+        return LeanTaps
+            ? step.AccumulateLean(taps.Taps, taps.FinalNormed!, context, labels)
+            : step.Accumulate(taps.Taps, taps.FinalNormed!, context, labels);
     }
 
     /// <summary>The frozen forward: no autograd graph is recorded here.</summary>

@@ -1,4 +1,5 @@
 using QstOrleans.Cli.Train;
+using QstOrleans.Configuration;
 using QstOrleans.Model.SafeTensors;
 using QstOrleans.Model.Training;
 
@@ -7,7 +8,8 @@ namespace QstOrleans.Tests.Distributed;
 /// <summary>
 /// A job split into 1, 2 and 3 stages on separate silos ends with the same side-network weights and the
 /// same per-step losses as the single-process trainer (bitwise on CPU): the stages reproduce the
-/// whole-model taps exactly and the side trainer applies micro-batches in sequence order.
+/// whole-model taps exactly and the side trainer applies micro-batches in sequence order. With lean taps the stages also
+/// hold and step W_A (every adapter's first projection): its final values, collected from the stages, must match too.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class DistributedEquivalenceTests(ClusterFixture cluster)
@@ -15,21 +17,25 @@ public sealed class DistributedEquivalenceTests(ClusterFixture cluster)
     const int Steps = 6;
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    public async Task SplitJobEqualsSingleProcessTrainer(int stages)
+    [InlineData(1, "lean")]
+    [InlineData(2, "lean")]
+    [InlineData(3, "lean")]
+    [InlineData(2, "full")]
+    public async Task SplitJobEqualsSingleProcessTrainer(int stages, string taps)
     {
-        var (localLosses, localWeights) = RunLocal();
-        string jobId = $"equivalence-{stages}";
+        var spec = Spec() with { Taps = taps };
+        var (localLosses, localWeights) = LocalReference.Run(spec, cluster.Scratch($"local-{Guid.NewGuid():N}"));
+        string jobId = $"equivalence-{stages}-{taps}";
         var job = cluster.Grains.GetGrain<ITrainingJobGrain>(jobId);
-        var started = await job.Start(Spec() with { Stages = stages });
+        var started = await job.Start(spec with { Stages = stages });
         Assert.True(started.State == JobState.Running, started.Message);
         var done = await JobWait.UntilFinished(job, TimeSpan.FromMinutes(3));
         Assert.True(done.State == JobState.Completed, $"{done.State}: {done.Message}");
         Assert.Equal(Steps, done.Step);
 
         Assert.Equal(localLosses, done.Losses);
+        // (Lean really ran on both ends: the lean reference differs from the full one — see the next test — and a side
+        // trainer fed hidden states where it expects projections would fail on the shapes.)
         var weights = await cluster.Grains.GetGrain<ISideTrainerGrain>(jobId).GetWeights();
         Assert.Equal(localWeights.Keys.Order(), weights.Keys.Order());
         foreach (var (name, bytes) in localWeights)
@@ -48,7 +54,19 @@ public sealed class DistributedEquivalenceTests(ClusterFixture cluster)
         MicroBatchSize = 4, GradientAccumulation = 2, LearningRate = 1e-2, MaxGradNorm = 1.0, Seed = 5, Window = 3,
     };
 
-    (List<float> Losses, Dictionary<string, byte[]> Weights) RunLocal() => LocalReference.Run(Spec(), cluster.Scratch($"local-{Guid.NewGuid():N}"));
+    [Fact]
+    public async Task LeanAndFullTapsTrainTheSameModelUpToRounding()
+    {
+        // The two forms differ only in where W_A·x is computed and in ĥ crossing in the compute dtype: same model, same
+        // data, so the losses agree closely (not bitwise). An independent check that lean taps train what full taps train.
+        var lean = LocalReference.Run(Spec() with { Taps = "lean" }, cluster.Scratch($"lean-{Guid.NewGuid():N}"));
+        var full = LocalReference.Run(Spec() with { Taps = "full" }, cluster.Scratch($"full-{Guid.NewGuid():N}"));
+        Assert.Equal(full.Losses.Count, lean.Losses.Count);
+        for (int i = 0; i < full.Losses.Count; i++)
+            Assert.True(Math.Abs(full.Losses[i] - lean.Losses[i]) <= 2e-2 * Math.Abs(full.Losses[i]), $"step {i + 1}: full {full.Losses[i]} vs lean {lean.Losses[i]}");
+        Assert.NotEqual(full.Losses, lean.Losses);   // really two code paths (ĥ is rounded to bf16 in lean)
+        await Task.CompletedTask;
+    }
 }
 
 /// <summary>The same job trained by the single-process trainer (`qst train-local`): the independent reference.</summary>
@@ -59,6 +77,7 @@ internal static class LocalReference
         var reports = new List<StepReport>();
         _ = TrainLocalCommand.Run(new TrainLocalSettings
         {
+            Config = TrainingConfig.Defaults with { Pipeline = TrainingConfig.Defaults.Pipeline with { Taps = spec.Taps } },
             Model = spec.ModelDirectory, Data = spec.DataFile,
             Optimizer = new OptimizerConfig { LearningRate = spec.LearningRate, MaxGradNorm = spec.MaxGradNorm },
             Trainer = new TrainerConfig(spec.Epochs, spec.MaxSteps, spec.MicroBatchSize, spec.GradientAccumulation, 2, spec.Seed),

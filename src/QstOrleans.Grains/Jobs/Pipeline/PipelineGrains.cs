@@ -24,7 +24,7 @@ internal static class PipelineGrains
         var side = grains.GetGrain<ISideTrainerGrain>(jobId);
         // The call that activates the side trainer carries the placement hint: by the last stage when its silo has room.
         var position = await SideTrainerPlacement.WithHint(plan.Stages.Select(s => s.Slot.Id).ToList(), () =>
-            side.Initialize(new SideSpec(jobId, spec, plan.TotalSteps, plan.Model.NumLayers + 1, plan.MicroBatchesPerEpoch, expectedCheckpointStep), attempt));
+            side.Initialize(new SideSpec(jobId, spec, plan.TotalSteps, plan.Model.NumLayers + 1, plan.MicroBatchesPerEpoch, expectedCheckpointStep, plan.StageKeys), attempt));
         return (position, (await side.GetStatus()).Silo);
     }
 

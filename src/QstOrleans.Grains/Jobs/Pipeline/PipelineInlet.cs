@@ -11,7 +11,7 @@ internal sealed class PipelineInlet(string jobId, JobPlan plan, int attempt, IGr
 {
     readonly IBackboneStageGrain _firstStage = grains.GetGrain<IBackboneStageGrain>(plan.StageKeys[0]);
     readonly ISideTrainerGrain _side = grains.GetGrain<ISideTrainerGrain>(jobId);
-    readonly PipelineRoute _route = new(jobId, plan.StageKeys, 0, attempt);
+    readonly PipelineRoute _route = new(jobId, plan.StageKeys, 0, attempt, QstOrleans.Model.Training.ModelBuildOptions.IsLean(plan.Spec.Taps));
 
     /// <summary>Sends micro-batch <paramref name="sequence"/> (epoch-major order) and returns its token count.</summary>
     public async Task<int> SendAsync(long sequence)
