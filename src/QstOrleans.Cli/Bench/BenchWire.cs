@@ -25,7 +25,7 @@ internal static class BenchWire
     sealed record Settings(string Output, string[] Taps, int[] Links, int Steps, int Warmup, int Repeats, bool Kill, string Configuration,
         bool NoBuild, double MinLinkMbit);
 
-    sealed record Sample(double TokensPerSecond, double WireBytesPerToken, WireLayout Layout, IReadOnlyList<float> Losses);
+    sealed record Sample(double TokensPerSecond, double WireBytesPerToken, WireLayout Layout, IReadOnlyList<float> Losses, int Recoveries);
 
     public static Command Create()
     {
@@ -39,10 +39,16 @@ internal static class BenchWire
         var configuration = new Option<string>("--configuration") { Description = "Silo build configuration", DefaultValueFactory = _ => "Release" };
         var noBuild = new Option<bool>("--no-build") { Description = "Use the existing silo build" };
         var minLink = new Option<double>("--min-link-mbit") { Description = "Qst:MinLinkMbit of the silos (probe timeouts)", DefaultValueFactory = _ => 50 };
+        var render = new Option<bool>("--render") { Description = "Only rewrite WIRE.md and the chart from --out/wire.json (formula fields recomputed)" };
         var command = new Command("wire", "Bytes between hosts and tokens/s, full vs lean taps, on a rate-limited 2-host namespace cluster (needs root)")
-            { output, taps, links, steps, warmup, repeats, noKill, configuration, noBuild, minLink };
+            { output, taps, links, steps, warmup, repeats, noKill, configuration, noBuild, minLink, render };
         command.SetAction(p => CliErrors.Run(() =>
         {
+            if (p.GetValue(render))
+            {
+                Render(p.GetValue(output)!, Console.Out);
+                return 0;
+            }
             if (Environment.UserName != "root" || !OperatingSystem.IsLinux())
             {
                 Console.WriteLine("skipped: qst bench wire needs root on Linux (ip netns, ip link, tc); run it as root, e.g. sudo qst bench wire");
@@ -82,7 +88,9 @@ internal static class BenchWire
         {
             var (model, data) = WriteModelAndData(root, s.Steps, log);
             await using var cluster = await BenchWireCluster.StartAsync(repo, Path.Combine(root, "netns"), s.Configuration, s.NoBuild,
-                ["--Qst:MinLinkMbit", s.MinLinkMbit.ToString(System.Globalization.CultureInfo.InvariantCulture)], log);
+                // A long stall timeout: on a loaded box the first step of a fresh model can take over a minute, and a false
+                // stall recovery would replay micro-batches (bytes counted twice). Real faults still show through the probes.
+                ["--Qst:MinLinkMbit", s.MinLinkMbit.ToString(System.Globalization.CultureInfo.InvariantCulture), "--Qst:StallTimeout", "00:05:00"], log);
             for (int round = 1; round <= s.Repeats; round++)
                 foreach (int link in round % 2 == 1 ? s.Links : s.Links.Reverse().ToArray())   // alternate the order: drift hits both ends
                 {
@@ -95,7 +103,7 @@ internal static class BenchWire
                         (samples.TryGetValue((taps, link), out var list) ? list : samples[(taps, link)] = []).Add(sample);
                     }
                 }
-            results.Records.AddRange(samples.Select(kv => Record(kv.Key.Taps, kv.Key.Link, kv.Value)));
+            results.Records.AddRange(samples.Select(kv => Record(kv.Key.Taps, kv.Key.Link, kv.Value, (long)s.Steps * WireReport.TokensPerStep)));
             if (s.Kill && samples.FirstOrDefault().Value is [var reference, ..])
             {
                 var (taps, link) = samples.First().Key;
@@ -147,7 +155,8 @@ internal static class BenchWire
                 long tokens = (long)(p.Step - s0) * WireReport.TokensPerStep;
                 if (tokens <= 0) throw new InvalidOperationException($"job {jobId}: no steps between the warm-up poll (step {s0}) and the end");
                 await cluster.Client.Grains.GetGrain<ISideTrainerGrain>(jobId).Shutdown();
-                return new Sample(tokens / (now - t0), (bytes - submitBytes) / ((double)p.Step * WireReport.TokensPerStep), LayoutOf(p), p.Losses);
+                return new Sample(tokens / (now - t0), (bytes - submitBytes) / ((double)p.Step * WireReport.TokensPerStep), LayoutOf(p), p.Losses,
+                    p.Recoveries.Count);
             }
             if (clock.Elapsed > deadline) throw new TimeoutException($"job {jobId} still at step {p.Step} after {deadline.TotalMinutes:F0} min");
             await Task.Delay(100);
@@ -163,15 +172,16 @@ internal static class BenchWire
         return new WireLayout(stages.Count, BenchWireCluster.Hosts, Host(p.SideSilo), Host(p.JobSilo), stages);
     }
 
-    static WireRecord Record(string taps, int link, List<Sample> runs)
+    static WireRecord Record(string taps, int link, List<Sample> runs, long tokensPerRun)
     {
         // Every run of a configuration got the same placement (the planner and side placement are deterministic); if not, say so.
         var layout = runs[0].Layout;
-        var record = WireReport.Formula(WireShape.Of(BenchModel.Medium.Config), layout, taps, link) with
+        var record = WireReport.Formula(WireShape.Of(BenchModel.Medium.Config), layout, taps, link, tokensPerRun) with
         {
             TokensPerSecond = WireReport.Median(runs.Select(r => r.TokensPerSecond).ToList()),
             WireBytesPerToken = WireReport.Median(runs.Select(r => r.WireBytesPerToken).ToList()),
             TokensPerSecondRuns = runs.Select(r => r.TokensPerSecond).ToList(),
+            RunsWithRecovery = runs.Count(r => r.Recoveries > 0),
             WireBytesPerTokenRuns = runs.Select(r => r.WireBytesPerToken).ToList(),
         };
         var others = runs.Select(r => WireReport.Describe(r.Layout)).Distinct().ToList();
@@ -235,6 +245,18 @@ internal static class BenchWire
         string markdown = WireReport.Markdown(results, chart);
         File.WriteAllText(Path.Combine(output, "WIRE.md"), markdown);
         log.WriteLine(markdown);
+    }
+
+    /// <summary><c>--render</c>: WIRE.md and the chart again from wire.json, measured records' formula fields recomputed from their placement.</summary>
+    static void Render(string output, TextWriter log)
+    {
+        string file = Path.Combine(output, "wire.json");
+        if (!File.Exists(file)) throw new FileNotFoundException($"{file}: no results to render (run `qst bench wire` first)", file);
+        var results = BenchJson.Deserialize<WireResults>(File.ReadAllText(file));
+        var shape = WireShape.Of(BenchModel.Medium.Config);
+        var records = results.Records.Select(r => r.TokensPerSecond is not null && r.StageHosts.Count > 0
+            ? WireReport.Recompute(r, shape, (long)results.Steps * results.TokensPerStep) : r).ToList();
+        Write(results with { Records = records }, output, log);
     }
 
     static string RepoRoot()

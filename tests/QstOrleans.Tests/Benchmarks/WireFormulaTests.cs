@@ -63,6 +63,14 @@ public sealed class WireFormulaTests
     }
 
     [Fact]
+    public void LeanHandsOutAndCollectsTheRemoteStagesWASlicesOncePerRun()
+    {
+        // Stage 0 on host 0 owns adapters 0-5; each: W_A + 2 AdamW moments, fp32 [16, 768] = 3 · 4 · 16 · 768 = 147,456 B; out and back.
+        Assert.Equal(2 * 6 * 147_456.0, WireFormula.LeanStartAndEndBytes(M134, new WireLayout(2, 2, 1, 0)));
+        Assert.Equal(0, WireFormula.LeanStartAndEndBytes(M134, new WireLayout(2, 1, 0, 0)));
+    }
+
+    [Fact]
     public void OneHostSendsNothing()
     {
         var b = WireFormula.PerToken(M134, new WireLayout(3, 1, 0, 0), "full", 2, 512);

@@ -44,11 +44,23 @@ public sealed class WireReportTests
             TokensPerSecond = WireReport.Median([400, 380, 420]), WireBytesPerToken = 25_338, TokensPerSecondRuns = [400, 380, 420],
         };
         var md = WireReport.Markdown(new WireResults { Command = "qst bench wire", Repeats = 3, Records = [measured, .. WireReport.FormulaOnly()] }, "chart.png");
-        Assert.Contains("| llama-134m | full | 100 Mbit/s | 400 (400, 380, 420) | 25338 | 24600 |", md);
-        Assert.Contains("| 1.030 |", md);                        // 25338 / 24600
+        Assert.Contains("| llama-134m | full | 100 Mbit/s | 400 (400, 380, 420) | 25338 () | 24600 |", md);
+        Assert.Contains("| 1.030 |", md);                        // 25338 / 24600 (full taps: nothing once per run)
         Assert.Contains("| llama2-70b | 8 | lean |", md);
         Assert.Contains("512×", md);                              // 70B full / lean stage↔side
         Assert.Contains("`qst bench wire`", md);
+    }
+
+    [Fact]
+    public void MeasuredLeanRecordsAddTheOncePerRunSlicesSpreadOverTheRun()
+    {
+        var shape = new WireShape("llama-134m", 768, 12, 768, 16);
+        var lean = WireReport.Formula(shape, new WireLayout(2, 2, 1, 0), "lean", 0, tokensPerRun: 3072);
+        Assert.Equal(3080 + 448 + 72 / 512.0 + 16 + 2 * 6 * 147_456 / 3072.0, lean.FormulaRunBytesPerToken);
+        Assert.Equal(new[] { 0, 1 }, lean.StageHosts);
+        var again = WireReport.Recompute(lean with { TokensPerSecond = 50, FormulaBytesPerToken = 1 }, shape, 3072);
+        Assert.Equal(lean.FormulaBytesPerToken, again.FormulaBytesPerToken);
+        Assert.Equal(50, again.TokensPerSecond);
     }
 
     [Theory]

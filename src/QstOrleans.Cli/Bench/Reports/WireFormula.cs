@@ -77,6 +77,17 @@ public static class WireFormula
         return new WireBytes(stageToStage, side, control, inputs);
     }
 
+    /// <summary>
+    /// Lean taps' bytes per job attempt, not per token: the side trainer hands each stage its W_A slices with their AdamW
+    /// moments (3 fp32 tensors [p, H] per adapter) at the start and copies them back at the last step (and at every
+    /// checkpoint), for the adapters of stages not on the side trainer's host. Stage i owns adapters first..end−1.
+    /// </summary>
+    public static double LeanStartAndEndBytes(WireShape shape, WireLayout layout)
+    {
+        int remoteAdapters = Enumerable.Range(0, layout.Stages).Where(i => layout.StageHost(i) != layout.SideHost).Sum(i => LayersOf(i, shape.Layers, layout.Stages));
+        return 2.0 * remoteAdapters * 3 * HiddenBytes * shape.AdapterDim * (double)shape.Hidden;
+    }
+
     /// <summary>Decoder layers of stage <paramref name="stage"/> of <paramref name="stages"/> (balanced, first stages take the remainder).</summary>
     public static int LayersOf(int stage, int layers, int stages) => layers / stages + (stage < layers % stages ? 1 : 0);
 

@@ -19,13 +19,21 @@ public sealed record WireRecord
     public double? WireBytesPerToken { get; init; }
     public double FormulaBytesPerToken { get; init; }
     public double FormulaSideBytesPerToken { get; init; }
+    /// <summary>Measured records: the formula plus lean's once-per-run W_A hand-out and collection
+    /// (<see cref="WireFormula.LeanStartAndEndBytes"/>) spread over the run's tokens: what the counters should see.</summary>
+    public double? FormulaRunBytesPerToken { get; init; }
     public int Stages { get; init; }
     public int Hosts { get; init; }
     public bool SideOnLastStageHost { get; init; }
     /// <summary>Where the parts ran (measured) or are assumed (formula): stage hosts, side trainer, job grain.</summary>
     public string Layout { get; init; } = "";
+    public IReadOnlyList<int> StageHosts { get; init; } = [];
+    public int SideHost { get; init; }
+    public int JobHost { get; init; }
     public IReadOnlyList<double> TokensPerSecondRuns { get; init; } = [];
     public IReadOnlyList<double> WireBytesPerTokenRuns { get; init; } = [];
+    /// <summary>Runs of this configuration in which the job recovered (replayed micro-batches count their bytes twice).</summary>
+    public int RunsWithRecovery { get; init; }
 }
 
 /// <summary>The kill -9 part: a silo's process killed mid-run, and what the job did about it.</summary>
@@ -63,15 +71,27 @@ public static class WireReport
     }
 
     /// <summary>The formula's record for one layout (bf16 compute, <see cref="TokensPerStep"/> tokens per optimizer step).</summary>
-    public static WireRecord Formula(WireShape shape, WireLayout layout, string taps, int linkMbit = 0)
+    /// <param name="tokensPerRun">Measured runs: the trained tokens of one run (for <see cref="WireRecord.FormulaRunBytesPerToken"/>).</param>
+    public static WireRecord Formula(WireShape shape, WireLayout layout, string taps, int linkMbit = 0, long? tokensPerRun = null)
     {
         var b = WireFormula.PerToken(shape, layout, taps, computeBytes: 2, TokensPerStep);
+        double oneOff = taps == "lean" ? WireFormula.LeanStartAndEndBytes(shape, layout) : 0;
         return new WireRecord
         {
             Shape = shape.Name, Taps = taps, LinkMbit = linkMbit, FormulaBytesPerToken = b.Total, FormulaSideBytesPerToken = b.Side,
+            FormulaRunBytesPerToken = tokensPerRun is { } t ? b.Total + oneOff / t : null,
             Stages = layout.Stages, Hosts = layout.Hosts, SideOnLastStageHost = layout.SideOnLastStageHost, Layout = Describe(layout),
+            StageHosts = Enumerable.Range(0, layout.Stages).Select(layout.StageHost).ToList(), SideHost = layout.SideHost, JobHost = layout.JobHost,
         };
     }
+
+    /// <summary>A measured record's formula fields recomputed from its placement (after a formula change; <c>--render</c>).</summary>
+    public static WireRecord Recompute(WireRecord r, WireShape shape, long tokensPerRun) =>
+        Formula(shape, new WireLayout(r.StageHosts.Count, r.Hosts, r.SideHost, r.JobHost, r.StageHosts), r.Taps, r.LinkMbit, tokensPerRun) with
+        {
+            Shape = r.Shape, Layout = r.Layout, TokensPerSecond = r.TokensPerSecond, WireBytesPerToken = r.WireBytesPerToken,
+            TokensPerSecondRuns = r.TokensPerSecondRuns, WireBytesPerTokenRuns = r.WireBytesPerTokenRuns, RunsWithRecovery = r.RunsWithRecovery,
+        };
 
     public static string Describe(WireLayout l) =>
         $"stages on hosts [{string.Join(",", Enumerable.Range(0, l.Stages).Select(i => l.StageHost(i)))}], side on {l.SideHost}, job on {l.JobHost}";
@@ -99,13 +119,17 @@ public static class WireReport
         var measured = r.Records.Where(x => x.TokensPerSecond is not null).ToList();
         if (measured.Count > 0)
         {
-            md.AppendLine("| shape | taps | link per silo | tokens/s (runs) | wire B/token | formula B/token | formula side B/token | wire / formula | layout |");
-            md.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            md.AppendLine("| shape | taps | link per silo | tokens/s (runs) | wire B/token (runs) | formula B/token | formula side B/token | formula + start/end B/token | wire / that | layout (hosts 0 = h1, 1 = h2) |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
             foreach (var x in measured)
                 md.AppendLine($"| {x.Shape} | {x.Taps} | {Link(x.LinkMbit)} | {F(x.TokensPerSecond, "F0")} ({string.Join(", ", x.TokensPerSecondRuns.Select(v => F(v, "F0")))}) " +
-                              $"| {F(x.WireBytesPerToken, "F0")} | {F(x.FormulaBytesPerToken, "F0")} | {F(x.FormulaSideBytesPerToken, "F1")} " +
-                              $"| {F(x.WireBytesPerToken / x.FormulaBytesPerToken, "F3")} | {x.Layout} |");
+                              $"| {F(x.WireBytesPerToken, "F0")} ({string.Join(", ", x.WireBytesPerTokenRuns.Select(v => F(v, "F0")))}) " +
+                              $"| {F(x.FormulaBytesPerToken, "F0")} | {F(x.FormulaSideBytesPerToken, "F1")} | {F(x.FormulaRunBytesPerToken, "F0")} " +
+                              $"| {F(x.WireBytesPerToken / (x.FormulaRunBytesPerToken ?? x.FormulaBytesPerToken), "F3")} | {x.Layout}" +
+                              $"{(x.RunsWithRecovery > 0 ? $"; {x.RunsWithRecovery} run(s) recovered" : "")} |");
             md.AppendLine();
+            md.AppendLine("Formula + start/end: lean taps also hand the remote stage its W_A slices with their AdamW state at the start and " +
+                          "copy them back at the last step (`WireFormula.LeanStartAndEndBytes`), once per run, here spread over the run's tokens.").AppendLine();
         }
         md.AppendLine("Formula only (bf16, side trainer on the last stage's host, one stage per host):").AppendLine();
         md.AppendLine("| shape | stages = hosts | taps | formula B/token | stage↔side B/token | full / lean (side) |");
