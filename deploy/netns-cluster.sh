@@ -7,6 +7,7 @@
 #
 #   deploy/netns-cluster.sh up [--hosts N] [--rate 100mbit] [options]   start; prints the `qst train` line
 #   deploy/netns-cluster.sh status                                       what runs, addresses, qdiscs
+#   deploy/netns-cluster.sh rate RATE|none                               change every silo link's limit of a running cluster
 #   deploy/netns-cluster.sh down                                         stop exactly what `up` recorded, delete the namespaces
 # options (or environment):
 #   --hosts N            silo namespaces PREFIX-h1..hN (HOSTS, 2)
@@ -25,6 +26,8 @@ cd "$(dirname "$0")/.."
 
 action=${1:-}
 [ $# -gt 0 ] && shift
+new_rate=
+if [ "$action" = rate ]; then new_rate=${1:-}; [ $# -gt 0 ] && shift; fi
 hosts=${HOSTS:-2}
 rate=${RATE:-}
 prefix=${PREFIX:-qst}
@@ -38,7 +41,7 @@ build=1
 silo_args=()
 redis_port=6379 silo_port=11111 gateway_port=30000
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 die() { echo "error: $*" >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
@@ -136,6 +139,24 @@ status() {
   done <"$state/created"
 }
 
+# Replaces the tbf qdisc on both ends of every silo link of the recorded cluster (none: removes it).
+set_rate() {
+  [ "$(id -u)" -eq 0 ] || die "needs root (tc)"
+  [ -f "$state/cluster.env" ] || die "no cluster recorded in $state (run: $0 up --state $state)"
+  [ "$new_rate" = none ] || [[ $new_rate =~ ^[0-9]+(kbit|mbit|gbit)$ ]] || die "rate: '$new_rate' is not none or a rate like 100mbit (units kbit, mbit, gbit)"
+  local p n
+  p=$(sed -n 's/^PREFIX=//p' "$state/cluster.env"); n=$(sed -n 's/^HOSTS=//p' "$state/cluster.env")
+  [ -n "$p" ] && [ -n "$n" ] || die "$state/cluster.env lacks PREFIX or HOSTS (made by an older script: down and up again)"
+  rate=$([ "$new_rate" = none ] && echo "" || echo "$new_rate")
+  for i in $(seq "$n"); do
+    tc qdisc del dev "${p}v$i" root 2>/dev/null || true
+    ip netns exec "$p-h$i" tc qdisc del dev eth0 root 2>/dev/null || true
+    if [ -n "$rate" ]; then tbf "${p}v$i"; tbf eth0 "$p-h$i"; fi
+  done
+  sed -i "s/^RATE=.*/RATE=${rate:-none}/" "$state/cluster.env"
+  echo "silo links of $p: ${rate:-unlimited}"
+}
+
 up() {
   [ "$(id -u)" -eq 0 ] || die "needs root (ip netns, ip link, tc)"
   command -v redis-server >/dev/null || die "redis-server is not installed: apt-get install -y redis-server"
@@ -199,6 +220,7 @@ up() {
 QST_REDIS=$redis_ip:$redis_port
 QST_CLUSTER_ID=$cluster_id
 HOSTS=$hosts
+PREFIX=$prefix
 RATE=${rate:-none}
 CHECKPOINTS=$checkpoints
 EOF
@@ -209,5 +231,6 @@ case $action in
   up) up ;;
   down) down ;;
   status) status ;;
+  rate) set_rate ;;
   *) usage ;;
 esac

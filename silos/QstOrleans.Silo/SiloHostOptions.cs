@@ -125,6 +125,8 @@ public static partial class SiloConfiguration
         foreach (var (name, value) in new[] { ("StallTimeout", silo.StallTimeout), ("HealthCheckPeriod", silo.HealthCheckPeriod), ("RecoveryTimeout", silo.RecoveryTimeout),
                      ("HealthProbeTimeout", silo.HealthProbeTimeout) })
             if (value <= TimeSpan.Zero) throw new ArgumentException($"{Section}:{name}: must be a positive time span (e.g. 00:01:00), got {value}");
+        if (!(silo.MinLinkMbit >= 0) || double.IsInfinity(silo.MinLinkMbit))
+            throw new ArgumentException($"{Section}:MinLinkMbit: must be a link rate in Mbit/s >= 0 (0 = fixed probe timeout), got {silo.MinLinkMbit}");
         if (silo.MaxRecoveriesWithoutProgress < 1)
             throw new ArgumentException($"{Section}:MaxRecoveriesWithoutProgress: must be at least 1, got {silo.MaxRecoveriesWithoutProgress}");
         host.FailureDetection.Validate(Section);

@@ -21,6 +21,7 @@ internal static class BenchCommand
         foreach (var part in new[] { "all", "methods", "nf4", "pipeline" }) bench.Subcommands.Add(Part(part));
         bench.Subcommands.Add(RenderCommand());
         bench.Subcommands.Add(BenchGpu.Create());
+        bench.Subcommands.Add(BenchWire.Create());
         bench.Subcommands.Add(RunOneCommand());
         bench.Subcommands.Add(RunNf4Command());
         bench.Subcommands.Add(BenchPipeline.RunCommand());

@@ -34,6 +34,9 @@ public sealed class QstSiloOptions
     public TimeSpan HealthCheckPeriod { get; set; } = TimeSpan.FromSeconds(2);
     /// <summary>How long the job waits for its side trainer or a stage to answer a health probe; no answer counts as a fault.</summary>
     public TimeSpan HealthProbeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>The slowest link between silos the job's health probe must tolerate, Mbit/s (<c>Qst:MinLinkMbit</c>): the probe
+    /// timeout grows by the time the tensors in flight take on such a link (a probe queues behind them). 0 = fixed timeout.</summary>
+    public double MinLinkMbit { get; set; }
     /// <summary>How long one recovery keeps retrying (the cluster may still be noticing a dead silo) before the job fails.</summary>
     public TimeSpan RecoveryTimeout { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>Recoveries in a row without a completed optimizer step after which the job fails with the last reason.</summary>

@@ -23,6 +23,7 @@ public static class SiloBuilderExtensions
             throw new ArgumentException($"silo '{options.SiloName}' declares the same device slot twice: {string.Join(", ", slots.Select(s => s.Device))}");
         builder.UseSiloMetadata(SlotMetadata.Encode(options.SiloName, slots));
         builder.AddPlacementDirector<DeviceSlotPlacement, DeviceSlotPlacementDirector>();
+        builder.AddPlacementDirector<SideTrainerPlacement, SideTrainerPlacementDirector>();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<CheckpointStores>();
         builder.Services.AddSingleton(new Inputs.InputGuard(options.Roots));

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using QstOrleans.Grains.Jobs.Pipeline;
 using QstOrleans.Grains.Jobs.Recovery;
+using QstOrleans.Grains.Placement;
 
 namespace QstOrleans.Grains.Jobs;
 
@@ -159,8 +160,10 @@ internal sealed class TrainingJobRecovery(TrainingJobGrain job, RecoverySupervis
             return;
         }
         var verdict = await HealthProbe.CheckAsync(supervisor.Policy, run.Attempt,
-            () => job.Grains.GetGrain<ISideTrainerGrain>(job.JobId).GetStatus(),
-            () => Task.WhenAll(run.Plan.StageKeys.Select(k => job.Grains.GetGrain<IBackboneStageGrain>(k).GetStatus())), cancel);
+            // With the placement hint: a probe that re-activates a side trainer whose silo died places it as a launch would.
+            () => SideTrainerPlacement.WithHint(run.Plan.Stages.Select(s => s.Slot.Id).ToList(), () => job.Grains.GetGrain<ISideTrainerGrain>(job.JobId).GetStatus()),
+            () => Task.WhenAll(run.Plan.StageKeys.Select(k => job.Grains.GetGrain<IBackboneStageGrain>(k).GetStatus())), cancel,
+            ProbeBudget.BytesInFlight(run.Plan));
         if (job.Run != run) return;   // the pipeline changed while the probe ran
         if (verdict.Fault is { } fault) Trigger(run.Attempt, fault);
         else if (verdict.Warning is { } warning) job.Log.LogWarning("job {Job}: {Warning}", job.JobId, warning);

@@ -14,6 +14,7 @@ namespace QstOrleans.Grains.Side;
 /// <remarks>Initialize throws <see cref="InvalidDataException"/> when the stored checkpoint belongs to another job spec,
 /// <see cref="CheckpointCorruptException"/> when checkpoints exist but none verifies, and <see cref="InvalidDataException"/> when
 /// the store lacks the checkpoint the job recorded as committed (<see cref="StoreContinuity"/>).</remarks>
+[Placement.SideTrainerPlacement]
 public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores stores, ILogger<SideTrainerGrain> log) : Grain, ISideTrainerGrain
 {
     SideSession? _session;

@@ -20,15 +20,18 @@ public sealed class QstTestSilo : ISiloConfigurator
     public const string RootKey = "QstTestRoot";
     public const string DurableKey = "QstTestDurableState";
     public const string PerSiloCheckpointsKey = "QstTestPerSiloCheckpoints";
+    public const string SlotsPerSiloKey = "QstTestSlotsPerSilo";
 
     /// <summary>A cluster of <paramref name="silos"/> silos keeping checkpoints (and durable state) under <paramref name="root"/>;
     /// with <paramref name="perSiloCheckpoints"/> each silo gets its own checkpoint directory (a misconfigured multi-host cluster).</summary>
-    public static TestCluster Build(int silos, string root, bool durableState, bool perSiloCheckpoints = false)
+    /// <param name="slotsPerSilo">CPU slots per silo: "cpu:0", "cpu:1", ...</param>
+    public static TestCluster Build(int silos, string root, bool durableState, bool perSiloCheckpoints = false, int slotsPerSilo = 1)
     {
         var builder = new TestClusterBuilder((short)silos);
         builder.Properties[RootKey] = root;
         builder.Properties[DurableKey] = durableState ? "true" : "false";
         builder.Properties[PerSiloCheckpointsKey] = perSiloCheckpoints ? "true" : "false";
+        builder.Properties[SlotsPerSiloKey] = slotsPerSilo.ToString(System.Globalization.CultureInfo.InvariantCulture);
         builder.AddSiloBuilderConfigurator<QstTestSilo>();
         var cluster = builder.Build();
         cluster.Deploy();
@@ -42,7 +45,8 @@ public sealed class QstTestSilo : ISiloConfigurator
         builder.AddQst(new QstSiloOptions
         {
             SiloName = name,
-            Slots = [new SlotOptions { Device = "cpu:0", MemoryGiB = 4 }],
+            Slots = Enumerable.Range(0, int.Parse(builder.Configuration[SlotsPerSiloKey] ?? "1", System.Globalization.CultureInfo.InvariantCulture))
+                .Select(i => new SlotOptions { Device = $"cpu:{i}", MemoryGiB = 4 }).ToList(),
             Checkpoints = new CheckpointOptions
             {
                 Store = "local", KeepLast = 2,

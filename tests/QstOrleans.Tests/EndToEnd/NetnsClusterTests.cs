@@ -35,6 +35,10 @@ public sealed class NetnsClusterTests(ITestOutputHelper log) : IDisposable
             var up = await Script("up", "--hosts", "2", "--prefix", prefix, "--subnet", subnet, "--state", state, "--cluster-id", clusterId,
                 "--configuration", configuration, "--no-build", "--rate", "1gbit");
             log.WriteLine($"up in {clock.Elapsed.TotalSeconds:F1} s:\n{up}");
+            // The rate action swaps the limit of a running cluster in place (qst bench wire changes it between runs).
+            await Script("rate", "500mbit", "--state", state);
+            Assert.Contains("rate 500Mbit", await Script("status", "--state", state));
+            await Script("rate", "1gbit", "--state", state);
             string redis = $"{subnet}.2:6379";
 
             string jobId = $"netns-{Guid.NewGuid():N}"[..16];

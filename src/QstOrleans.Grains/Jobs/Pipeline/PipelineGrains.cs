@@ -1,3 +1,5 @@
+using QstOrleans.Grains.Placement;
+
 namespace QstOrleans.Grains.Jobs.Pipeline;
 
 /// <summary>
@@ -20,7 +22,9 @@ internal static class PipelineGrains
         await Task.WhenAll(plan.Stages.Select((s, i) => grains.GetGrain<IBackboneStageGrain>(plan.StageKeys[i])
             .EnsureLoaded(stageSpec with { First = s.First, End = s.End })));
         var side = grains.GetGrain<ISideTrainerGrain>(jobId);
-        var position = await side.Initialize(new SideSpec(jobId, spec, plan.TotalSteps, plan.Model.NumLayers + 1, plan.MicroBatchesPerEpoch, expectedCheckpointStep, plan.StageKeys), attempt);
+        // The call that activates the side trainer carries the placement hint: by the last stage when its silo has room.
+        var position = await SideTrainerPlacement.WithHint(plan.Stages.Select(s => s.Slot.Id).ToList(), () =>
+            side.Initialize(new SideSpec(jobId, spec, plan.TotalSteps, plan.Model.NumLayers + 1, plan.MicroBatchesPerEpoch, expectedCheckpointStep, plan.StageKeys), attempt));
         return (position, (await side.GetStatus()).Silo);
     }
 
