@@ -1,3 +1,4 @@
+using QstOrleans.Model.Metrics;
 using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Configuration;
 using QstOrleans.Model.Backbone;

@@ -1,3 +1,4 @@
+using QstOrleans.Model.Metrics;
 using QstOrleans.Model.Training;
 
 namespace QstOrleans.Cli.Train;

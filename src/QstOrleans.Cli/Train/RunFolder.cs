@@ -1,3 +1,4 @@
+using QstOrleans.Model.Metrics;
 using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.SafeTensors;

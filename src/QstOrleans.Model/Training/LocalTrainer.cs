@@ -1,3 +1,4 @@
+using QstOrleans.Model.Metrics;
 using System.Diagnostics;
 using QstOrleans.Model.Recipe;
 using static TorchSharp.torch;

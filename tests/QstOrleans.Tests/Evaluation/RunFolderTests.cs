@@ -1,3 +1,4 @@
+using QstOrleans.Model.Metrics;
 using System.Buffers.Binary;
 using System.Text.Json;
 using QstOrleans.Cli.ModelTools;

@@ -1,3 +1,4 @@
+using QstOrleans.Model.Metrics;
 using Google.Protobuf;
 using QstOrleans.Model.Training;
 using QstOrleans.Tests.Evaluation;

@@ -1,7 +1,7 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch.utils.tensorboard;
 
-namespace QstOrleans.Model.Training;
+namespace QstOrleans.Model.Metrics;
 
 /// <summary>
 /// TensorBoard event files (<c>events.out.tfevents.*</c>) beside <c>metrics.jsonl</c>, with the same scalars per step

@@ -1,7 +1,8 @@
+using QstOrleans.Model.Training;
 using System.Text;
 using System.Text.Json;
 
-namespace QstOrleans.Model.Training;
+namespace QstOrleans.Model.Metrics;
 
 /// <summary>One line of <c>metrics.jsonl</c>; the evaluation fields are null on steps without evaluation.</summary>
 public sealed record MetricsRecord(int Step, int Epoch, double Loss, double LearningRate, double GradNorm, double TokensPerSecond,

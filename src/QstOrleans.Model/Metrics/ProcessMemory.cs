@@ -1,4 +1,4 @@
-namespace QstOrleans.Model.Training;
+namespace QstOrleans.Model.Metrics;
 
 /// <summary>Process memory figures from /proc (Linux); native libtorch memory is invisible to the GC.</summary>
 public static class ProcessMemory
