@@ -48,6 +48,8 @@ internal sealed class BenchWireCluster : IAsyncDisposable
         if (noBuild) args.Add("--no-build");
         foreach (var a in siloArguments) args.AddRange(["--silo-arg", a]);
         cluster._up = true;   // up cleans up after itself on failure; down is harmless either way
+        // Ctrl+C ends the process without unwinding this object's DisposeAsync: take the namespaces, silos and Redis down then.
+        Console.CancelKeyPress += cluster.DownOnInterrupt;
         log.WriteLine(await cluster.Script(args, TimeSpan.FromMinutes(15)));
         cluster.Client = await QstClient.ConnectAsync(new QstClientOptions { RedisConnectionString = cluster.Redis, ClusterId = cluster.ClusterId });
         return cluster;
@@ -100,7 +102,17 @@ internal sealed class BenchWireCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Console.CancelKeyPress -= DownOnInterrupt;
         if (Client is not null) await Client.DisposeAsync();
         if (_up) _log.WriteLine(await Script(["down", "--state", _state], TimeSpan.FromMinutes(2)));
+        _up = false;
+    }
+
+    void DownOnInterrupt(object? sender, ConsoleCancelEventArgs e)
+    {
+        if (!_up) return;
+        _up = false;
+        Console.Error.WriteLine("interrupted: taking the namespace cluster down");
+        Script(["down", "--state", _state], TimeSpan.FromMinutes(2)).GetAwaiter().GetResult();
     }
 }

@@ -20,16 +20,9 @@ public sealed class LeanTapsMathTests
     [Fact]
     public void SplitAdapterGivesTheUnsplitLossAndGradients()
     {
-        var c = TinyLlama.Config;
         using var scope = NewDisposeScope();
-        using var g = new Generator(31);
-        using var side = new QstSideNetwork(c, TinyLlama.Qst with { Fp32MasterWeights = false }, Precision.Float64, seed: 4);
-        var taps = Enumerable.Range(0, c.NumLayers + 1).Select(_ => randn([B, T, c.HiddenSize], dtype: ScalarType.Float64, generator: g)).ToList();
-        var finalNormed = randn([B, T, c.HiddenSize], dtype: ScalarType.Float64, generator: g);
-        using var head = new FrozenLmHead(randn([c.VocabSize, c.HiddenSize], dtype: ScalarType.Float64, generator: g) * 0.3, Precision.Float64);
-        var labels = randint(3, c.VocabSize, [B, T], generator: g);
-        using var mask = ones(B, T, dtype: ScalarType.Int64);
-        using var context = AttentionContext.Create(mask);
+        using var @case = Case.Make(generatorSeed: 31, sideSeed: 4);
+        var (side, taps, finalNormed, head, labels, context) = @case;
         var parameters = side.named_parameters().Where(p => p.parameter.requires_grad).ToList();
 
         // Unsplit: autograd through the whole adapter.
@@ -65,14 +58,8 @@ public sealed class LeanTapsMathTests
     {
         var c = TinyLlama.Config;
         using var scope = NewDisposeScope();
-        using var g = new Generator(8);
-        using var side = new QstSideNetwork(c, TinyLlama.Qst with { Fp32MasterWeights = false }, Precision.Float64, seed: 2);
-        var taps = Enumerable.Range(0, c.NumLayers + 1).Select(_ => randn([B, T, c.HiddenSize], dtype: ScalarType.Float64, generator: g)).ToList();
-        var finalNormed = randn([B, T, c.HiddenSize], dtype: ScalarType.Float64, generator: g);
-        using var head = new FrozenLmHead(randn([c.VocabSize, c.HiddenSize], dtype: ScalarType.Float64, generator: g) * 0.3, Precision.Float64);
-        var labels = randint(3, c.VocabSize, [B, T], generator: g);
-        using var mask = ones(B, T, dtype: ScalarType.Int64);
-        using var context = AttentionContext.Create(mask);
+        using var @case = Case.Make(generatorSeed: 8, sideSeed: 2);
+        var (side, taps, finalNormed, head, labels, context) = @case;
         using var stepper = new OptimizerStepper(side.parameters().Where(p => p.requires_grad).ToList(), new OptimizerConfig(), 1, 1);
         var step = new SideMicroStep(side, head, new TrainingStep(stepper));
 
@@ -121,5 +108,31 @@ public sealed class LeanTapsMathTests
         GradientClipping.Scale([a.grad, b.grad], coefficient);
         Assert.Equal(3f * coefficient, a.grad[0].item<float>());
         Assert.Equal(4f * coefficient, b.grad[0].item<float>());
+    }
+}
+
+/// <summary>A float64 side network with random taps [B, T, H], ĥ, a random frozen head and labels (tensors in the caller's scope).</summary>
+internal sealed record Case(QstSideNetwork Side, List<Tensor> Taps, Tensor FinalNormed, FrozenLmHead Head, Tensor Labels, AttentionContext Context)
+    : IDisposable
+{
+    const int B = 2, T = 5;
+
+    public static Case Make(ulong generatorSeed, long sideSeed)
+    {
+        var c = TinyLlama.Config;
+        using var g = new Generator(generatorSeed);
+        var side = new QstSideNetwork(c, TinyLlama.Qst with { Fp32MasterWeights = false }, Precision.Float64, seed: sideSeed);
+        var taps = Enumerable.Range(0, c.NumLayers + 1).Select(_ => randn([B, T, c.HiddenSize], dtype: ScalarType.Float64, generator: g)).ToList();
+        var finalNormed = randn([B, T, c.HiddenSize], dtype: ScalarType.Float64, generator: g);
+        var head = new FrozenLmHead(randn([c.VocabSize, c.HiddenSize], dtype: ScalarType.Float64, generator: g) * 0.3, Precision.Float64);
+        var labels = randint(3, c.VocabSize, [B, T], generator: g);
+        return new Case(side, taps, finalNormed, head, labels, AttentionContext.Create(ones(B, T, dtype: ScalarType.Int64)));
+    }
+
+    public void Dispose()
+    {
+        Side.Dispose();
+        Head.Dispose();
+        Context.Dispose();
     }
 }
