@@ -109,7 +109,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
 
     // ---- lean taps (see StageLeanTaps) ----
 
-    public Task InitializeAdapters(StageAdapterState state)
+    public async Task InitializeAdapters(StageAdapterState state)
     {
         var key = StageKey.Parse(Key);
         var held = state.Slices.Select(x => x.Adapter).Order().ToList();
@@ -126,9 +126,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
             old = existing;
             return lean;
         });
-        // Not awaited: the old attempt's worker may be sending to the side trainer, whose Initialize is what called us.
-        if (old is not null) StopInBackground(old, state.JobId);
-        return Task.CompletedTask;
+        if (old is not null) await old.StopAsync();
     }
 
     public Task<double[]?> SubmitTapGradients(TapGradients gradients) => Lean(gradients.JobId, gradients.Attempt).Gradients(gradients);
@@ -137,16 +135,11 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
 
     public Task<StageAdapterState> ExportAdapters(string jobId, int attempt) => Lean(jobId, attempt).Export();
 
-    public Task ReleaseAdapters(string jobId, int attempt)
+    public async Task ReleaseAdapters(string jobId, int attempt)
     {
         if (_lean.TryGetValue(jobId, out var lean) && lean.Attempt <= attempt && _lean.TryRemove(new KeyValuePair<string, StageLeanTaps>(jobId, lean)))
-            StopInBackground(lean, jobId);   // not awaited, as in InitializeAdapters
-        return Task.CompletedTask;
+            await lean.StopAsync();
     }
-
-    void StopInBackground(StageLeanTaps lean, string jobId) =>
-        lean.StopAsync().ContinueWith(t => log.LogWarning(t.Exception, "stage {Key}: stopping the lean taps of job {Job} failed", Key, jobId),
-            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
 
     /// <summary>The lean taps of a job attempt; throws when this activation does not hold them (re-activated after its silo
     /// died, or another attempt took over), so the side trainer's call fails and the job recovers.</summary>
@@ -166,7 +159,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         // The worker may be in the middle of a forward pass: let it finish before the layers are freed.
         if (_worker is not null) await Task.WhenAny(_worker, Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None));
         if (_worker is null || _worker.IsCompleted) _stage?.Dispose();
-        foreach (var lean in _lean.Values) await Task.WhenAny(lean.StopAsync(), Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None));
+        foreach (var lean in _lean.Values) await lean.StopAsync();
         _lean.Clear();
     }
 

@@ -39,8 +39,6 @@ internal sealed class StageLeanTaps
     readonly Dictionary<long, (TapGradients Gradients, TaskCompletionSource<double[]?> Done)> _gradients = new();
     long _nextGradient;
     readonly Task _worker;
-    /// <summary>Set by <see cref="StopAsync"/>: commands still queued are refused instead of run.</summary>
-    volatile bool _stopped;
 
     /// <param name="fault">Called with an error of work nobody awaits (a failed send): the grain reports it to the job.</param>
     public StageLeanTaps(StageAdapterState state, Device device, ISideTrainerGrain side, int maxChunkBytes, Action<Exception> fault,
@@ -120,12 +118,9 @@ internal sealed class StageLeanTaps
         return done.Task;
     }
 
-    /// <summary>Stops the worker (commands still queued are refused; one running finishes) and frees the slices and every
-    /// kept tensor. Callers in a grain turn must not await this: a running command may be sending to the side trainer,
-    /// whose grain may be the one waiting (a new attempt's Initialize).</summary>
+    /// <summary>Stops the worker and frees the slices and every kept tensor.</summary>
     public async Task StopAsync()
     {
-        _stopped = true;
         _inbox.Writer.TryComplete();
         await _worker;
         foreach (var t in _waiting.Values.SelectMany(l => l)) t.X.Dispose();
@@ -203,11 +198,6 @@ internal sealed class StageLeanTaps
     {
         bool queued = _inbox.Writer.TryWrite(async () =>
         {
-            if (_stopped)
-            {
-                failed(new OperationCanceledException($"the lean taps of job '{_state.JobId}' attempt {_state.Attempt} were replaced or released"));
-                return;
-            }
             try { await command(); }
             catch (Exception e) { failed(e); }
         });
