@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
+using QstOrleans.Contracts.Security;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Silo;
 using QstOrleans.Silo.Http;
@@ -19,9 +20,11 @@ var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
 });
 SiloHostOptions hostOptions;
 QstSiloOptions siloOptions;
+ClusterCertificates? tls;
 try
 {
     (hostOptions, siloOptions) = SiloConfiguration.Read(builder.Configuration);
+    tls = hostOptions.Tls.IsSet ? ClusterCertificates.Load(hostOptions.Tls, ("Qst:Tls:Certificate", "Qst:Tls:Key", "Qst:Tls:Ca")) : null;
 }
 catch (ArgumentException e)
 {
@@ -65,6 +68,7 @@ builder.UseOrleans(silo =>
         silo.UseLocalhostClustering(hostOptions.SiloPort, hostOptions.GatewayPort, primary, hostOptions.ServiceId, hostOptions.ClusterId);
     }
     silo.Configure<ClusterMembershipOptions>(m => hostOptions.FailureDetection.ApplyTo(m, hostOptions.FastFailureDetection));
+    if (tls is not null) silo.UseTls(tls.Local, tls.ConfigureMutualTls);
     silo.AddQst(siloOptions);
     silo.AddQstStorage(hostOptions);
 });

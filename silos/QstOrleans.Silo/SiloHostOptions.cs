@@ -47,6 +47,9 @@ public sealed record SiloHostOptions
     public Http.SiloHttpOptions Http { get; init; } = new();
     /// <summary>Metrics export besides <c>/metrics</c> (<c>Qst:Telemetry:*</c>).</summary>
     public Http.SiloTelemetryOptions Telemetry { get; init; } = new();
+    /// <summary>Mutual TLS on silo-to-silo and client-to-gateway connections (<c>Qst:Tls:Certificate</c>, <c>:Key</c>, <c>:Ca</c>;
+    /// PEM files, see deploy/make-certs.sh). Unset: plain TCP (one host, or a private network you trust).</summary>
+    public QstOrleans.Contracts.Security.TlsFiles Tls { get; init; } = new();
 }
 
 /// <summary>

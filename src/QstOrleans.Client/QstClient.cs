@@ -6,6 +6,7 @@ using Orleans.Configuration;
 using Orleans.Hosting;
 using QstOrleans.Contracts;
 using QstOrleans.Contracts.Grains;
+using QstOrleans.Contracts.Security;
 using QstOrleans.Contracts.Wire;
 
 namespace QstOrleans.Client;
@@ -36,6 +37,7 @@ public sealed class QstClient : IAsyncDisposable
     public static async Task<QstClient> ConnectAsync(QstClientOptions options, CancellationToken cancel = default)
     {
         options.Validate();
+        var tls = options.Tls is { IsSet: true } files ? ClusterCertificates.Load(files, ("--tls-cert", "--tls-key", "--tls-ca")) : null;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         // Connection retries and the host's start failure are reported by the exception below, once.
         builder.Logging.SetMinimumLevel(LogLevel.Error)
@@ -53,6 +55,7 @@ public sealed class QstClient : IAsyncDisposable
             {
                 client.UseLocalhostClustering(options.GatewayPorts.ToArray(), options.ServiceId, options.ClusterId);
             }
+            if (tls is not null) client.UseTls(tls.Local, tls.ConfigureMutualTls);
             client.Configure<ClientMessagingOptions>(m => m.MaxMessageBodySize = Messaging.DefaultMaxMessageBodyBytes);
             client.Configure<GatewayOptions>(g => g.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
             // Silos may still be starting (scripts launch everything at once): retry until the timeout.
@@ -75,7 +78,10 @@ public sealed class QstClient : IAsyncDisposable
             string where = options.RedisConnectionString is { } redis
                 ? $"cluster '{options.ClusterId}' in Redis {redis}"
                 : $"gateway port(s) {string.Join(", ", options.GatewayPorts)} on 127.0.0.1";
-            throw new TimeoutException($"no silo answered within {options.ConnectTimeout.TotalSeconds:F0} s ({where}); is the cluster running?");
+            string tlsHint = tls is null
+                ? "; if its silos use TLS (Qst:Tls:*), give this client a certificate of the cluster CA (--tls-cert, --tls-key, --tls-ca)"
+                : "; or its silos refused this client's certificate (signed by another CA?) or do not use TLS";
+            throw new TimeoutException($"no silo answered within {options.ConnectTimeout.TotalSeconds:F0} s ({where}); is the cluster running?{tlsHint}");
         }
         catch
         {

@@ -15,6 +15,8 @@ public sealed record QstClientOptions
     /// <summary>Orleans service id; default <see cref="ClusterId"/>, as the silos derive it (<c>Qst:ServiceId</c>).</summary>
     public string ServiceId { get => _serviceId ?? ClusterId; init => _serviceId = value; }
     readonly string? _serviceId;
+    /// <summary>Mutual TLS material when the cluster's silos use TLS (<c>Qst:Tls:*</c>): a certificate signed by the cluster CA.</summary>
+    public QstOrleans.Contracts.Security.TlsFiles? Tls { get; init; }
     /// <summary>How long to keep trying to reach a gateway before giving up.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
 

@@ -5,7 +5,7 @@ namespace QstOrleans.Cli.Cluster;
 
 /// <summary>
 /// The connection options every cluster command shares (<c>--gateway</c>, <c>--redis</c>, <c>--cluster-id</c>,
-/// <c>--service-id</c>), with environment fallbacks <c>QST_GATEWAY</c>, <c>QST_REDIS</c>, <c>QST_CLUSTER_ID</c>,
+/// <c>--service-id</c>, <c>--tls-cert/-key/-ca</c>), with environment fallbacks <c>QST_GATEWAY</c>, <c>QST_REDIS</c>, <c>QST_CLUSTER_ID</c>, <c>QST_TLS_*</c>,
 /// and the error mapping for cluster commands: bad input → "error: …" and exit 2, an unreachable or
 /// failing cluster → "error: …" and exit 3.
 /// </summary>
@@ -19,6 +19,9 @@ internal sealed class ClusterConnection
     public Option<string?> Redis { get; } = new("--redis") { Description = "Redis connection string of the cluster's membership table, e.g. 127.0.0.1:6379; env QST_REDIS" };
     public Option<string?> ClusterId { get; } = new("--cluster-id") { Description = $"Orleans cluster id (default {QstClientOptions.DefaultClusterId}); env QST_CLUSTER_ID" };
     public Option<string?> ServiceId { get; } = new("--service-id") { Description = "Orleans service id (default: the cluster id, as the silos derive it)" };
+    public Option<string?> TlsCertificate { get; } = new("--tls-cert") { Description = "This client's certificate (PEM) for a TLS cluster, signed by the cluster CA; env QST_TLS_CERT" };
+    public Option<string?> TlsKey { get; } = new("--tls-key") { Description = "Its private key (PEM); env QST_TLS_KEY" };
+    public Option<string?> TlsCa { get; } = new("--tls-ca") { Description = "The cluster CA's certificate (PEM); env QST_TLS_CA" };
 
     public void AddTo(Command command)
     {
@@ -26,6 +29,9 @@ internal sealed class ClusterConnection
         command.Options.Add(Redis);
         command.Options.Add(ClusterId);
         command.Options.Add(ServiceId);
+        command.Options.Add(TlsCertificate);
+        command.Options.Add(TlsKey);
+        command.Options.Add(TlsCa);
     }
 
     /// <summary>The client options the command line (or the environment) describes; null when no cluster is configured.</summary>
@@ -45,6 +51,13 @@ internal sealed class ClusterConnection
             ClusterId = p.GetValue(ClusterId) ?? NonEmpty(Environment.GetEnvironmentVariable("QST_CLUSTER_ID")) ?? QstClientOptions.DefaultClusterId,
         };
         if (p.GetValue(ServiceId) is { } serviceId) options = options with { ServiceId = serviceId };
+        var tls = new QstOrleans.Contracts.Security.TlsFiles
+        {
+            Certificate = p.GetValue(TlsCertificate) ?? NonEmpty(Environment.GetEnvironmentVariable("QST_TLS_CERT")),
+            Key = p.GetValue(TlsKey) ?? NonEmpty(Environment.GetEnvironmentVariable("QST_TLS_KEY")),
+            Ca = p.GetValue(TlsCa) ?? NonEmpty(Environment.GetEnvironmentVariable("QST_TLS_CA")),
+        };
+        if (tls.IsSet) options = options with { Tls = tls };
         options.Validate();
         return options;
     }
