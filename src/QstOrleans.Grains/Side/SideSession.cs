@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using QstOrleans.Grains.Results;
 using QstOrleans.Grains.Stages;
 using QstOrleans.Storage.Checkpoints;
 
@@ -91,7 +92,8 @@ internal sealed class SideSession
                 while (_core.TryAccumulateNext() is { } accumulated)
                 {
                     var applied = await Complete(accumulated);
-                    if (applied.StepCompleted && _link is not null && applied.Step >= _spec.TotalSteps)
+                    bool last = applied.StepCompleted && applied.Step >= _spec.TotalSteps;
+                    if (last && _link is not null)
                     {
                         // The last step: keep the final W_A here before the job hears of it (weights are read once it has
                         // ended), then free the stages' copies.
@@ -99,6 +101,9 @@ internal sealed class SideSession
                         _stagesReleased = true;
                         await _link.ReleaseAsync();
                     }
+                    // The result and the final checkpoint are committed before the job hears of the last step: it reads
+                    // Completed only once they are in the store (a failed commit is this worker's fault: the job recovers).
+                    if (last) await CommitResult(applied.Step);
                     Counters.AddCompute(clock.Elapsed);
                     Counters.CountProcessed();
                     _job.MicroBatchApplied(Attempt, applied.Sequence, applied.Step, applied.StepLoss, applied.StepCompleted).Ignore();
@@ -147,10 +152,43 @@ internal sealed class SideSession
 
     bool CheckpointDue(int step)
     {
-        if (step >= _spec.TotalSteps) return false;   // the job is complete; nothing left to resume
+        if (step >= _spec.TotalSteps) return false;   // the last step's checkpoint is committed with the result (CommitResult)
         var job = _spec.Job;
         return (job.CheckpointEverySteps > 0 && step - _lastCheckpointStep >= job.CheckpointEverySteps)
                || (job.CheckpointEveryMinutes > 0 && _sinceCheckpoint.Elapsed.TotalMinutes >= job.CheckpointEveryMinutes);
+    }
+
+    /// <summary>
+    /// The last step: commits the job's result (the export, <see cref="JobResultWriter"/>), then the final checkpoint, and
+    /// waits for both. Export first: a final checkpoint in the store means the result is there too (a job restored from it
+    /// completes at once). The job records the final checkpoint like any other.
+    /// </summary>
+    async Task CommitResult(int step)
+    {
+        await _commit;   // never throws: the upload task logs its own errors
+        var results = JobResultWriter.ResultsOf(_store);
+        await JobResultWriter.CommitAsync(_core, results, step);
+        _log.LogInformation("job {Job}: result of step {Step} committed to {Location}", _spec.JobId, step, results.Location);
+        string folder = Path.Combine(Path.GetTempPath(), $"qst-side-{Guid.NewGuid():N}");
+        try
+        {
+            var state = _core.SaveCheckpoint(folder);   // W_A was collected above (lean taps)
+            try
+            {
+                await _store.CommitAsync(step, CheckpointPart.FromDirectory(folder));
+            }
+            catch (CheckpointConflictException e)
+            {
+                // An earlier attempt committed the final step already: equal by determinism.
+                _log.LogInformation("job {Job}: final checkpoint {Step} not committed: {Message}", _spec.JobId, step, e.Message);
+            }
+            _lastCheckpointStep = step;
+            _job.CheckpointCommitted(Attempt, step, state.NextMicroBatch).Ignore();
+        }
+        finally
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
+        }
     }
 
     async Task Checkpoint(int step)
