@@ -13,6 +13,7 @@ namespace QstOrleans.Cli.Train;
 /// failed later for a deterministic reason: corrupt weights on a stage's silo, bad data, a non-finite loss), 3 cluster
 /// unreachable, 4 detached (Ctrl+C while following a remote job; the job keeps running), 130 interrupted (local).
 /// Paths are made absolute before they are sent: silos open them, so they must see the same file system.
+/// <c>--out DIR</c> downloads the completed job's result through the cluster (<see cref="TrainOutput"/>).
 /// A <c>--local</c> run keeps its job state and checkpoints in <c>--state-dir</c> and derives its job id from the
 /// spec: the same command after a kill resumes the unfinished job from its latest checkpoint; once that job has
 /// finished, the same command starts a new one.

@@ -14,7 +14,8 @@ namespace QstOrleans.Grains.Side;
 /// <see cref="JobSpec.CheckpointEveryMinutes"/>) saves a consistent cut into a temp folder, then hands the upload
 /// to a background task, so training goes on while the checkpoint is committed. One upload at a time: a due boundary
 /// reached while the previous upload still runs waits for it (back-pressure when uploads are slower than the
-/// interval), so checkpoints land exactly on the configured steps.
+/// interval), so checkpoints land exactly on the configured steps. The last step is different: the job's result (the
+/// export, <see cref="JobResultWriter"/>) and a final checkpoint are committed, and awaited, before the job hears of it.
 /// Rolling back = <see cref="StopAsync"/> and a new session restored from the store.
 /// </summary>
 internal sealed class SideSession
@@ -167,7 +168,15 @@ internal sealed class SideSession
     {
         await _commit;   // never throws: the upload task logs its own errors
         var results = JobResultWriter.ResultsOf(_store);
-        await JobResultWriter.CommitAsync(_core, results, step);
+        try
+        {
+            await JobResultWriter.CommitAsync(_core, results, step);
+        }
+        catch (IOException e)
+        {
+            // Still a fault (recovered, then failing the job with this message once the recoveries give up), but one that says what failed.
+            throw new IOException($"committing the result of job '{_spec.JobId}' (step {step}) to {results.Location} failed: {e.Message}", e);
+        }
         _log.LogInformation("job {Job}: result of step {Step} committed to {Location}", _spec.JobId, step, results.Location);
         string folder = Path.Combine(Path.GetTempPath(), $"qst-side-{Guid.NewGuid():N}");
         try

@@ -98,6 +98,10 @@ public sealed class DurableResultTests(ITestOutputHelper output) : IDisposable
 
             var missing = await Assert.ThrowsAsync<InvalidOperationException>(() => client.DownloadResultAsync("no-such-job", _dir["none"]));
             Assert.Contains("'no-such-job' has no result", missing.Message);
+
+            // `qst export --job` takes nothing but the job (and the connection): the cluster's export is the result.
+            Assert.Equal(2, await ExportCommand.Create().Parse(["--job", JobId, finalStep, "--out", _dir["via-cli"]]).InvokeAsync());
+            Assert.False(Directory.Exists(_dir["via-cli"]));
         }
         finally
         {
