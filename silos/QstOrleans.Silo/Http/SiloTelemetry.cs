@@ -23,7 +23,9 @@ public static class SiloTelemetry
             .WithMetrics(metrics =>
             {
                 metrics.AddMeter(QstMeters.MeterName + "*", OrleansMeter, ProcessGauges.MeterName);
-                if (host.Http.Port > 0) metrics.AddPrometheusExporter();
+                // No scrape cache (the exporter's default keeps a response for 300 ms): a scrape right after a step must show it;
+                // Prometheus scrapes every few seconds, so rendering each time costs nothing.
+                if (host.Http.Port > 0) metrics.AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
                 if (!string.IsNullOrWhiteSpace(host.Telemetry.OtlpEndpoint))
                     metrics.AddOtlpExporter(o =>
                     {

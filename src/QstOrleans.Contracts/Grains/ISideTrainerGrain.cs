@@ -20,9 +20,17 @@ public interface ISideTrainerGrain : IGrainWithStringKey
     [ResponseTimeout("00:05:00")]
     Task<SidePosition> Initialize(SideSpec spec, int attempt);
 
+    // Work only posts to the session's inbox and never waits, so it interleaves with everything: a stage's lean-taps worker
+    // sending U must never queue behind this grain's Initialize/Shutdown/GetWeights, which may be waiting for that very
+    // worker (Initialize → stage InitializeAdapters → the old attempt's worker stops → its send to this grain: a deadlock
+    // until the response timeout, seen as a recovery that never finished).
+
+    /// <summary>The labels of one micro-batch (from the job's feeder).</summary>
+    [AlwaysInterleave]
     Task SubmitBatch(SideBatch batch);
 
-    [ResponseTimeout("00:10:00")]
+    /// <summary>Taps (full) or projections U and ĥ (lean) of micro-batches, in chunks, from the stages.</summary>
+    [AlwaysInterleave, ResponseTimeout("00:10:00")]
     Task SubmitTaps(IReadOnlyList<TapChunk> chunks);
 
     [AlwaysInterleave]

@@ -37,6 +37,8 @@ internal sealed class SideSession
     Task _commit = Task.CompletedTask;
     int _lastCheckpointStep;
     Task _worker = Task.CompletedTask;
+    /// <summary>Set by <see cref="StopAsync"/>: work still queued is dropped (a rollback or the end of the job discards it).</summary>
+    volatile bool _stopping;
 
     public SideSession(int attempt, SideTrainerCore core, SidePosition position, SideSpec spec, CheckpointStore store, ITrainingJobGrain job, ILogger log,
         StageAdapterLink? link = null)
@@ -58,9 +60,11 @@ internal sealed class SideSession
 
     public bool Post(object item) => _inbox.Writer.TryWrite(item);
 
-    /// <summary>Stops taking work, waits for the worker and any upload in progress, frees the core.</summary>
+    /// <summary>Stops taking work, drops what is queued, waits for the worker (its current micro-batch) and any upload in
+    /// progress, releases the stages' W_A slices, frees the core.</summary>
     public async Task StopAsync()
     {
+        _stopping = true;
         _inbox.Writer.TryComplete();
         await _worker;
         if (_link is not null && !_stagesReleased)
@@ -77,6 +81,12 @@ internal sealed class SideSession
         var idle = Stopwatch.StartNew();
         await foreach (var item in _inbox.Reader.ReadAllAsync())
         {
+            if (_stopping)
+            {
+                if (item is TaskCompletionSource<IReadOnlyDictionary<string, TensorPayload>> dropped)
+                    dropped.TrySetException(new InvalidOperationException($"side trainer of job '{_spec.JobId}' attempt {Attempt} is stopping"));
+                continue;
+            }
             try
             {
                 switch (item)
@@ -90,7 +100,7 @@ internal sealed class SideSession
                 }
                 Counters.AddWait(idle.Elapsed);
                 var clock = Stopwatch.StartNew();
-                while (_core.TryAccumulateNext() is { } accumulated)
+                while (!_stopping && _core.TryAccumulateNext() is { } accumulated)
                 {
                     var applied = await Complete(accumulated);
                     bool last = applied.StepCompleted && applied.Step >= _spec.TotalSteps;

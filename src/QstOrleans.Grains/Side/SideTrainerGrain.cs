@@ -18,6 +18,9 @@ namespace QstOrleans.Grains.Side;
 public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores stores, ILogger<SideTrainerGrain> log) : Grain, ISideTrainerGrain
 {
     SideSession? _session;
+    /// <summary>The newest attempt an Initialize was called for: work of older attempts is dropped, also while that
+    /// Initialize runs (work interleaves with it, see <see cref="ISideTrainerGrain"/>).</summary>
+    int _newestAttempt = -1;
     bool _shutDown;
     string JobId => this.GetPrimaryKeyString();
     ITrainingJobGrain Job => GrainFactory.GetGrain<ITrainingJobGrain>(JobId);
@@ -25,6 +28,7 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
     public async Task<SidePosition> Initialize(SideSpec spec, int attempt)
     {
         _shutDown = false;
+        _newestAttempt = Math.Max(_newestAttempt, attempt);
         if (_session is { } old)
         {
             _session = null;   // from here on, work of the old attempt is dropped
@@ -83,6 +87,7 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
 
     Task Enqueue(object item, int attempt)
     {
+        if (attempt < _newestAttempt) return Task.CompletedTask;   // fenced: an older attempt's work
         var session = _session;
         if (session is null)
         {

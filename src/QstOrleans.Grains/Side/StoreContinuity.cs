@@ -7,8 +7,9 @@ namespace QstOrleans.Grains.Side;
 /// directory per host instead of one shared by every silo, a side trainer re-activated on another host finds an empty
 /// (or stale) store, and restoring "the latest checkpoint" would silently restart the job from step 0. The job knows the
 /// newest checkpoint it saw committed (<see cref="SideSpec.ExpectedCheckpointStep"/>); a store that lists nothing at or
-/// after that step is refused. Corrupt checkpoints still count as present here (their manifests are listed), so the
-/// store's fallback to an older valid checkpoint, with its warning, is unaffected.
+/// after that step is refused. Corrupt checkpoints count as present: listed ones, and those an earlier restore already moved
+/// to quarantine (a second recovery after a corrupt checkpoint must still see that the store had it), so the store's
+/// fallback to an older valid checkpoint, with its warning, is unaffected.
 /// </summary>
 internal static class StoreContinuity
 {
@@ -19,6 +20,8 @@ internal static class StoreContinuity
         var steps = await store.ListStepsAsync();
         long newest = steps.Count > 0 ? steps[^1] : 0;
         if (newest >= spec.ExpectedCheckpointStep) return;
+        var quarantined = await store.ListQuarantinedStepsAsync();
+        if (quarantined.Count > 0 && quarantined[^1] >= spec.ExpectedCheckpointStep) return;
         string holds = steps.Count == 0 ? "no checkpoint" : $"checkpoints up to step {newest} only";
         throw new InvalidDataException(
             $"checkpoint store {store.Location} (seen from silo {siloName}) holds {holds} of job '{spec.JobId}', but the job committed " +

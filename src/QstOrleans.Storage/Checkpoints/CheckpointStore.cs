@@ -187,6 +187,22 @@ public sealed class CheckpointStore
         return steps;
     }
 
+    /// <summary>Steps whose manifests a load found corrupt and moved to <c>quarantine/</c>, ascending (a step may appear
+    /// twice). They were committed once: evidence that this is the store the job wrote to.</summary>
+    public async Task<IReadOnlyList<long>> ListQuarantinedStepsAsync(CancellationToken cancellationToken = default)
+    {
+        var steps = new List<long>();
+        string folder = Name(QuarantineFolder + "/");
+        foreach (var item in await _blobs.ListAsync(folder, cancellationToken).ConfigureAwait(false))
+        {
+            var name = item.Name.AsSpan(folder.Length);   // 000000000042-3f9c0a1b2c3d.json
+            if (name.Length > 12 && name[12] == '-' && long.TryParse(name[..12], NumberStyles.None, CultureInfo.InvariantCulture, out long step))
+                steps.Add(step);
+        }
+        steps.Sort();
+        return steps;
+    }
+
     /// <summary>The manifest of <paramref name="step"/>, or null when there is none.</summary>
     /// <exception cref="CheckpointCorruptException">The manifest exists but is unreadable.</exception>
     public async Task<CheckpointManifest?> ReadManifestAsync(long step, CancellationToken cancellationToken = default)

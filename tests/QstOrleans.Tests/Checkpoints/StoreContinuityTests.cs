@@ -67,5 +67,25 @@ public sealed class StoreContinuityTests : IDisposable
         Assert.NotEmpty(loaded.Warnings);
     }
 
+    [Fact]
+    public async Task ADamagedCheckpointAlreadyQuarantinedByAnEarlierRestoreStillCounts()
+    {
+        // Seen in CI: the first recovery's restore quarantined the damaged checkpoint 4, that recovery then failed for
+        // another reason, and the second recovery's guard saw only step 2 and failed the job as "store not shared".
+        var store = Store();
+        await Commit(store, 2);
+        await Commit(store, 4);
+        foreach (var file in Directory.EnumerateFiles(_dir["blobs"], "w.bin*", SearchOption.AllDirectories).Where(f => f.Contains("000000000004")))
+            File.WriteAllBytes(file, new byte[3]);
+        Assert.Equal(2, (await store.LoadLatestValidAsync(_dir["restore1"]))!.Step);
+        Assert.Equal([2L], await store.ListStepsAsync());   // 4's manifest moved aside
+        Assert.Equal([4L], await store.ListQuarantinedStepsAsync());
+        await StoreContinuity.EnsureHoldsExpected(Spec(4), store, "h1");
+        Assert.Equal(2, (await store.LoadLatestValidAsync(_dir["restore2"]))!.Step);
+        // A quarantined step below the expected one is no evidence: still refused.
+        var e = await Assert.ThrowsAsync<InvalidDataException>(() => StoreContinuity.EnsureHoldsExpected(Spec(6), store, "h1"));
+        Assert.Contains("holds checkpoints up to step 2 only", e.Message);
+    }
+
     public void Dispose() => _dir.Dispose();
 }

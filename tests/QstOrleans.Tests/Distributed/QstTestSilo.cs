@@ -62,6 +62,7 @@ public sealed class QstTestSilo : ISiloConfigurator
         });
         builder.UseInMemoryReminderService();
         builder.AddIncomingGrainCallFilter<AppliedRecorder>();
+        builder.AddIncomingGrainCallFilter<InitializeGate>();
         // Random placement (the default prefers the caller's silo, which stacks the side trainer onto the job grain's
         // silo): the kill tests need grains on distinct silos to kill one component at a time.
         builder.Services.AddSingleton<Orleans.Runtime.PlacementStrategy, Orleans.Runtime.RandomPlacement>();
