@@ -96,6 +96,19 @@ public sealed class DurableResultTests(ITestOutputHelper output) : IDisposable
             ExportCommand.Run(finalStep, null, _dir["tiny"], _dir["from-checkpoint"]);
             AssertSameFiles(_dir["local"], _dir["from-checkpoint"]);
 
+            // The manifest's checksums are those of train-local's files (computed here, independently of the store).
+            foreach (var file in result.Files)
+                Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(_dir["local"], file.Name)))), file.Sha256);
+
+            // Bad chunk requests are refused, saying what is allowed.
+            var grain = second.Client.GetGrain<IJobResultGrain>(JobId);
+            var tooBig = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => grain.ReadChunk(SideNetworkExport.WeightsFile, 0, IJobResultGrain.MaxChunkBytes + 1));
+            Assert.Contains($"ask for 1 to {IJobResultGrain.MaxChunkBytes}", tooBig.Message);
+            var noFile = await Assert.ThrowsAsync<ArgumentException>(() => grain.ReadChunk("nope.bin", 0, 16));
+            Assert.Contains("has no file 'nope.bin'", noFile.Message);
+            Assert.Empty(await grain.ReadChunk(SideNetworkExport.ConfigFile, result.Files.Single(f => f.Name == SideNetworkExport.ConfigFile).Size, 16));
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.DownloadResultAsync(JobId, _dir["zero"], chunkBytes: 0));
+
             var missing = await Assert.ThrowsAsync<InvalidOperationException>(() => client.DownloadResultAsync("no-such-job", _dir["none"]));
             Assert.Contains("'no-such-job' has no result", missing.Message);
 
