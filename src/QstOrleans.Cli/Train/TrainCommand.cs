@@ -13,6 +13,7 @@ namespace QstOrleans.Cli.Train;
 /// failed later for a deterministic reason: corrupt weights on a stage's silo, bad data, a non-finite loss), 3 cluster
 /// unreachable, 4 detached (Ctrl+C while following a remote job; the job keeps running), 130 interrupted (local).
 /// Paths are made absolute before they are sent: silos open them, so they must see the same file system.
+/// <c>--out DIR</c> downloads the completed job's result through the cluster (<see cref="TrainOutput"/>).
 /// A <c>--local</c> run keeps its job state and checkpoints in <c>--state-dir</c> and derives its job id from the
 /// spec: the same command after a kill resumes the unfinished job from its latest checkpoint; once that job has
 /// finished, the same command starts a new one.
@@ -29,10 +30,11 @@ internal static class TrainCommand
         var plain = new Option<bool>("--plain") { Description = "Plain progress lines even on an interactive terminal" };
         var poll = new Option<int>("--poll-ms") { Description = "Progress poll interval", DefaultValueFactory = _ => 250 };
         var stateDir = new Option<string?>("--state-dir") { Description = $"--local: job state and checkpoints (default {EmbeddedDefaults.StateDirectory})" };
+        var output = TrainOutput.CreateOption();
         var connection = new ClusterConnection();
         var command = new Command("train", "Train QST on a cluster (or an in-process one) and show live progress.");
         o.AddTo(command);
-        foreach (Option option in new Option[] { jobId, local, detach, plain, poll, stateDir }) command.Options.Add(option);
+        foreach (Option option in new Option[] { jobId, local, detach, plain, poll, stateDir, output }) command.Options.Add(option);
         connection.AddTo(command);
         command.SetAction((p, cancel) => ClusterConnection.RunAsync(async () =>
         {
@@ -44,6 +46,8 @@ internal static class TrainCommand
             if (runLocal && p.GetValue(detach)) throw new ArgumentException("--detach needs a cluster: the in-process one ends with this command");
             if (!runLocal && config.Runtime.Device != "cpu") throw new ArgumentException("--device is for --local runs: a cluster's devices are its silos' slots (Qst:Slots)");
             if (!runLocal && p.GetValue(stateDir) is not null) throw new ArgumentException("--state-dir is for --local runs: a cluster keeps state in its own storage");
+            if (p.GetValue(detach) && p.GetValue(output) is not null) throw new ArgumentException("--out needs to follow the job: drop --detach (later: qst export --job ID --out DIR)");
+            var result = TrainOutput.From(p.GetValue(output));
             var spec = new JobSpec
             {
                 ModelDirectory = Path.GetFullPath(p.GetValue(o.Model) ?? EmbeddedDefaults.EnsureModel()),
@@ -53,11 +57,13 @@ internal static class TrainCommand
             Console.WriteLine(TrainingOptions.Announce(config));
             var pollInterval = TimeSpan.FromMilliseconds(Math.Max(p.GetValue(poll), 10));
             if (runLocal)
-                return await RunLocalAsync(spec, p.GetValue(jobId), p.GetValue(stateDir) ?? EmbeddedDefaults.StateDirectory, pollInterval, p.GetValue(plain), cancel,
-                    deviceKind: config.Runtime.Device);
+                return result.ExitCode(await RunLocalAsync(spec, p.GetValue(jobId), p.GetValue(stateDir) ?? EmbeddedDefaults.StateDirectory, pollInterval,
+                    p.GetValue(plain), cancel, (c, id) => result.SaveAsync(c, id, cancel), deviceKind: config.Runtime.Device));
             string id = p.GetValue(jobId) ?? $"train-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}";
             await using var client = await QstClient.ConnectAsync(remote!, cancel);
-            return await SubmitAndFollow(client, id, spec, pollInterval, p.GetValue(plain), p.GetValue(detach), remote: true, cancel);
+            int code = await SubmitAndFollow(client, id, spec, pollInterval, p.GetValue(plain), p.GetValue(detach), remote: true, cancel);
+            if (code == 0 && !p.GetValue(detach)) await result.SaveAsync(client, id, cancel);
+            return result.ExitCode(code);
         }));
         return command;
     }

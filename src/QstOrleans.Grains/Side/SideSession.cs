@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using QstOrleans.Grains.Results;
 using QstOrleans.Grains.Stages;
 using QstOrleans.Storage.Checkpoints;
 
@@ -13,7 +14,8 @@ namespace QstOrleans.Grains.Side;
 /// <see cref="JobSpec.CheckpointEveryMinutes"/>) saves a consistent cut into a temp folder, then hands the upload
 /// to a background task, so training goes on while the checkpoint is committed. One upload at a time: a due boundary
 /// reached while the previous upload still runs waits for it (back-pressure when uploads are slower than the
-/// interval), so checkpoints land exactly on the configured steps.
+/// interval), so checkpoints land exactly on the configured steps. The last step is different: the job's result (the
+/// export, <see cref="JobResultWriter"/>) and a final checkpoint are committed, and awaited, before the job hears of it.
 /// Rolling back = <see cref="StopAsync"/> and a new session restored from the store.
 /// </summary>
 internal sealed class SideSession
@@ -101,7 +103,8 @@ internal sealed class SideSession
                 while (!_stopping && _core.TryAccumulateNext() is { } accumulated)
                 {
                     var applied = await Complete(accumulated);
-                    if (applied.StepCompleted && _link is not null && applied.Step >= _spec.TotalSteps)
+                    bool last = applied.StepCompleted && applied.Step >= _spec.TotalSteps;
+                    if (last && _link is not null)
                     {
                         // The last step: keep the final W_A here before the job hears of it (weights are read once it has
                         // ended), then free the stages' copies.
@@ -109,6 +112,9 @@ internal sealed class SideSession
                         _stagesReleased = true;
                         await _link.ReleaseAsync();
                     }
+                    // The result and the final checkpoint are committed before the job hears of the last step: it reads
+                    // Completed only once they are in the store (a failed commit is this worker's fault: the job recovers).
+                    if (last) await CommitResult(applied.Step);
                     Counters.AddCompute(clock.Elapsed);
                     Counters.CountProcessed();
                     _job.MicroBatchApplied(Attempt, applied.Sequence, applied.Step, applied.StepLoss, applied.StepCompleted).Ignore();
@@ -157,10 +163,51 @@ internal sealed class SideSession
 
     bool CheckpointDue(int step)
     {
-        if (step >= _spec.TotalSteps) return false;   // the job is complete; nothing left to resume
+        if (step >= _spec.TotalSteps) return false;   // the last step's checkpoint is committed with the result (CommitResult)
         var job = _spec.Job;
         return (job.CheckpointEverySteps > 0 && step - _lastCheckpointStep >= job.CheckpointEverySteps)
                || (job.CheckpointEveryMinutes > 0 && _sinceCheckpoint.Elapsed.TotalMinutes >= job.CheckpointEveryMinutes);
+    }
+
+    /// <summary>
+    /// The last step: commits the job's result (the export, <see cref="JobResultWriter"/>), then the final checkpoint, and
+    /// waits for both. Export first: a final checkpoint in the store means the result is there too (a job restored from it
+    /// completes at once). The job records the final checkpoint like any other.
+    /// </summary>
+    async Task CommitResult(int step)
+    {
+        await _commit;   // never throws: the upload task logs its own errors
+        var results = JobResultWriter.ResultsOf(_store);
+        try
+        {
+            await JobResultWriter.CommitAsync(_core, results, step);
+        }
+        catch (IOException e)
+        {
+            // Still a fault (recovered, then failing the job with this message once the recoveries give up), but one that says what failed.
+            throw new IOException($"committing the result of job '{_spec.JobId}' (step {step}) to {results.Location} failed: {e.Message}", e);
+        }
+        _log.LogInformation("job {Job}: result of step {Step} committed to {Location}", _spec.JobId, step, results.Location);
+        string folder = Path.Combine(Path.GetTempPath(), $"qst-side-{Guid.NewGuid():N}");
+        try
+        {
+            var state = _core.SaveCheckpoint(folder);   // W_A was collected above (lean taps)
+            try
+            {
+                await _store.CommitAsync(step, CheckpointPart.FromDirectory(folder));
+            }
+            catch (CheckpointConflictException e)
+            {
+                // An earlier attempt committed the final step already: equal by determinism.
+                _log.LogInformation("job {Job}: final checkpoint {Step} not committed: {Message}", _spec.JobId, step, e.Message);
+            }
+            _lastCheckpointStep = step;
+            _job.CheckpointCommitted(Attempt, step, state.NextMicroBatch).Ignore();
+        }
+        finally
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
+        }
     }
 
     async Task Checkpoint(int step)

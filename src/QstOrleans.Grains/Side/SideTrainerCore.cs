@@ -199,6 +199,14 @@ public sealed class SideTrainerCore : IDisposable
 
     List<string> TrainableNames() => _side.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToList();
 
+    /// <summary>Writes the side network's export (<c>side_model.safetensors</c> + <c>side_config.json</c> bound to the base
+    /// model, <see cref="SideNetworkExport"/>): the files <c>train-local --out</c> writes. Lean taps: after the stages' W_A was collected.</summary>
+    public SideNetworkManifest Export(string directory)
+    {
+        var backbone = SpecMapping.Backbone(_spec.Job);
+        return SideNetworkExport.Export(_side, new SideNetworkTraining(backbone.Compute, _spec.Job.Seed, backbone.Format, backbone.DoubleQuant), directory);
+    }
+
     /// <summary>Trainable weights by name (copies).</summary>
     public Dictionary<string, TensorPayload> Weights() =>
         _side.named_parameters().Where(p => p.parameter.requires_grad)

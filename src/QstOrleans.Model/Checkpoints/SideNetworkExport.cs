@@ -156,6 +156,26 @@ public static class SideNetworkExport
         }
     }
 
+    /// <summary>
+    /// Exports a training checkpoint folder (a cluster job's: <see cref="TrainingCheckpoint.Files"/> with its
+    /// <see cref="TrainingCheckpoint.ConfigFile"/>): rebuilds the side network from the stored config on
+    /// <paramref name="baseModelDirectory"/>, copies the checkpoint's weights (bitwise) and writes the export folder.
+    /// Throws <see cref="InvalidDataException"/> naming the file when the folder has no stored config, and what
+    /// <see cref="CopyInto"/> throws for weights of another shape (another base model).
+    /// </summary>
+    public static SideNetworkManifest ExportCheckpoint(string checkpointDirectory, string baseModelDirectory, string outputDirectory)
+    {
+        var config = TrainingCheckpoint.ReadConfig(checkpointDirectory)
+                     ?? throw new InvalidDataException($"{Path.Combine(checkpointDirectory, TrainingCheckpoint.ConfigFile)}: missing, so the side " +
+                                                       "network's config is unknown (a checkpoint written before configs were stored?)");
+        var build = ModelBuildOptions.From(config);
+        var training = new SideNetworkTraining(build.Compute, build.Seed, build.BackboneFormat, build.DoubleQuant);
+        var model = ModelConfig.Load(baseModelDirectory);
+        using var side = new QstSideNetwork(model, build.Qst.Validate(model), training.Precision, training.Seed);
+        CopyInto(side, Path.Combine(checkpointDirectory, TrainingCheckpoint.WeightsFile), requireAll: true);
+        return Export(side, training, outputDirectory);
+    }
+
     // ---- trainer run folders: trainable.safetensors carries what export needs in its metadata ----
 
     public const string TrainableFile = "trainable.safetensors";

@@ -70,6 +70,10 @@ public sealed class CheckpointStore
     /// <summary>For messages: the blob store location and prefix.</summary>
     public string Location => $"{_blobs.Location}/{_prefix}";
 
+    /// <summary>A store of its own under <c>{prefix}/{name}</c> on the same blobs (a job's result beside its checkpoints). The
+    /// two never see each other's checkpoints: this store's step folders sit right under its prefix, the nested store's one level deeper.</summary>
+    public CheckpointStore Nested(string name) => new(_blobs, Name(BlobNames.Validate(name)), Options, _log);
+
     string Name(string relative) => _prefix.Length == 0 ? relative : $"{_prefix}/{relative}";
     static string StepFolder(long step) => step.ToString("D12", CultureInfo.InvariantCulture);
     string ManifestBlob(long step) => Name($"{StepFolder(step)}/{ManifestName}");

@@ -72,12 +72,13 @@ public sealed class TrainLocalResumeTests(TinyModelFixture tiny) : IClassFixture
         Assert.Equal(reference.Losses, final.Losses);
         LocalReference.AssertSameWeights(reference.Weights, weights!);
 
-        // `qst checkpoints --local` reads the store directly: every 2 steps below 12 (the last step needs none), newest 3 kept.
+        // `qst checkpoints --local` reads the store directly: every 2 steps, the last one (12) committed with the job's result
+        // before it completed, newest 3 kept.
         var store = new CheckpointStore(new LocalDirectoryBlobStore(LocalCluster.CheckpointDirectory(state)), CheckpointStores.Prefix(jobId!));
         var rows = await CheckpointListing.List(store);
-        Assert.Equal([6L, 8L, 10L], rows.Select(r => r.Step));
-        Assert.Equal(10, Assert.Single(rows, r => r.IsLatest).Step);
-        Assert.Contains(CheckpointsCommand.Format(jobId!, rows), line => line.TrimStart().StartsWith("10 ") && line.Contains('*'));
+        Assert.Equal([8L, 10L, 12L], rows.Select(r => r.Step));
+        Assert.Equal(12, Assert.Single(rows, r => r.IsLatest).Step);
+        Assert.Contains(CheckpointsCommand.Format(jobId!, rows), line => line.TrimStart().StartsWith("12 ") && line.Contains('*'));
     }
 
     [Theory]

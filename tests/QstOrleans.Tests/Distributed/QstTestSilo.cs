@@ -25,9 +25,13 @@ public sealed class QstTestSilo : ISiloConfigurator
     /// <summary>A cluster of <paramref name="silos"/> silos keeping checkpoints (and durable state) under <paramref name="root"/>;
     /// with <paramref name="perSiloCheckpoints"/> each silo gets its own checkpoint directory (a misconfigured multi-host cluster).</summary>
     /// <param name="slotsPerSilo">CPU slots per silo: "cpu:0", "cpu:1", ...</param>
-    public static TestCluster Build(int silos, string root, bool durableState, bool perSiloCheckpoints = false, int slotsPerSilo = 1)
+    /// <param name="serviceId">A fixed Orleans service id (durable state is kept per service): a cluster built again with the
+    /// same root and id sees the state of the one before (a full restart).</param>
+    public static TestCluster Build(int silos, string root, bool durableState, bool perSiloCheckpoints = false, int slotsPerSilo = 1,
+        string? serviceId = null)
     {
         var builder = new TestClusterBuilder((short)silos);
+        if (serviceId is not null) builder.Options.ServiceId = serviceId;
         builder.Properties[RootKey] = root;
         builder.Properties[DurableKey] = durableState ? "true" : "false";
         builder.Properties[PerSiloCheckpointsKey] = perSiloCheckpoints ? "true" : "false";
