@@ -10,6 +10,8 @@
 #        DEVICE (cpu; cuda gives cuda:0, cuda:1, ... per silo)  SILO_PORT_BASE (11111)  GATEWAY_PORT_BASE (30000)
 #        HTTP_PORT_BASE (8080: silo i serves /healthz, /readyz, /metrics on 8080+i; 0 turns them off)
 #        CONFIGURATION (Release)  CHECKPOINTS ($RUN_DIR/checkpoints: a directory every silo shares)
+#        TLS (1: mutual TLS with a CA and certificates made under $RUN_DIR/tls by deploy/make-certs.sh, a client
+#             certificate "client" included; 0: plain TCP)
 # Grain state and reminders go to the same Redis (the silo's defaults with Redis clustering). This Redis keeps
 # nothing on disk (--save ''): the cluster survives silo crashes, not a restart of Redis itself.
 set -euo pipefail
@@ -25,12 +27,22 @@ silo_base=${SILO_PORT_BASE:-11111}
 gateway_base=${GATEWAY_PORT_BASE:-30000}
 http_base=${HTTP_PORT_BASE:-8080}
 configuration=${CONFIGURATION:-Release}
+tls=${TLS:-1}
 
 command -v redis-server >/dev/null || {
   echo "redis-server is not installed: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server" >&2; exit 1; }
 mkdir -p "$run_dir"
 run_dir=$(cd "$run_dir" && pwd)
 checkpoints=${CHECKPOINTS:-$run_dir/checkpoints}
+client_flags=""
+if [ "$tls" = 1 ]; then
+  names=(client)
+  for i in $(seq 0 $((silos - 1))); do [ -f "$run_dir/tls/silo-$i.pem" ] || names+=("silo-$i"); done
+  [ -f "$run_dir/tls/client.pem" ] && names=("${names[@]:1}")
+  [ ${#names[@]} -eq 0 ] || deploy/make-certs.sh "$run_dir/tls" "${names[@]}" >/dev/null
+  client_flags=" --tls-cert $run_dir/tls/client.pem --tls-key $run_dir/tls/client.key --tls-ca $run_dir/tls/ca.pem"
+  echo "mutual TLS: CA and certificates in $run_dir/tls (TLS=0 for plain TCP)"
+fi
 
 echo "building the silo ($configuration)..."
 dotnet build silos/QstOrleans.Silo -c "$configuration" -v quiet -nologo >/dev/null
@@ -47,6 +59,9 @@ for i in $(seq 0 $((silos - 1))); do
         --Qst:SiloPort $((silo_base + i)) --Qst:GatewayPort $((gateway_base + i))
         --Qst:Http:Port $(( http_base == 0 ? 0 : http_base + i ))
         --Qst:Checkpoints:Store local --Qst:Checkpoints:Path "$checkpoints")
+  if [ "$tls" = 1 ]; then
+    args+=(--Qst:Tls:Certificate "$run_dir/tls/$name.pem" --Qst:Tls:Key "$run_dir/tls/$name.key" --Qst:Tls:Ca "$run_dir/tls/ca.pem")
+  fi
   for s in $(seq 0 $((slots - 1))); do
     # CPU silos each number their slots from 0; CUDA silos on one host take distinct GPUs.
     if [ "$device" = cuda ]; then index=$((i * slots + s)); else index=$s; fi
@@ -65,4 +80,4 @@ for i in $(seq 0 $((silos - 1))); do
   done
   echo "$name up (pid $(cat "$run_dir/$name.pid"), gateway $((gateway_base + i)), log $run_dir/$name.log)"
 done
-echo "cluster '$cluster_id' ready: qst train --redis 127.0.0.1:$redis_port --cluster-id $cluster_id --stages $((silos * slots))"
+echo "cluster '$cluster_id' ready: qst train --redis 127.0.0.1:$redis_port --cluster-id $cluster_id --stages $((silos * slots))$client_flags"
