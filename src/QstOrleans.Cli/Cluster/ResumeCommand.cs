@@ -37,8 +37,7 @@ internal static class ResumeCommand
                 }
                 if (before.IsFinished)
                 {
-                    foreach (var line in JobProgressView.Summary(before)) Console.WriteLine(line);
-                    return before.State == JobState.Completed ? 0 : TrainCommand.ExitCodeOf(before);
+                    return TrainCommand.Finished(before);
                 }
                 Console.WriteLine($"resuming job {id} from step {before.LastCheckpointStep} (checkpoints in {LocalCluster.CheckpointDirectory(cluster.StateDirectory)})");
                 await cluster.Client.ResumeAsync(id);

@@ -1,4 +1,3 @@
-using QstOrleans.Cli.Cluster;
 using QstOrleans.Client;
 using QstOrleans.Configuration;
 using QstOrleans.Contracts.Wire;
@@ -17,7 +16,7 @@ internal static class LocalInterrupt
     public static async Task<int> StopAtNextCheckpoint(QstClient client, string jobId, TimeSpan poll, CheckpointSection? cadence)
     {
         var now = await client.StatusAsync(jobId);
-        if (now.IsFinished) return Finished(now);
+        if (now.IsFinished) return TrainCommand.Finished(now);
         if (cadence is { EverySteps: 0, EveryMinutes: 0 })
         {
             Console.Error.WriteLine($"interrupted at step {now.Step}: job {jobId} has no checkpoint cadence (--checkpoint-every, --checkpoint-minutes); " +
@@ -31,7 +30,7 @@ internal static class LocalInterrupt
         {
             await Task.Delay(poll);
             var p = await client.StatusAsync(jobId);
-            if (p.IsFinished) return Finished(p);
+            if (p.IsFinished) return TrainCommand.Finished(p);
             if (p.LastCheckpointStep > before)
             {
                 Console.Error.WriteLine($"checkpoint of step {p.LastCheckpointStep} committed: the same command resumes job {jobId} from there");
@@ -50,12 +49,4 @@ internal static class LocalInterrupt
     };
 
     static string From(int step) => step > 0 ? $"step {step}" : "the start";
-
-    static int Finished(JobProgress p)
-    {
-        foreach (var line in JobProgressView.Summary(p)) Console.WriteLine(line);
-        if (p.State == JobState.Completed) return 0;
-        Console.Error.WriteLine($"error: job {p.JobId} {p.State.ToString().ToLowerInvariant()}: {p.Message}");
-        return TrainCommand.ExitCodeOf(p);
-    }
 }

@@ -91,8 +91,7 @@ internal static class TrainCommand
         else if (existing.IsFinished)
         {
             // Only with an explicit --job-id: derived ids skip finished jobs.
-            foreach (var line in JobProgressView.Summary(existing)) Console.WriteLine(line);
-            return existing.State == JobState.Completed ? 0 : ExitCodeOf(existing);
+            return Finished(existing);
         }
         else
         {
@@ -145,10 +144,17 @@ internal static class TrainCommand
             return 4;
         }
         // One more read for the stage utilisation of the finished job.
-        var final = await client.StatusAsync(jobId);
-        foreach (var line in JobProgressView.Summary(final)) Console.WriteLine(line);
-        if (final.State == JobState.Completed) return 0;
-        Console.Error.WriteLine($"error: job {jobId} {final.State.ToString().ToLowerInvariant()}: {final.Message}");
+        return Finished(await client.StatusAsync(jobId));
+    }
+
+    /// <summary>Prints a finished job's summary; the message of one that did not complete is printed once, as the error
+    /// line. Returns its exit code.</summary>
+    internal static int Finished(JobProgress final)
+    {
+        bool completed = final.State == JobState.Completed;
+        foreach (var line in JobProgressView.Summary(final, withMessage: completed)) Console.WriteLine(line);
+        if (completed) return 0;
+        Console.Error.WriteLine($"error: job {final.JobId} {final.State.ToString().ToLowerInvariant()}: {final.Message}");
         return ExitCodeOf(final);
     }
 

@@ -62,4 +62,27 @@ public sealed class CliExitCodeTests(TinyModelFixture tiny) : IClassFixture<Tiny
             Assert.Contains(Fill(text), errorLines[0]);
         }
     }
+
+    [Fact]
+    public async Task AJobThatFailsPrintsItsMessageOnceAndExits2()
+    {
+        using var dir = new TestDirectory();
+        // The tiny model with NaN weights (0xFF bytes in the middle of its tensors): the first loss is NaN, a deterministic failure.
+        string model = dir["nan-model"];
+        Directory.CreateDirectory(model);
+        foreach (var file in Directory.GetFiles(tiny.ModelDirectory)) File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
+        using (var weights = File.Open(Path.Combine(model, "model.safetensors"), FileMode.Open, FileAccess.ReadWrite))
+        {
+            weights.Position = weights.Length * 2 / 3;
+            weights.Write(Enumerable.Repeat((byte)0xFF, 65536).ToArray());
+        }
+        using var qst = QstProcess.Start(dir.Path, "train", "--local", "--plain", "--model", model, "--data", tiny.DataFile,
+            "--state-dir", dir["state"], "--max-steps", "3");
+        int code = await qst.WaitForExit(Limit);
+        string output = qst.Output;
+        Assert.True(code == 2, $"exit code {code}:\n{output}");
+        Assert.True(QstProcess.Count(output, "loss is NaN") == 1, output);
+        Assert.Contains("error: job local-", output);
+        Assert.DoesNotContain("   at ", output);
+    }
 }
