@@ -52,7 +52,7 @@ internal static class CliErrors
         {
             Interrupts.ExitCode => "interrupted",
             Unreachable when e is not TimeoutException => $"error: the cluster did not answer: {e.Message}",
-            _ => $"error: {e.Message}",
+            _ => $"error: {Message(e)}",
         });
         if (Environment.GetEnvironmentVariable("QST_DEBUG") == "1") Console.Error.WriteLine(error);
         return code;
@@ -71,6 +71,10 @@ internal static class CliErrors
             or StackExchange.Redis.RedisException => Unreachable,
         _ => Failure,
     };
+
+    /// <summary>The message without the " (Parameter 'x')" an <see cref="ArgumentException"/> appends: the text names the option already.</summary>
+    static string Message(Exception e) =>
+        e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
 
     static Exception Unwrap(Exception e) => e switch
     {

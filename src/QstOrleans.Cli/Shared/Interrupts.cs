@@ -55,7 +55,7 @@ internal sealed class Interrupts : IDisposable
         }
         context.Cancel = true;
         _requested = true;
-        Console.Error.WriteLine("interrupted: saving (press Ctrl+C again to exit now)");
+        Console.Error.WriteLine("interrupted: stopping cleanly (press Ctrl+C again to exit now)");
         _cancel.Cancel();
     }
 

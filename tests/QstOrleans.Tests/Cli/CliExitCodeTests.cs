@@ -35,6 +35,7 @@ public sealed class CliExitCodeTests(TinyModelFixture tiny) : IClassFixture<Tiny
         { "eval --model {model} --side {tmp}/missing", 2, "'{tmp}/missing' is not a folder" },
         { "eval --model {model} --side {tmp} --mmlu {tmp}/none", 2, "'{tmp}/none' is neither a file nor a folder" },
         { "plot {tmp}/missing", 2, "run folder '{tmp}/missing' does not exist" },
+        { "make-model --preset nope --out {tmp}/m", 2, "unknown preset 'nope' (known: tiny, llama-134m, llama-1b, llama2-7b, llama2-13b, llama2-70b)" },
         // A failure that is not bad input (the output path is a folder): exit 1, one line.
         { "make-data --out {tmp} --count 1", 1, "Access to the path '{tmp}' is denied" },
         // Success.
@@ -54,6 +55,7 @@ public sealed class CliExitCodeTests(TinyModelFixture tiny) : IClassFixture<Tiny
         Assert.True(QstProcess.Count(output, Fill(text)) == 1, $"'{Fill(text)}' is not printed exactly once:\n{output}");
         Assert.DoesNotContain("   at ", output);   // no stack frame
         Assert.DoesNotContain("Exception", output);
+        Assert.DoesNotContain("(Parameter '", output);   // the option is named in the text, not as a .NET parameter
         if (expected != 0)
         {
             // The error line is the one naming the problem: one "error:" line per error.
