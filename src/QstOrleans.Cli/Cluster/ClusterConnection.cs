@@ -1,4 +1,3 @@
-using Orleans.Runtime;
 using QstOrleans.Client;
 
 namespace QstOrleans.Cli.Cluster;
@@ -72,23 +71,6 @@ internal sealed class ClusterConnection
 
     static string? NonEmpty(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
 
-    /// <summary>Runs a cluster command, turning input and connection errors into one line on stderr.</summary>
-    public static async Task<int> RunAsync(Func<Task<int>> action)
-    {
-        try
-        {
-            return await action();
-        }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or FormatException)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
-        }
-        catch (Exception e) when (e is OrleansException or TimeoutException or OperationCanceledException
-                                      or System.Net.Sockets.SocketException or StackExchange.Redis.RedisException)
-        {
-            Console.Error.WriteLine(e is TimeoutException ? $"error: {e.Message}" : $"error: the cluster did not answer: {e.Message}");
-            return 3;
-        }
-    }
+    /// <summary>Runs a cluster command, turning input and connection errors into one line on stderr (<see cref="CliErrors"/>).</summary>
+    public static Task<int> RunAsync(Func<Task<int>> action) => CliErrors.RunAsync(action);
 }

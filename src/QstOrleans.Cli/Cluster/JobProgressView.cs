@@ -37,8 +37,10 @@ internal static class JobProgressView
                 float loss = step - 1 < progress.Losses.Count ? progress.Losses[step - 1] : progress.Loss;
                 Console.WriteLine(StepLine(progress with { Step = step, Loss = loss }));
             }
+            // A job that did not complete has its message printed once, as the command's error line.
+            bool failed = progress.State is JobState.Failed or JobState.Cancelled;
             if (last is null || progress.State != last.State || progress.Message != last.Message)
-                Console.WriteLine($"job {jobId}: {progress.State}{(progress.Message is { } m ? $" ({m})" : "")}");
+                Console.WriteLine($"job {jobId}: {progress.State}{(progress.Message is { } m && !failed ? $" ({m})" : "")}");
             last = progress;
         }
         return last;
@@ -73,11 +75,12 @@ internal static class JobProgressView
         $"step {p.Step,5}/{p.TotalSteps}  epoch {p.Epoch}  loss {Format(p.Loss, "F4")}  tokens/s {p.TokensPerSecond,8:F0}");
 
     /// <summary>The closing lines: final state, step, loss, throughput and (for a finished job) where its stages ran.</summary>
-    public static IEnumerable<string> Summary(JobProgress p)
+    /// <param name="withMessage">Include the job's message (off where it is printed as the error line instead).</param>
+    public static IEnumerable<string> Summary(JobProgress p, bool withMessage = true)
     {
         yield return string.Create(CultureInfo.InvariantCulture,
             $"job {p.JobId} {p.State.ToString().ToLowerInvariant()}: step {p.Step}/{p.TotalSteps}, loss {Format(p.Loss, "F4")}, {p.TokensPerSecond:F0} tokens/s");
-        if (p.Message is { Length: > 0 } message) yield return $"  {message}";
+        if (withMessage && p.Message is { Length: > 0 } message) yield return $"  {message}";
         if (p.JobSilo is not null)
             yield return $"  job grain on {p.JobSilo}, side trainer on {p.SideSilo ?? "-"}, attempt {p.Attempt}, last checkpoint at step {p.LastCheckpointStep}";
         foreach (var r in p.Recoveries)

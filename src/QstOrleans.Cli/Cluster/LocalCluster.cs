@@ -49,12 +49,16 @@ internal sealed class LocalCluster : IAsyncDisposable
         stateDirectory = Path.GetFullPath(stateDirectory);
         Directory.CreateDirectory(stateDirectory);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        // Only warnings, on stderr: stdout is the progress display.
+        // Only warnings: stdout is the progress display. A silo of this command logs to silo.log in the state folder (the
+        // command prints each job error once); a silo of a multi-process bench logs to stderr, which its parent reads.
         builder.Logging.SetMinimumLevel(LogLevel.Warning)
             .AddFilter("Orleans.Runtime.Watchdog", LogLevel.Error)
-            .AddFilter("Orleans.Runtime.Silo", LogLevel.Error) // "not running with ServerGC": irrelevant to a CLI
-            .AddSimpleConsole(c => c.SingleLine = true)
-            .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace);
+            .AddFilter("Orleans.Runtime.Silo", LogLevel.Error); // "not running with ServerGC": irrelevant to a CLI
+        if (join is null) builder.Logging.AddProvider(new SiloLogFile(System.IO.Path.Combine(stateDirectory, SiloLogFile.FileName)));
+        else builder.Logging.AddSimpleConsole(c => c.SingleLine = true).AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace);
+        // Ctrl+C belongs to the command (Interrupts: the job runs on to a checkpoint), not to the host, whose console
+        // lifetime would stop the silo under the running job on the first signal.
+        if (join is null) builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         int siloPort = join?.SiloPort ?? FreePort(), gatewayPort = join?.GatewayPort ?? FreePort();
         builder.UseOrleans(silo => silo.AddQstLocal(new LocalSiloOptions
         {
@@ -98,6 +102,13 @@ internal sealed class LocalCluster : IAsyncDisposable
             _host.Dispose();
         }
     }
+}
+
+/// <summary>A host lifetime that ignores signals: the command starts and stops the in-process cluster.</summary>
+internal sealed class CommandLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>One silo of a local cluster spread over processes: its ports, the primary's silo port, the cluster id, its name.</summary>

@@ -7,7 +7,8 @@ namespace QstOrleans.Cli.Cluster;
 /// <c>qst resume JOB</c>: continues a paused job, or recovers an unfinished job whose pipeline is gone (its silos
 /// died, the cluster restarted) from its latest checkpoint, then prints its state. <c>qst resume JOB --local</c>
 /// starts the in-process cluster on the same state directory as <c>qst train --local</c> and follows the job to its
-/// end. Exit codes: 0 resumed (or, local, completed), 1 unknown job or failed/cancelled, 2 bad input, 3 cluster unreachable.
+/// end (Ctrl+C: as <c>qst train --local</c>). Exit codes: 0 resumed (or, local, completed), 1 failed/cancelled, 2 bad input (an
+/// unknown job), 3 cluster unreachable, 130 interrupted.
 /// </summary>
 internal static class ResumeCommand
 {
@@ -32,12 +33,11 @@ internal static class ResumeCommand
                 if (before.State == JobState.Pending)
                 {
                     Console.Error.WriteLine($"error: no job '{id}' in {Path.GetFullPath(dir)}");
-                    return 1;
+                    return CliErrors.BadInput;
                 }
                 if (before.IsFinished)
                 {
-                    foreach (var line in JobProgressView.Summary(before)) Console.WriteLine(line);
-                    return before.State == JobState.Completed ? 0 : 1;
+                    return TrainCommand.Finished(before);
                 }
                 Console.WriteLine($"resuming job {id} from step {before.LastCheckpointStep} (checkpoints in {LocalCluster.CheckpointDirectory(cluster.StateDirectory)})");
                 await cluster.Client.ResumeAsync(id);
@@ -51,6 +51,6 @@ internal static class ResumeCommand
                               (progress.LastCheckpointStep > 0 ? $", last checkpoint at step {progress.LastCheckpointStep}" : ""));
             return 0;
         }));
-        return command;
+        return Interrupts.StopsCleanly(command);
     }
 }

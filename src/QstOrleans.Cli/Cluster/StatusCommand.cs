@@ -4,7 +4,7 @@ namespace QstOrleans.Cli.Cluster;
 
 /// <summary>
 /// <c>qst status JOB</c>: the job's state, step, loss, throughput, where each stage runs and how busy it is.
-/// Exit code 0 when the job is known, 1 when the cluster has never seen it.
+/// Exit code 0 when the job is known, 2 (bad input) when the cluster has never seen it.
 /// </summary>
 internal static class StatusCommand
 {
@@ -23,7 +23,7 @@ internal static class StatusCommand
             if (progress is { State: JobState.Pending, TotalSteps: 0 } && !(await client.ListAsync()).Any(j => j.JobId == id))
             {
                 Console.Error.WriteLine($"error: no job '{id}' on this cluster");
-                return 1;
+                return CliErrors.BadInput;
             }
             foreach (var line in JobProgressView.Summary(progress)) Console.WriteLine(line);
             return 0;

@@ -64,13 +64,13 @@ internal static class GenerateCommand
     (
         new Option<string?>("--model") { Description = "HF model directory (default: the embedded tiny model)" },
         new Option<string?>("--side") { Description = "Trained QST side network: trainable.safetensors, or an export folder (qst export / train-local --out)" },
-        new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 128 },
-        new Option<double>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0.0 },
-        new Option<double>("--top-p") { Description = "Nucleus sampling mass (with temperature > 0)", DefaultValueFactory = _ => 1.0 },
+        new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 128 }.AtLeast(1),
+        new Option<double>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0.0 }.Within(0, double.PositiveInfinity),
+        new Option<double>("--top-p") { Description = "Nucleus sampling mass (with temperature > 0)", DefaultValueFactory = _ => 1.0 }.Within(0, 1, minExclusive: true),
         new Option<long>("--seed") { Description = "Sampling seed", DefaultValueFactory = _ => 0 },
         new Option<bool>("--nf4") { Description = "Quantize the backbone to NF4 (double quant) while loading" },
         new Option<string>("--dtype") { Description = "Compute dtype: bf16 or fp32", DefaultValueFactory = _ => "bf16" },
-        new Option<int>("--threads") { Description = "libtorch threads (0 = libtorch's default)", DefaultValueFactory = _ => 0 }
+        new Option<int>("--threads") { Description = "libtorch threads (0 = libtorch's default)", DefaultValueFactory = _ => 0 }.AtLeast(0)
     );
 
     /// <summary>Loads the model, streams the generated text to <paramref name="output"/> and returns the result.</summary>

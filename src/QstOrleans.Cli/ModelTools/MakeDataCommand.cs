@@ -10,7 +10,7 @@ internal static class MakeDataCommand
     public static Command Create()
     {
         var output = new Option<string>("--out") { Description = "Output .jsonl file", Required = true };
-        var count = new Option<int>("--count") { Description = "Number of examples", DefaultValueFactory = _ => DefaultCount };
+        var count = new Option<int>("--count") { Description = "Number of examples", DefaultValueFactory = _ => DefaultCount }.AtLeast(1);
         var seed = new Option<int>("--seed") { Description = "Seed", DefaultValueFactory = _ => 0 };
         var command = new Command("make-data", "Write a synthetic, learnable Alpaca-format dataset (JSONL).") { output, count, seed };
         command.SetAction(r => CliErrors.Run(() =>

@@ -1,5 +1,6 @@
 using QstOrleans.Cli.Cluster;
 using QstOrleans.Client;
+using QstOrleans.Configuration;
 using QstOrleans.Contracts.Wire;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Model.Training;
@@ -11,7 +12,8 @@ namespace QstOrleans.Cli.Train;
 /// default when no cluster is configured), to a one-silo cluster started in this process, then follows its
 /// progress until it finishes. Exit codes: 0 completed, 1 failed (recovery gave up) or cancelled, 2 bad input (refused at submission, or
 /// failed later for a deterministic reason: corrupt weights on a stage's silo, bad data, a non-finite loss), 3 cluster
-/// unreachable, 4 detached (Ctrl+C while following a remote job; the job keeps running), 130 interrupted (local).
+/// unreachable, 4 detached (Ctrl+C while following a remote job; the job keeps running), 130 interrupted (local: the
+/// first Ctrl+C lets the job run on to its next checkpoint, a second one exits at once; see <see cref="LocalInterrupt"/>).
 /// Paths are made absolute before they are sent: silos open them, so they must see the same file system.
 /// <c>--out DIR</c> downloads the completed job's result through the cluster (<see cref="TrainOutput"/>).
 /// A <c>--local</c> run keeps its job state and checkpoints in <c>--state-dir</c> and derives its job id from the
@@ -28,7 +30,7 @@ internal static class TrainCommand
         var local = new Option<bool>("--local") { Description = "Run an in-process cluster (the default when no --gateway/--redis/QST_* is given)" };
         var detach = new Option<bool>("--detach") { Description = "Submit, print the job id and return without following" };
         var plain = new Option<bool>("--plain") { Description = "Plain progress lines even on an interactive terminal" };
-        var poll = new Option<int>("--poll-ms") { Description = "Progress poll interval", DefaultValueFactory = _ => 250 };
+        var poll = new Option<int>("--poll-ms") { Description = "Progress poll interval (ms)", DefaultValueFactory = _ => 250 }.AtLeast(10);
         var stateDir = new Option<string?>("--state-dir") { Description = $"--local: job state and checkpoints (default {EmbeddedDefaults.StateDirectory})" };
         var output = TrainOutput.CreateOption();
         var connection = new ClusterConnection();
@@ -55,7 +57,7 @@ internal static class TrainCommand
                 Config = config,
             };
             Console.WriteLine(TrainingOptions.Announce(config));
-            var pollInterval = TimeSpan.FromMilliseconds(Math.Max(p.GetValue(poll), 10));
+            var pollInterval = TimeSpan.FromMilliseconds(p.GetValue(poll));
             if (runLocal)
                 return result.ExitCode(await RunLocalAsync(spec, p.GetValue(jobId), p.GetValue(stateDir) ?? EmbeddedDefaults.StateDirectory, pollInterval,
                     p.GetValue(plain), cancel, (c, id) => result.SaveAsync(c, id, cancel), deviceKind: config.Runtime.Device));
@@ -65,7 +67,7 @@ internal static class TrainCommand
             if (code == 0 && !p.GetValue(detach)) await result.SaveAsync(client, id, cancel);
             return result.ExitCode(code);
         }));
-        return command;
+        return Interrupts.StopsCleanly(command);
     }
 
     /// <summary>
@@ -77,7 +79,8 @@ internal static class TrainCommand
         CancellationToken cancel, Func<QstClient, string, Task>? beforeShutdown = null, string deviceKind = "cpu")
     {
         await using var cluster = await LocalCluster.StartAsync(spec.Stages, stateDirectory, cancel, deviceKind: deviceKind);
-        Console.WriteLine($"started an in-process cluster with {spec.Stages} {deviceKind} slot(s), state in {Path.GetFullPath(stateDirectory)}");
+        Console.WriteLine($"started an in-process cluster with {spec.Stages} {deviceKind} slot(s), state in {Path.GetFullPath(stateDirectory)} " +
+                          $"(its log: {SiloLogFile.FileName})");
         var client = cluster.Client;
         string id = jobId ?? await LocalJobId(client, spec);
         var existing = await client.StatusAsync(id);
@@ -89,13 +92,12 @@ internal static class TrainCommand
                 ? $"resuming job {id} from the start (no checkpoint was committed)"
                 : $"resuming job {id} from step {latest.Step} (checkpoint {latest.Location})");
             await client.ResumeAsync(id);
-            code = await Follow(client, id, poll, plain, remote: false, cancel);
+            code = await Follow(client, id, poll, plain, remote: false, cancel, spec.Config.Checkpoint);
         }
         else if (existing.IsFinished)
         {
             // Only with an explicit --job-id: derived ids skip finished jobs.
-            foreach (var line in JobProgressView.Summary(existing)) Console.WriteLine(line);
-            return existing.State == JobState.Completed ? 0 : 1;
+            return Finished(existing);
         }
         else
         {
@@ -131,24 +133,34 @@ internal static class TrainCommand
             Console.WriteLine($"job {jobId} {started.State.ToString().ToLowerInvariant()}; follow it with `qst status {jobId}`");
             return 0;
         }
-        return await Follow(client, jobId, poll, plain, remote, cancel);
+        return await Follow(client, jobId, poll, plain, remote, cancel, spec.Config.Checkpoint);
     }
 
-    /// <summary>Follows a job to its end and prints the summary; the exit code as documented on the class.</summary>
-    internal static async Task<int> Follow(QstClient client, string jobId, TimeSpan poll, bool plain, bool remote, CancellationToken cancel)
+    /// <summary>Follows a job to its end and prints the summary; the exit code as documented on the class. Interrupted
+    /// (<paramref name="cancel"/>), a local job runs on to its next checkpoint (<see cref="LocalInterrupt"/>; its
+    /// <paramref name="cadence"/>, when known) and a remote one is left running.</summary>
+    internal static async Task<int> Follow(QstClient client, string jobId, TimeSpan poll, bool plain, bool remote, CancellationToken cancel,
+        CheckpointSection? cadence = null)
     {
         var last = await JobProgressView.FollowAsync(client, jobId, poll, plain, cancel);
         if (last is null)
         {
-            if (!remote) return 130;
+            if (!remote) return await LocalInterrupt.StopAtNextCheckpoint(client, jobId, poll, cadence);
             Console.Error.WriteLine($"detached from job {jobId}; it keeps running (`qst status {jobId}`, `qst cancel {jobId}`)");
             return 4;
         }
         // One more read for the stage utilisation of the finished job.
-        var final = await client.StatusAsync(jobId);
-        foreach (var line in JobProgressView.Summary(final)) Console.WriteLine(line);
-        if (final.State == JobState.Completed) return 0;
-        Console.Error.WriteLine($"error: job {jobId} {final.State.ToString().ToLowerInvariant()}: {final.Message}");
+        return Finished(await client.StatusAsync(jobId));
+    }
+
+    /// <summary>Prints a finished job's summary; the message of one that did not complete is printed once, as the error
+    /// line. Returns its exit code.</summary>
+    internal static int Finished(JobProgress final)
+    {
+        bool completed = final.State == JobState.Completed;
+        foreach (var line in JobProgressView.Summary(final, withMessage: completed)) Console.WriteLine(line);
+        if (completed) return 0;
+        Console.Error.WriteLine($"error: job {final.JobId} {final.State.ToString().ToLowerInvariant()}: {final.Message}");
         return ExitCodeOf(final);
     }
 

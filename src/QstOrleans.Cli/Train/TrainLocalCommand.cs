@@ -12,7 +12,8 @@ namespace QstOrleans.Cli.Train;
 /// <c>--skip-invalid</c>); its kept/dropped/truncated report is the first line. Prints one line per step:
 /// step, epoch, loss, lr, grad norm, tokens/s, peak memory, plus val-loss/val-ppl/mmlu-acc on evaluated steps
 /// (<c>--eval-every</c>, <c>--val-data</c>/<c>--val-fraction</c>, <c>--mmlu</c>). With <c>--out DIR</c> it writes a run
-/// folder (see <see cref="RunFolder"/>).
+/// folder (see <see cref="RunFolder"/>). The first Ctrl+C stops after the step in progress, saves the run folder (without
+/// <c>--out</c>: under <see cref="InterruptedRoot"/>) and exits 130; a second one exits at once.
 /// </summary>
 internal static class TrainLocalCommand
 {
@@ -26,7 +27,7 @@ internal static class TrainLocalCommand
         var command = new Command("train-local", "Train in this process (QST or a baseline) and print one line per optimizer step.");
         o.AddTo(command);
         foreach (Option option in new Option[] { output, valData, mmlu }) command.Options.Add(option);
-        command.SetAction(p => CliErrors.Run(() =>
+        command.SetAction((p, cancel) => Task.FromResult(CliErrors.Run(() =>
         {
             var settings = new TrainLocalSettings
             {
@@ -38,11 +39,22 @@ internal static class TrainLocalCommand
                 Mmlu = p.GetValue(mmlu),
             };
             Console.WriteLine(TrainingOptions.Announce(settings.Config));
-            foreach (var line in Run(settings)) Console.WriteLine(line);
-            return 0;
-        }));
-        return command;
+            int code = 0;
+            foreach (var line in Run(settings, [], cancel))
+            {
+                if (line.StartsWith(InterruptedLine, StringComparison.Ordinal)) code = Interrupts.ExitCode;
+                Console.WriteLine(line);
+            }
+            return code;
+        })));
+        return Interrupts.StopsCleanly(command);
     }
+
+    /// <summary>The line an interrupted run prints before it saves its folder.</summary>
+    public const string InterruptedLine = "interrupted after step";
+
+    /// <summary>Where an interrupted run without <c>--out</c> saves its run folder (one sub-folder per run).</summary>
+    public static string InterruptedRoot => Path.Combine(EmbeddedDefaults.Root, "interrupted");
 
     /// <summary>Reads <c>method.name</c> (see <see cref="TrainingMethods.Parse"/>).</summary>
     public static TrainingMethod ParseMethod(string name) => TrainingMethods.Parse(name);
@@ -54,8 +66,9 @@ internal static class TrainLocalCommand
         return Run(s, steps);
     }
 
-    /// <summary>As <see cref="Run(TrainLocalSettings)"/>, also collecting the step reports.</summary>
-    public static IEnumerable<string> Run(TrainLocalSettings s, List<StepReport> reports)
+    /// <summary>As <see cref="Run(TrainLocalSettings)"/>, also collecting the step reports. Once <paramref name="cancel"/>
+    /// fires it stops after the step in progress, prints <see cref="InterruptedLine"/> and saves the run folder.</summary>
+    public static IEnumerable<string> Run(TrainLocalSettings s, List<StepReport> reports, CancellationToken cancel = default)
     {
         string modelDir = s.Model ?? EmbeddedDefaults.EnsureModel();
         string dataFile = s.Data ?? EmbeddedDefaults.EnsureData();
@@ -75,6 +88,7 @@ internal static class TrainLocalCommand
         using var metrics = s.Output is null ? null : RunFolder.OpenMetrics(s.Output);
         if (s.Output is not null) RunFolder.SaveConfig(s.Output, s.Config);
 
+        string? output = s.Output;
         foreach (var report in recipe.Train())
         {
             reports.Add(report);
@@ -82,11 +96,23 @@ internal static class TrainLocalCommand
             yield return string.Create(CultureInfo.InvariantCulture,
                 $"step {report.Step,5}  epoch {report.Epoch}  loss {report.Loss:F4}  lr {report.LearningRate:E2}  grad-norm {report.GradNorm:F3}  tokens/s {report.TokensPerSecond,8:F0}  peak-rss {report.PeakMemoryBytes / (1 << 20)} MiB")
                 + TrainLocalEvaluation.Format(report.Evaluation);
+            // Checked between steps (the lazy step loop stops here): the weights are those of a whole optimizer step.
+            if (cancel.IsCancellationRequested && report.Step < recipe.Plan.TotalSteps)
+            {
+                output ??= Path.Combine(InterruptedRoot, $"train-local-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
+                yield return $"{InterruptedLine} {report.Step} of {recipe.Plan.TotalSteps}: saving the run folder {output}";
+                break;
+            }
         }
-        if (s.Output is not null)
+        if (output is null) yield break;
+        metrics?.Dispose();
+        if (s.Output is null)
         {
-            metrics!.Dispose();
-            foreach (var line in RunFolder.Save(s.Output, recipe.Model, config, modelDir, recipe.SideNetworkTraining, reports)) yield return line;
+            // The interrupted run without --out: its folder gets what --out would have written along the way.
+            RunFolder.SaveConfig(output, s.Config);
+            using var late = RunFolder.OpenMetrics(output);
+            foreach (var report in reports) late.Write(report);
         }
+        foreach (var line in RunFolder.Save(output, recipe.Model, config, modelDir, recipe.SideNetworkTraining, reports)) yield return line;
     }
 }

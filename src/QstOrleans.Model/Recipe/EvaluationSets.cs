@@ -39,6 +39,21 @@ public sealed record EvaluationSets(IReadOnlyList<TokenizedExample>? ValidationE
         return (train, sets);
     }
 
+    /// <summary>
+    /// The sets of a stand-alone evaluation (<c>qst eval</c>): a validation file read exactly as <c>--val-data</c> is during
+    /// training (the config's data options, never packed, in micro-batches of <c>schedule.micro_batch_size</c>) and/or
+    /// MMLU-style files (their questions in order, file after file).
+    /// </summary>
+    public static EvaluationSets FromFiles(TrainingConfig config, ModelTokenizer tokenizer, string modelDirectory, string? validationFile,
+        IReadOnlyList<string> mmluFiles)
+    {
+        int microBatchSize = config.Schedule.MicroBatchSize;
+        var data = validationFile is null ? null
+            : InstructionBatches.Load(validationFile, tokenizer, DataPlan.Options(config.Data) with { Pack = false }, microBatchSize, 0, modelDirectory);
+        var mmlu = mmluFiles.Count == 0 ? null : LoadMmlu(mmluFiles, tokenizer);
+        return new EvaluationSets(data?.Examples, data is null ? null : Batches(data, data.Examples, microBatchSize), mmlu);
+    }
+
     /// <summary>The trainer's hook, or null when nothing is to be evaluated.</summary>
     public PeriodicEvaluator? Evaluator(ITrainableModel model, int everySteps, int totalSteps, int microBatchSize)
     {
@@ -87,9 +102,11 @@ public sealed record EvaluationSets(IReadOnlyList<TokenizedExample>? ValidationE
         }).ToList();
 
     /// <summary>Loads and tokenizes an MMLU-style file (see <see cref="MmluFile"/>).</summary>
-    static MultipleChoiceSet LoadMmlu(string file, ModelTokenizer tokenizer)
+    static MultipleChoiceSet LoadMmlu(string file, ModelTokenizer tokenizer) => LoadMmlu([file], tokenizer);
+
+    static MultipleChoiceSet LoadMmlu(IReadOnlyList<string> files, ModelTokenizer tokenizer)
     {
-        var questions = MmluFile.Load(file);
+        var questions = files.SelectMany(MmluFile.Load).ToList();
         var items = questions.Select(q => new MultipleChoiceItem(MmluPrompt.Encode(tokenizer, q), q.Answer)).ToList();
         return new MultipleChoiceSet(items, MmluPrompt.LetterTokenIds(tokenizer), tokenizer.PadId);
     }

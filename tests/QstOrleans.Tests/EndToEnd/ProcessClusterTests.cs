@@ -42,7 +42,7 @@ public sealed class ProcessClusterTests(ProcessClusterFixture cluster, ITestOutp
             Assert.True(silo.Output.Contains("loaded layers", StringComparison.Ordinal), $"{silo.Name} loaded no stage:\n{silo.Output}");
         Assert.True(codes[1] == 0, $"qst jobs exited with {codes[1]}:\n{jobs.Output}");
         Assert.Matches(@"e2e-single\s+Completed\s+step 4/4", jobs.Output);
-        Assert.True(codes[2] == 1, $"qst status no-such-job exited with {codes[2]}:\n{unknown.Output}");
+        Assert.True(codes[2] == 2, $"qst status no-such-job exited with {codes[2]}:\n{unknown.Output}");
         Assert.Contains("no job 'no-such-job'", unknown.Output);
     }
 

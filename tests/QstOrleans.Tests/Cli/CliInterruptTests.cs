@@ -1,0 +1,80 @@
+using System.Globalization;
+using QstOrleans.Model.Checkpoints;
+using QstOrleans.Model.Metrics;
+
+namespace QstOrleans.Tests.Cli;
+
+/// <summary>
+/// Ctrl+C on the built CLI (SIGINT to the child process): <c>train-local</c> stops after the step in progress, saves its run
+/// folder and exits 130; <c>train --local</c> lets the job run on to its next checkpoint, exits 130, and the same command
+/// resumes from that checkpoint; a second Ctrl+C exits at once.
+/// </summary>
+public sealed class CliInterruptTests(TinyModelFixture tiny) : IClassFixture<TinyModelFixture>
+{
+    static readonly TimeSpan Limit = TimeSpan.FromMinutes(4);
+
+    [Fact]
+    public async Task TrainLocalSavesItsRunFolderAndExits130()
+    {
+        using var dir = new TestDirectory();
+        string run = dir["run"];
+        using var qst = QstProcess.Start(dir.Path, "train-local", "--model", tiny.ModelDirectory, "--data", tiny.DataFile,
+            "--max-steps", "5000", "--epochs", "100", "--micro-batch-size", "4", "--threads", "1", "--out", run);
+        await qst.WaitForOutput("step     2", Limit);
+        qst.Interrupt();
+        int code = await qst.WaitForExit(Limit);
+        string output = qst.Output;
+        Assert.True(code == 130, $"exit code {code}:\n{output}");
+        var interrupted = output.Split('\n').Single(l => l.StartsWith("interrupted after step", StringComparison.Ordinal));
+        int step = int.Parse(interrupted.Split(' ')[3], CultureInfo.InvariantCulture);
+        Assert.InRange(step, 2, 4999);
+        // The folder of a finished run, at the step it stopped: one metrics line per step printed, the export loadable.
+        Assert.Equal(step, output.Split('\n').Count(l => l.StartsWith("step ", StringComparison.Ordinal)));
+        Assert.Equal(Enumerable.Range(1, step), MetricsWriter.Read(Path.Combine(run, MetricsWriter.FileName)).Select(r => r.Step));
+        using var model = SideNetworkExport.LoadModel(run, tiny.ModelDirectory);
+        Assert.True(File.Exists(Path.Combine(run, SideNetworkExport.TrainableFile)));
+    }
+
+    [Fact]
+    public async Task TrainLocalClusterCheckpointsOnCtrlCAndTheSameCommandResumesThere()
+    {
+        using var dir = new TestDirectory();
+        string[] args = ["train", "--local", "--plain", "--model", tiny.ModelDirectory, "--data", tiny.DataFile, "--state-dir", dir["state"],
+            "--max-steps", "2000", "--epochs", "100", "--micro-batch-size", "4", "--checkpoint-every", "3", "--checkpoint-minutes", "0", "--poll-ms", "50"];
+        int checkpoint;
+        using (var first = QstProcess.Start(dir.Path, args))
+        {
+            await first.WaitForOutput("step     4/", Limit);
+            first.Interrupt();
+            int code = await first.WaitForExit(Limit);
+            Assert.True(code == 130, $"exit code {code}:\n{first.Output}");
+            var committed = first.Output.Split('\n').Single(l => l.StartsWith("checkpoint of step ", StringComparison.Ordinal));
+            checkpoint = int.Parse(committed.Split(' ')[3], CultureInfo.InvariantCulture);
+            Assert.True(checkpoint > 0 && checkpoint % 3 == 0, first.Output);   // a checkpoint committed after the interrupt, on the cadence
+        }
+        // The job may commit one more checkpoint while the cluster shuts down: the rerun starts from that one or a later one.
+        using var second = QstProcess.Start(dir.Path, args);
+        await second.WaitForOutput("(checkpoint ", Limit);
+        var resuming = second.Output.Split('\n').Single(l => l.StartsWith("resuming job local-", StringComparison.Ordinal));
+        int from = int.Parse(resuming.Split(' ')[5], CultureInfo.InvariantCulture);
+        Assert.True(from >= checkpoint && from % 3 == 0, second.Output);
+    }
+
+    [Fact]
+    public async Task ASecondCtrlCExitsAtOnce()
+    {
+        using var dir = new TestDirectory();
+        // No checkpoint is due for 1000 steps: after the first Ctrl+C the command would wait for it.
+        using var qst = QstProcess.Start(dir.Path, "train", "--local", "--plain", "--model", tiny.ModelDirectory, "--data", tiny.DataFile,
+            "--state-dir", dir["state"], "--max-steps", "2000", "--epochs", "100", "--micro-batch-size", "4", "--checkpoint-every", "1000",
+            "--checkpoint-minutes", "0", "--poll-ms", "50");
+        await qst.WaitForOutput("step     2/", Limit);
+        qst.Interrupt();
+        await qst.WaitForOutput("runs on to its next checkpoint", Limit);
+        Assert.False(qst.HasExited, qst.Output);
+        qst.Interrupt();
+        int code = await qst.WaitForExit(TimeSpan.FromSeconds(30));
+        Assert.True(code == 130, $"exit code {code}:\n{qst.Output}");
+        Assert.DoesNotContain("checkpoint of step", qst.Output);
+    }
+}
