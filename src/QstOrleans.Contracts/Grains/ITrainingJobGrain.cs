@@ -16,6 +16,23 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task<JobProgress> Start(JobSpec spec);
 
+    /// <summary>
+    /// Submits the job under this id and says what happened: <see cref="SubmitOutcome.Started"/> or
+    /// <see cref="SubmitOutcome.Rejected"/> for a new id; for an existing job with the same spec,
+    /// <see cref="SubmitOutcome.AlreadySubmitted"/> (recovered if its pipeline is gone) or <see cref="SubmitOutcome.AlreadyFinished"/>.
+    /// Throws <see cref="JobSpecConflictException"/> (listing the differing fields) when the id holds a job of another spec.
+    /// </summary>
+    [ResponseTimeout("00:10:00")]
+    Task<JobSubmission> Submit(JobSpec spec);
+
+    /// <summary>
+    /// Pushes the job's events: first the recoveries after the first <paramref name="afterRecoveries"/> and the steps after
+    /// <paramref name="afterStep"/> already done, then the current state, then live events as they happen; ends after the
+    /// event that says the job finished. Steps never go backwards (replayed steps after a recovery are not sent again).
+    /// Throws <see cref="JobNotFoundException"/> for an unknown id.
+    /// </summary>
+    IAsyncEnumerable<JobEvent> Watch(int afterStep, int afterRecoveries);
+
     Task<JobProgress> GetProgress();
 
     /// <summary>The losses of steps <paramref name="fromStep"/> (1-based) onwards (index 0 = that step); empty past the

@@ -43,6 +43,8 @@ public sealed record JobProgress
     [Id(15)] public IReadOnlyList<RecoveryRecord> Recoveries { get; init; } = [];
     /// <summary>For a failed job: whether its input was bad (the CLI exits 2) or recovery gave up (exit 1).</summary>
     [Id(16)] public ErrorKind? Error { get; init; }
+    /// <summary>Micro-batches fed to the pipeline and not yet applied (0 for a paused job means nothing runs any more).</summary>
+    [Id(17)] public int InFlight { get; init; }
 
     public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
 }
