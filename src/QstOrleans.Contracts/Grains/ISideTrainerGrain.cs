@@ -17,12 +17,13 @@ public interface ISideTrainerGrain : IGrainWithStringKey
     /// latest valid checkpoint of the job, if any, restored. From then on only work of this attempt is accepted.
     /// Throws <see cref="InvalidDataException"/> when the checkpoint belongs to another job spec.
     /// </summary>
-    [ResponseTimeout("00:05:00")]
+    [ResponseTimeout("00:05:00"), ControlPlane]
     Task<SidePosition> Initialize(SideSpec spec, int attempt);
 
+    [ControlPlane]
     Task SubmitBatch(SideBatch batch);
 
-    [ResponseTimeout("00:10:00")]
+    [ResponseTimeout("00:10:00"), ControlPlane]
     Task SubmitTaps(IReadOnlyList<TapChunk> chunks);
 
     [AlwaysInterleave]

@@ -54,21 +54,21 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     Task<IReadOnlyList<CheckpointInfo>> ListCheckpoints();
 
     /// <summary>Called by the side trainer when micro-batch <paramref name="sequence"/> of <paramref name="attempt"/> has been applied.</summary>
-    [OneWay]
+    [OneWay, ControlPlane]
     Task MicroBatchApplied(int attempt, long sequence, int step, float stepLoss, bool stepCompleted);
 
     /// <summary>Called by the side trainer when the checkpoint of <paramref name="step"/> is committed.</summary>
-    [OneWay]
+    [OneWay, ControlPlane]
     Task CheckpointCommitted(int attempt, int step, long nextMicroBatch);
 
     /// <summary>
     /// Called by a stage or the side trainer when the pipeline of <paramref name="attempt"/> broke for an infrastructure
     /// reason (a silo died, a grain lost its state): the job recovers from its latest checkpoint.
     /// </summary>
-    [OneWay]
+    [OneWay, ControlPlane]
     Task ReportFault(int attempt, string message);
 
     /// <summary>Called by a stage or the side trainer when the job's work failed for a deterministic reason.</summary>
-    [OneWay]
+    [OneWay, ControlPlane]
     Task Fail(string message);
 }

@@ -16,7 +16,7 @@ public sealed class ClientHostingTests(ClusterFixture cluster)
 {
     QstClientOptions Options => new()
     {
-        GatewayPorts = Enumerable.Range(cluster.Cluster.Options.BaseGatewayPort, ClusterFixture.Silos).ToList(),
+        GatewayPorts = cluster.Cluster.GetActiveSilos().Select(s => s.GatewayAddress.Endpoint.Port).ToList(),
         ClusterId = cluster.Cluster.Options.ClusterId, ServiceId = cluster.Cluster.Options.ServiceId,
         ConnectTimeout = TimeSpan.FromSeconds(30),
     };
