@@ -12,9 +12,10 @@ namespace QstOrleans.Client;
 /// cancel, list checkpoints. <see cref="ConnectAsync"/> opens an Orleans client (localhost gateways or Redis clustering,
 /// message limits equal to the silos'); the <see cref="QstClient(IGrainFactory)"/> constructor wraps a grain
 /// factory that already exists (an in-process silo's, a test cluster's).
-/// Throws <see cref="ArgumentException"/> for bad options, <see cref="TimeoutException"/> when no gateway
-/// answers within <see cref="QstClientOptions.ConnectTimeout"/>, and Redis' connection exception when the
-/// membership table cannot be reached. Calls about one job throw <see cref="JobNotFoundException"/> for an unknown id;
+/// Throws <see cref="ArgumentException"/> for bad options and <see cref="QstConnectionException"/> (a
+/// <see cref="TimeoutException"/>) when the cluster cannot be reached, with a distinct <see cref="ConnectionProblem"/>:
+/// Redis unreachable, no such cluster in Redis, nothing on the gateway ports (each within seconds), or no silo accepting
+/// the client within <see cref="QstClientOptions.ConnectTimeout"/>. Calls about one job throw <see cref="JobNotFoundException"/> for an unknown id;
 /// <see cref="WatchAsync"/> pushes a job's steps and state changes as they happen.
 /// </summary>
 public sealed partial class QstClient : IAsyncDisposable
@@ -41,6 +42,7 @@ public sealed partial class QstClient : IAsyncDisposable
     public static async Task<QstClient> ConnectAsync(QstClientOptions options, CancellationToken cancel = default)
     {
         options.Validate();
+        await ClusterProbe.CheckAsync(options, cancel);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         // Connection retries and the host's start failure are reported by the exception below, once.
         builder.Logging.SetMinimumLevel(LogLevel.Error)
@@ -61,7 +63,8 @@ public sealed partial class QstClient : IAsyncDisposable
             string where = options.RedisConnectionString is { } redis
                 ? $"cluster '{options.ClusterId}' in Redis {redis}"
                 : $"gateway port(s) {string.Join(", ", options.GatewayPorts)} on 127.0.0.1";
-            throw new TimeoutException($"no silo answered within {options.ConnectTimeout.TotalSeconds:F0} s ({where}); is the cluster running?");
+            throw new QstConnectionException(ConnectionProblem.NotAccepted,
+                $"no silo accepted the client within {options.ConnectTimeout.TotalSeconds:F0} s ({where}); are the silos up, and are --cluster-id / --service-id right?");
         }
         catch
         {

@@ -20,12 +20,15 @@ public interface ISideTrainerGrain : IGrainWithStringKey
     [ResponseTimeout("00:05:00"), ControlPlane]
     Task<SidePosition> Initialize(SideSpec spec, int attempt);
 
+    /// <summary>Labels and mask of one micro-batch (from the job's feeder).</summary>
     [ControlPlane]
     Task SubmitBatch(SideBatch batch);
 
+    /// <summary>Tap chunks of micro-batches (from the stages).</summary>
     [ResponseTimeout("00:10:00"), ControlPlane]
     Task SubmitTaps(IReadOnlyList<TapChunk> chunks);
 
+    /// <summary>Counters and position of the side trainer.</summary>
     [AlwaysInterleave]
     Task<SideStatus> GetStatus();
 

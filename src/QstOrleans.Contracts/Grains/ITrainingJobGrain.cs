@@ -33,17 +33,20 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     /// </summary>
     IAsyncEnumerable<JobEvent> Watch(int afterStep, int afterRecoveries);
 
+    /// <summary>The job's progress. Throws <see cref="JobNotFoundException"/> for an unknown id.</summary>
     Task<JobProgress> GetProgress();
 
     /// <summary>The losses of steps <paramref name="fromStep"/> (1-based) onwards (index 0 = that step); empty past the
     /// latest step. Lets a client follow a long run without fetching <see cref="JobProgress.Losses"/> whole each time.</summary>
     Task<IReadOnlyList<float>> GetLosses(int fromStep);
 
+    /// <summary>Stops feeding micro-batches (those in flight are still applied). Throws <see cref="JobNotFoundException"/> for an unknown id.</summary>
     Task Pause();
 
     /// <summary>Resumes a paused job; an unfinished job whose pipeline is gone is recovered from its checkpoint.</summary>
     Task Resume();
 
+    /// <summary>Ends the job for good. Throws <see cref="JobNotFoundException"/> for an unknown id (nothing is stored under it).</summary>
     Task Cancel();
 
     /// <summary>Activates the job so that an unfinished one recovers (silo startup, reminders). Cheap and idempotent.</summary>
