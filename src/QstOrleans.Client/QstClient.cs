@@ -1,10 +1,7 @@
-using System.Runtime.CompilerServices;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Orleans.Configuration;
 using Orleans.Hosting;
-using QstOrleans.Contracts;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Security;
 using QstOrleans.Contracts.Wire;
@@ -16,15 +13,20 @@ namespace QstOrleans.Client;
 /// cancel, list checkpoints. <see cref="ConnectAsync"/> opens an Orleans client (localhost gateways or Redis clustering,
 /// message limits equal to the silos'); the <see cref="QstClient(IGrainFactory)"/> constructor wraps a grain
 /// factory that already exists (an in-process silo's, a test cluster's).
-/// Throws <see cref="ArgumentException"/> for bad options, <see cref="TimeoutException"/> when no gateway
-/// answers within <see cref="QstClientOptions.ConnectTimeout"/>, and Redis' connection exception when the
-/// membership table cannot be reached.
+/// Throws <see cref="ArgumentException"/> for bad options and <see cref="QstConnectionException"/> (a
+/// <see cref="TimeoutException"/>) when the cluster cannot be reached, with a distinct <see cref="ConnectionProblem"/>:
+/// Redis unreachable, no such cluster in Redis, nothing on the gateway ports (each within seconds), or no silo accepting
+/// the client within <see cref="QstClientOptions.ConnectTimeout"/>. Calls about one job throw <see cref="JobNotFoundException"/> for an unknown id;
+/// <see cref="WatchAsync"/> pushes a job's steps and state changes as they happen.
 /// </summary>
-public sealed class QstClient : IAsyncDisposable
+public sealed partial class QstClient : IAsyncDisposable
 {
     readonly IGrainFactory _grains;
     readonly IHost? _host;
+    int _disposed;
 
+    /// <summary>A client over a grain factory that already exists (an in-process silo's, a test cluster's, the app's
+    /// <see cref="IClusterClient"/>); disposing it leaves that factory alone.</summary>
     public QstClient(IGrainFactory grains) => _grains = grains;
 
     QstClient(IHost host)
@@ -33,38 +35,22 @@ public sealed class QstClient : IAsyncDisposable
         _grains = host.Services.GetRequiredService<IClusterClient>();
     }
 
-    /// <summary>Connects to the cluster described by <paramref name="options"/>.</summary>
+    /// <summary>
+    /// Connects to the cluster described by <paramref name="options"/> with a private Orleans client host (errors are
+    /// logged to stderr). An app with its own host uses <see cref="QstClientServiceCollectionExtensions.AddQstClient(IHostApplicationBuilder, QstClientOptions)"/>
+    /// instead, to share its logging and configuration.
+    /// </summary>
     public static async Task<QstClient> ConnectAsync(QstClientOptions options, CancellationToken cancel = default)
     {
         options.Validate();
-        var tls = options.Tls is { IsSet: true } files ? ClusterCertificates.Load(files, ("--tls-cert", "--tls-key", "--tls-ca")) : null;
+        await ClusterProbe.CheckAsync(options, cancel);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         // Connection retries and the host's start failure are reported by the exception below, once.
         builder.Logging.SetMinimumLevel(LogLevel.Error)
             .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None)
             .AddFilter("Orleans.Messaging", LogLevel.None)
             .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.UseOrleansClient(client =>
-        {
-            if (options.RedisConnectionString is { } redis)
-            {
-                client.UseRedisClustering(redis);
-                client.Configure<ClusterOptions>(c => (c.ClusterId, c.ServiceId) = (options.ClusterId, options.ServiceId));
-            }
-            else
-            {
-                client.UseLocalhostClustering(options.GatewayPorts.ToArray(), options.ServiceId, options.ClusterId);
-            }
-            if (tls is not null) client.UseTls(tls.Local, tls.ConfigureMutualTls);
-            client.Configure<ClientMessagingOptions>(m => m.MaxMessageBodySize = Messaging.DefaultMaxMessageBodyBytes);
-            client.Configure<GatewayOptions>(g => g.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
-            // Silos may still be starting (scripts launch everything at once): retry until the timeout.
-            client.UseConnectionRetryFilter(async (_, token) =>
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(500), token);
-                return !token.IsCancellationRequested;
-            });
-        });
+        builder.UseOrleansClient(client => client.UseQstCluster(options));
         var host = builder.Build();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         timeout.CancelAfter(options.ConnectTimeout);
@@ -78,10 +64,11 @@ public sealed class QstClient : IAsyncDisposable
             string where = options.RedisConnectionString is { } redis
                 ? $"cluster '{options.ClusterId}' in Redis {redis}"
                 : $"gateway port(s) {string.Join(", ", options.GatewayPorts)} on 127.0.0.1";
-            string tlsHint = tls is null
+            string tlsHint = options.Tls is not { IsSet: true }
                 ? "; if its silos use TLS (Qst:Tls:*), give this client a certificate of the cluster CA (--tls-cert, --tls-key, --tls-ca)"
                 : "; or its silos refused this client's certificate (signed by another CA?) or do not use TLS";
-            throw new TimeoutException($"no silo answered within {options.ConnectTimeout.TotalSeconds:F0} s ({where}); is the cluster running?{tlsHint}");
+            throw new QstConnectionException(ConnectionProblem.NotAccepted,
+                $"no silo accepted the client within {options.ConnectTimeout.TotalSeconds:F0} s ({where}); are the silos up, and are --cluster-id / --service-id right?{tlsHint}");
         }
         catch
         {
@@ -94,52 +81,13 @@ public sealed class QstClient : IAsyncDisposable
     /// <summary>The grain factory, for callers that need grains this class does not wrap.</summary>
     public IGrainFactory Grains => _grains;
 
-    /// <summary>Starts job <paramref name="jobId"/>. A rejected spec comes back as State = Failed with the reason.</summary>
-    public Task<JobProgress> SubmitAsync(string jobId, JobSpec spec) => Job(jobId).Start(spec);
-
-    /// <summary>How long <see cref="FollowAsync"/> waits for one progress answer before asking again.</summary>
-    public static readonly TimeSpan ProgressCallTimeout = TimeSpan.FromSeconds(10);
-    /// <summary>How long <see cref="FollowAsync"/> rides out a cluster that does not answer (silos dying, the job
-    /// grain re-activating elsewhere) before it gives up with the last error.</summary>
-    public static readonly TimeSpan FollowOutageLimit = TimeSpan.FromMinutes(3);
-
     /// <summary>
-    /// Polls the job every <paramref name="pollInterval"/> and yields each snapshot that differs from the
-    /// previous one (state, step, epoch, attempt or message), ending with the finished one. Calls that fail because
-    /// a silo died (timeouts, rejected messages, the client's gateway gone) are retried for up to
-    /// <see cref="FollowOutageLimit"/>: the job recovers meanwhile, and the client moves to a live gateway.
+    /// Submits <paramref name="spec"/> as job <paramref name="jobId"/> and says what happened
+    /// (<see cref="JobSubmission.Outcome"/>): started, rejected (a bad spec: State = Failed with the reason), or an existing
+    /// job of the same spec (already submitted, or already finished). Throws <see cref="JobSpecConflictException"/>, listing
+    /// the differing fields, when <paramref name="jobId"/> names a job of another spec.
     /// </summary>
-    public async IAsyncEnumerable<JobProgress> FollowAsync(string jobId, TimeSpan pollInterval,
-        [EnumeratorCancellation] CancellationToken cancel = default)
-    {
-        var job = Job(jobId);
-        JobProgress? last = null;
-        DateTime? failingSince = null;
-        while (true)
-        {
-            cancel.ThrowIfCancellationRequested();
-            JobProgress progress;
-            try
-            {
-                progress = await job.GetProgress().WaitAsync(ProgressCallTimeout, cancel);
-                failingSince = null;
-            }
-            catch (Exception e) when (IsTransient(e) && !cancel.IsCancellationRequested
-                                      && DateTime.UtcNow - (failingSince ??= DateTime.UtcNow) < FollowOutageLimit)
-            {
-                await Task.Delay(pollInterval, cancel);
-                continue;
-            }
-            if (last is null || progress.Attempt != last.Attempt || progress.State != last.State || progress.Step != last.Step || progress.Epoch != last.Epoch
-                || progress.Message != last.Message)
-            {
-                last = progress;
-                yield return progress;
-            }
-            if (progress.IsFinished) yield break;
-            await Task.Delay(pollInterval, cancel);
-        }
-    }
+    public Task<JobSubmission> SubmitAsync(string jobId, JobSpec spec) => Job(jobId).Submit(spec);
 
     /// <summary>Every job submitted to the cluster with its current progress, in submission order.</summary>
     public async Task<IReadOnlyList<JobProgress>> ListAsync()
@@ -148,13 +96,40 @@ public sealed class QstClient : IAsyncDisposable
         return await Task.WhenAll(ids.Select(id => Job(id).GetProgress()));
     }
 
+    /// <summary>The job's progress. Throws <see cref="JobNotFoundException"/> for an id no job was submitted under.</summary>
     public Task<JobProgress> StatusAsync(string jobId) => Job(jobId).GetProgress();
 
+    /// <summary>The job's progress, or null when no job was submitted under <paramref name="jobId"/>.</summary>
+    public async Task<JobProgress?> FindAsync(string jobId)
+    {
+        try { return await Job(jobId).GetProgress(); }
+        catch (JobNotFoundException) { return null; }
+    }
+
+    /// <summary>Cancels the job (a finished one stays as it is). Throws <see cref="JobNotFoundException"/> for an unknown id,
+    /// and creates nothing under it.</summary>
     public Task CancelAsync(string jobId) => Job(jobId).Cancel();
 
-    public Task PauseAsync(string jobId) => Job(jobId).Pause();
+    /// <summary>
+    /// Pauses a running job: no micro-batch is fed after this returns. The micro-batches already in flight are still
+    /// applied (up to the job's window, possibly completing a step); with <paramref name="awaitQuiescence"/> the call
+    /// returns only once none is left, so the job's step and weights no longer move, with the state that ended the wait
+    /// (paused and quiescent; or finished, or resumed by someone else). Without it, returns null at once.
+    /// Throws <see cref="JobNotFoundException"/> for an unknown id.
+    /// </summary>
+    public async Task<JobStateChanged?> PauseAsync(string jobId, bool awaitQuiescence = false, CancellationToken cancel = default)
+    {
+        await Job(jobId).Pause();
+        if (!awaitQuiescence) return null;
+        // Only state events: no step backlog, and later steps are filtered by the same cursor.
+        await foreach (var e in WatchCore(jobId, int.MaxValue, int.MaxValue, cancel))
+            if (e is JobStateChanged state && (state.IsQuiescent || state.IsFinished || state.State == JobState.Running))
+                return state;
+        return null;
+    }
 
-    /// <summary>Resumes a paused job, or recovers an unfinished one whose pipeline is gone from its latest checkpoint.</summary>
+    /// <summary>Resumes a paused job, or recovers an unfinished one whose pipeline is gone from its latest checkpoint.
+    /// Throws <see cref="JobNotFoundException"/> for an unknown id.</summary>
     public Task ResumeAsync(string jobId) => Job(jobId).Resume();
 
     /// <summary>The job's committed checkpoints, oldest first.</summary>
@@ -175,9 +150,13 @@ public sealed class QstClient : IAsyncDisposable
         return _grains.GetGrain<ITrainingJobGrain>(jobId);
     }
 
+    /// <summary>
+    /// Stops and disposes the private client host of <see cref="ConnectAsync"/> (a client wrapping a grain factory owns
+    /// nothing and disposes nothing). Idempotent and safe to call concurrently: only the first call stops the host.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
-        if (_host is null) return;
+        if (_host is null || Interlocked.Exchange(ref _disposed, 1) == 1) return;
         try
         {
             await _host.StopAsync(TimeSpan.FromSeconds(5));

@@ -11,6 +11,7 @@ public sealed record QstClientOptions
     public IReadOnlyList<int> GatewayPorts { get; init; } = [];
     /// <summary>StackExchange.Redis connection string, e.g. <c>127.0.0.1:6379</c> (Redis clustering).</summary>
     public string? RedisConnectionString { get; init; }
+    /// <summary>Orleans cluster id the silos were started with (<c>Qst:ClusterId</c>); default <see cref="DefaultClusterId"/>.</summary>
     public string ClusterId { get; init; } = DefaultClusterId;
     /// <summary>Orleans service id; default <see cref="ClusterId"/>, as the silos derive it (<c>Qst:ServiceId</c>).</summary>
     public string ServiceId { get => _serviceId ?? ClusterId; init => _serviceId = value; }
@@ -19,7 +20,11 @@ public sealed record QstClientOptions
     public QstOrleans.Contracts.Security.TlsFiles? Tls { get; init; }
     /// <summary>How long to keep trying to reach a gateway before giving up.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>With gateway ports: how long to wait for any of them to accept a TCP connection (silos still starting)
+    /// before failing with <see cref="ConnectionProblem.NoSilo"/>; at most <see cref="ConnectTimeout"/>.</summary>
+    public TimeSpan NoSiloGrace { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>The silos' default cluster id.</summary>
     public const string DefaultClusterId = "qst";
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the option when the options are inconsistent.</summary>

@@ -3,9 +3,13 @@ using System.Net;
 namespace QstOrleans.Client;
 
 /// <summary>What a silo's HTTP endpoints said: alive (<c>/healthz</c>), ready (<c>/readyz</c>) and the readiness lines.</summary>
+/// <param name="Silo">The silo's HTTP base address.</param>
+/// <param name="Live">Whether <c>/healthz</c> answered 200.</param>
+/// <param name="Ready">Whether <c>/readyz</c> answered 200.</param>
 /// <param name="Detail">The <c>/readyz</c> body (one line per check: <c>redis: FAIL …</c>), or why the silo could not be reached.</param>
 public sealed record SiloHealthReport(Uri Silo, bool Live, bool Ready, string Detail)
 {
+    /// <summary>One status line, then the detail.</summary>
     public override string ToString() => $"{Silo}: {(Ready ? "ready" : Live ? "live, not ready" : "down")}\n{Detail}";
 }
 
@@ -19,6 +23,7 @@ public static class SiloHealth
 
     /// <param name="silo">The silo's HTTP base address, e.g. <c>http://10.0.0.5:8080/</c>.</param>
     /// <param name="http">A client to use (timeouts, handlers); a shared one with a 5 s timeout by default.</param>
+    /// <param name="cancel">Stops the check.</param>
     public static async Task<SiloHealthReport> CheckAsync(Uri silo, HttpClient? http = null, CancellationToken cancel = default)
     {
         http ??= Shared;

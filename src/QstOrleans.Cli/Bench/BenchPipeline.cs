@@ -167,7 +167,7 @@ internal static class BenchPipeline
             string jobId = $"bench-{stageCount}";
             var processes = new List<Process> { Process.GetCurrentProcess() };
             processes.AddRange(silos);
-            var started = await cluster.Client.SubmitAsync(jobId, spec);
+            var started = (await cluster.Client.SubmitAsync(jobId, spec)).Progress;
             if (started.State != JobState.Running) throw new InvalidOperationException($"job did not start: {started.Message}");
             // Both from here: Start has loaded the stages, so the CPU time is the job's alone.
             var cpuBefore = processes.Select(CpuSeconds).ToList();

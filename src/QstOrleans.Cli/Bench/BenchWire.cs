@@ -137,7 +137,7 @@ internal static class BenchWire
     static async Task<Sample> Measure(BenchWireCluster cluster, JobSpec spec, string jobId, int warmup, TextWriter log)
     {
         long submitBytes = cluster.HostToHostBytes();
-        var started = await cluster.Client.SubmitAsync(jobId, spec);
+        var started = (await cluster.Client.SubmitAsync(jobId, spec)).Progress;
         if (started.State != JobState.Running) throw new InvalidOperationException($"job {jobId} did not start: {started.State} {started.Message}");
         var clock = Stopwatch.StartNew();
         (double Seconds, int Step)? from = null;

@@ -29,8 +29,8 @@ internal static class ResumeCommand
                 if (connection.Resolve(p) is not null) throw new ArgumentException("--local runs an in-process cluster: drop --gateway/--redis (or unset QST_GATEWAY/QST_REDIS)");
                 string dir = p.GetValue(stateDir) ?? EmbeddedDefaults.StateDirectory;
                 await using var cluster = await LocalCluster.StartAsync(LocalCluster.ResumeSlots, dir, cancel);
-                var before = await cluster.Client.StatusAsync(id);
-                if (before.State == JobState.Pending)
+                var before = await cluster.Client.FindAsync(id);
+                if (before is null)
                 {
                     Console.Error.WriteLine($"error: no job '{id}' in {Path.GetFullPath(dir)}");
                     return CliErrors.BadInput;

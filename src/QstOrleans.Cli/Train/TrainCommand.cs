@@ -83,9 +83,9 @@ internal static class TrainCommand
                           $"(its log: {SiloLogFile.FileName})");
         var client = cluster.Client;
         string id = jobId ?? await LocalJobId(client, spec);
-        var existing = await client.StatusAsync(id);
+        var existing = await client.FindAsync(id);
         int code;
-        if (existing.State != JobState.Pending && !existing.IsFinished)
+        if (existing is { IsFinished: false })
         {
             var latest = (await client.CheckpointsAsync(id)).LastOrDefault(c => c.IsLatest);
             Console.WriteLine(latest is null
@@ -94,7 +94,7 @@ internal static class TrainCommand
             await client.ResumeAsync(id);
             code = await Follow(client, id, poll, plain, remote: false, cancel, spec.Config.Checkpoint);
         }
-        else if (existing.IsFinished)
+        else if (existing is not null)
         {
             // Only with an explicit --job-id: derived ids skip finished jobs.
             return Finished(existing);
@@ -114,7 +114,7 @@ internal static class TrainCommand
         for (int n = 1; ; n++)
         {
             string id = n == 1 ? baseId : $"{baseId}-{n}";
-            if (!(await client.StatusAsync(id)).IsFinished) return id;
+            if (await client.FindAsync(id) is not { IsFinished: true }) return id;
         }
     }
 
@@ -122,8 +122,19 @@ internal static class TrainCommand
         CancellationToken cancel)
     {
         Console.WriteLine($"submitting job {jobId}: {spec.Stages} stage(s), model {spec.ModelDirectory}, data {spec.DataFile}");
-        var started = await client.SubmitAsync(jobId, spec);
-        if (started.State == JobState.Failed)
+        JobSubmission submission;
+        try { submission = await client.SubmitAsync(jobId, spec); }
+        catch (JobSpecConflictException conflict)
+        {
+            Console.Error.WriteLine($"error: {conflict.Message}");
+            return 2;
+        }
+        var started = submission.Progress;
+        if (submission.Existed)
+            Console.WriteLine(submission.Outcome == SubmitOutcome.AlreadyFinished
+                ? $"job {jobId} was already submitted with this spec and has finished ({started.State.ToString().ToLowerInvariant()})"
+                : $"job {jobId} was already submitted with this spec: following it (step {started.Step}/{started.TotalSteps})");
+        if (submission.Outcome == SubmitOutcome.Rejected)
         {
             Console.Error.WriteLine($"error: job {jobId} was rejected: {started.Message}");
             return ExitCodeOf(started);

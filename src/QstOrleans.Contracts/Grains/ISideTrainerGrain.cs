@@ -17,7 +17,7 @@ public interface ISideTrainerGrain : IGrainWithStringKey
     /// latest valid checkpoint of the job, if any, restored. From then on only work of this attempt is accepted.
     /// Throws <see cref="InvalidDataException"/> when the checkpoint belongs to another job spec.
     /// </summary>
-    [ResponseTimeout("00:05:00")]
+    [ResponseTimeout("00:05:00"), ControlPlane]
     Task<SidePosition> Initialize(SideSpec spec, int attempt);
 
     // Work only posts to the session's inbox and never waits, so it interleaves with everything: a stage's lean-taps worker
@@ -26,13 +26,14 @@ public interface ISideTrainerGrain : IGrainWithStringKey
     // until the response timeout, seen as a recovery that never finished).
 
     /// <summary>The labels of one micro-batch (from the job's feeder).</summary>
-    [AlwaysInterleave]
+    [AlwaysInterleave, ControlPlane]
     Task SubmitBatch(SideBatch batch);
 
     /// <summary>Taps (full) or projections U and ĥ (lean) of micro-batches, in chunks, from the stages.</summary>
-    [AlwaysInterleave, ResponseTimeout("00:10:00")]
+    [AlwaysInterleave, ResponseTimeout("00:10:00"), ControlPlane]
     Task SubmitTaps(IReadOnlyList<TapChunk> chunks);
 
+    /// <summary>Counters and position of the side trainer.</summary>
     [AlwaysInterleave]
     Task<SideStatus> GetStatus();
 

@@ -16,17 +16,37 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     [ResponseTimeout("00:10:00")]
     Task<JobProgress> Start(JobSpec spec);
 
+    /// <summary>
+    /// Submits the job under this id and says what happened: <see cref="SubmitOutcome.Started"/> or
+    /// <see cref="SubmitOutcome.Rejected"/> for a new id; for an existing job with the same spec,
+    /// <see cref="SubmitOutcome.AlreadySubmitted"/> (recovered if its pipeline is gone) or <see cref="SubmitOutcome.AlreadyFinished"/>.
+    /// Throws <see cref="JobSpecConflictException"/> (listing the differing fields) when the id holds a job of another spec.
+    /// </summary>
+    [ResponseTimeout("00:10:00")]
+    Task<JobSubmission> Submit(JobSpec spec);
+
+    /// <summary>
+    /// Pushes the job's events: first the recoveries after the first <paramref name="afterRecoveries"/> and the steps after
+    /// <paramref name="afterStep"/> already done, then the current state, then live events as they happen; ends after the
+    /// event that says the job finished. Steps never go backwards (replayed steps after a recovery are not sent again).
+    /// Throws <see cref="JobNotFoundException"/> for an unknown id.
+    /// </summary>
+    IAsyncEnumerable<JobEvent> Watch(int afterStep, int afterRecoveries);
+
+    /// <summary>The job's progress. Throws <see cref="JobNotFoundException"/> for an unknown id.</summary>
     Task<JobProgress> GetProgress();
 
     /// <summary>The losses of steps <paramref name="fromStep"/> (1-based) onwards (index 0 = that step); empty past the
     /// latest step. Lets a client follow a long run without fetching <see cref="JobProgress.Losses"/> whole each time.</summary>
     Task<IReadOnlyList<float>> GetLosses(int fromStep);
 
+    /// <summary>Stops feeding micro-batches (those in flight are still applied). Throws <see cref="JobNotFoundException"/> for an unknown id.</summary>
     Task Pause();
 
     /// <summary>Resumes a paused job; an unfinished job whose pipeline is gone is recovered from its checkpoint.</summary>
     Task Resume();
 
+    /// <summary>Ends the job for good. Throws <see cref="JobNotFoundException"/> for an unknown id (nothing is stored under it).</summary>
     Task Cancel();
 
     /// <summary>Activates the job so that an unfinished one recovers (silo startup, reminders). Cheap and idempotent.</summary>
@@ -37,21 +57,21 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     Task<IReadOnlyList<CheckpointInfo>> ListCheckpoints();
 
     /// <summary>Called by the side trainer when micro-batch <paramref name="sequence"/> of <paramref name="attempt"/> has been applied.</summary>
-    [OneWay]
+    [OneWay, ControlPlane]
     Task MicroBatchApplied(int attempt, long sequence, int step, float stepLoss, bool stepCompleted);
 
     /// <summary>Called by the side trainer when the checkpoint of <paramref name="step"/> is committed.</summary>
-    [OneWay]
+    [OneWay, ControlPlane]
     Task CheckpointCommitted(int attempt, int step, long nextMicroBatch);
 
     /// <summary>
     /// Called by a stage or the side trainer when the pipeline of <paramref name="attempt"/> broke for an infrastructure
     /// reason (a silo died, a grain lost its state): the job recovers from its latest checkpoint.
     /// </summary>
-    [OneWay]
+    [OneWay, ControlPlane]
     Task ReportFault(int attempt, string message);
 
     /// <summary>Called by a stage or the side trainer when the job's work failed for a deterministic reason.</summary>
-    [OneWay]
+    [OneWay, ControlPlane]
     Task Fail(string message);
 }

@@ -35,6 +35,7 @@ public sealed class ClusterCertificates : IDisposable
 
     /// <summary>This side's certificate with its private key.</summary>
     public X509Certificate2 Local { get; }
+    /// <summary>The cluster CA: the only trust root for peers.</summary>
     public X509Certificate2 Ca { get; }
 
     /// <summary>Loads and checks the files; <paramref name="names"/> gives the setting name of each file for errors
@@ -101,6 +102,7 @@ public sealed class ClusterCertificates : IDisposable
         return path;
     }
 
+    /// <summary>Frees both certificates.</summary>
     public void Dispose()
     {
         Local.Dispose();

@@ -7,8 +7,11 @@ namespace QstOrleans.Contracts.Wire;
 /// </summary>
 public enum ErrorKind
 {
+    /// <summary>The job's input is bad: replaying it fails again.</summary>
     BadInput,
+    /// <summary>An infrastructure failure: recovered from the latest checkpoint.</summary>
     Transient,
+    /// <summary>Recovery gave up.</summary>
     Fatal,
 }
 
@@ -20,8 +23,10 @@ public enum ErrorKind
 [GenerateSerializer]
 public sealed class QstErrorException : Exception
 {
+    /// <summary>For the serializer.</summary>
     public QstErrorException() { }
 
+    /// <summary>An error of <paramref name="kind"/> standing for an exception of type <paramref name="errorType"/>.</summary>
     public QstErrorException(ErrorKind kind, string errorType, string message) : base(message)
     {
         Kind = kind;

@@ -6,6 +6,7 @@ namespace QstOrleans.Contracts.Wire;
 /// </summary>
 public static class JobIds
 {
+    /// <summary>Longest job id accepted.</summary>
     public const int MaxLength = 100;
 
     /// <summary>Why <paramref name="id"/> is not a valid job id, or null when it is.</summary>

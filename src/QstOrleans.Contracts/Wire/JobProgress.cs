@@ -3,11 +3,17 @@ namespace QstOrleans.Contracts.Wire;
 /// <summary>Lifecycle of a training job.</summary>
 public enum JobState
 {
+    /// <summary>Not started (a job grain reads so only while its start is being decided).</summary>
     Pending,
+    /// <summary>Training.</summary>
     Running,
+    /// <summary>Paused by the user; resumable.</summary>
     Paused,
+    /// <summary>Trained every step.</summary>
     Completed,
+    /// <summary>Rejected or failed; <see cref="JobProgress.Message"/> says why.</summary>
     Failed,
+    /// <summary>Cancelled by the user.</summary>
     Cancelled,
 }
 
@@ -15,13 +21,19 @@ public enum JobState
 [GenerateSerializer, Immutable]
 public sealed record JobProgress
 {
+    /// <summary>The job's id.</summary>
     [Id(0)] public required string JobId { get; init; }
+    /// <summary>Lifecycle state.</summary>
     [Id(1)] public JobState State { get; init; }
+    /// <summary>Latest completed optimizer step (1-based; 0 before the first).</summary>
     [Id(2)] public int Step { get; init; }
+    /// <summary>The job's step count.</summary>
     [Id(3)] public int TotalSteps { get; init; }
+    /// <summary>0-based epoch of the latest step's data.</summary>
     [Id(4)] public int Epoch { get; init; }
     /// <summary>Loss of the latest optimizer step (mean over its micro-batches).</summary>
     [Id(5)] public float Loss { get; init; } = float.NaN;
+    /// <summary>Tokens applied per second of the job's activation, over all its attempts.</summary>
     [Id(6)] public double TokensPerSecond { get; init; }
     /// <summary>Fraction of wall time each stage spent computing since the job started, by stage key.</summary>
     [Id(7)] public IReadOnlyDictionary<string, double> StageUtilisation { get; init; } = new Dictionary<string, double>();
@@ -43,7 +55,10 @@ public sealed record JobProgress
     [Id(15)] public IReadOnlyList<RecoveryRecord> Recoveries { get; init; } = [];
     /// <summary>For a failed job: whether its input was bad (the CLI exits 2) or recovery gave up (exit 1).</summary>
     [Id(16)] public ErrorKind? Error { get; init; }
+    /// <summary>Micro-batches fed to the pipeline and not yet applied (0 for a paused job means nothing runs any more).</summary>
+    [Id(17)] public int InFlight { get; init; }
 
+    /// <summary>Completed, failed or cancelled.</summary>
     public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
 }
 
@@ -51,6 +66,11 @@ public sealed record JobProgress
 /// One recovery of a job: the attempt it started, why, when the fault was detected, the checkpoint step it resumed
 /// from, and how long from detection to the first optimizer step completed after the resume (null until then).
 /// </summary>
+/// <param name="Attempt">The pipeline attempt the recovery started.</param>
+/// <param name="Reason">The fault that caused it.</param>
+/// <param name="DetectedAt">When the fault was detected.</param>
+/// <param name="ResumedFromStep">The checkpoint step it resumed from (−1 while the recovery runs).</param>
+/// <param name="SecondsToFirstStep">Detection to the first step completed after the resume (null until then).</param>
 [GenerateSerializer, Immutable]
 public sealed record RecoveryRecord(
     [property: Id(0)] int Attempt,

@@ -12,7 +12,9 @@ namespace QstOrleans.Contracts.Wire;
 [GenerateSerializer, Immutable]
 public sealed record JobSpec
 {
+    /// <summary>The HF model directory, as the silos see it.</summary>
     [Id(0)] public required string ModelDirectory { get; init; }
+    /// <summary>The training data file, as the silos see it.</summary>
     [Id(1)] public required string DataFile { get; init; }
     /// <summary>Everything else the job needs. A new id (27): ids 2..26 were the flat fields of earlier versions.</summary>
     [Id(27)] public TrainingConfig Config { get; init; } = TrainingConfig.Defaults;
@@ -80,7 +82,10 @@ public sealed record JobSpec
 /// <summary>A shorthand for three <c>qst.*</c> keys of <see cref="TrainingConfig.Qst"/> (defaults read from there).</summary>
 public sealed record QstSpec
 {
+    /// <summary><c>qst.r</c>: side width reduction.</summary>
     public int R { get; init; } = TrainingConfig.Defaults.Qst.R;
+    /// <summary><c>qst.adapter_bottleneck</c>.</summary>
     public int AdapterBottleneck { get; init; } = TrainingConfig.Defaults.Qst.AdapterBottleneck;
+    /// <summary><c>qst.train_merge_gate</c>.</summary>
     public bool TrainMergeGate { get; init; } = TrainingConfig.Defaults.Qst.TrainMergeGate;
 }

@@ -1,6 +1,10 @@
 namespace QstOrleans.Contracts.Wire;
 
 /// <summary>What a side-trainer grain builds: the side network, optimizer and schedule of one job.</summary>
+/// <param name="JobId">The job (also the side trainer's key).</param>
+/// <param name="Job">The job's spec.</param>
+/// <param name="TotalSteps">The job's optimizer steps.</param>
+/// <param name="TapCount">Taps (hidden states or projections) each micro-batch brings.</param>
 /// <param name="MicroBatchesPerEpoch">For the data cursor stored in checkpoints (epoch, index within the epoch).</param>
 /// <param name="ExpectedCheckpointStep">The newest checkpoint the job knows was committed (0 = none). A store without a
 /// checkpoint at or after it is not the store that checkpoint went to (e.g. a directory per host instead of a shared

@@ -15,7 +15,9 @@ public sealed record PipelineRoute(
     [property: Id(3)] int Attempt = 0,
     [property: Id(4)] bool LeanTaps = false)
 {
+    /// <summary>Whether the current stage is the pipeline's last.</summary>
     public bool IsLast => StageIndex == StageKeys.Count - 1;
+    /// <summary>The route from the next stage on.</summary>
     public PipelineRoute Next() => this with { StageIndex = StageIndex + 1 };
 }
 

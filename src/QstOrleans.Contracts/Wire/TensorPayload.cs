@@ -3,8 +3,11 @@ namespace QstOrleans.Contracts.Wire;
 /// <summary>Element type of a tensor on the wire (no TorchSharp in the contracts).</summary>
 public enum WireDType
 {
+    /// <summary>IEEE fp32.</summary>
     Float32,
+    /// <summary>bfloat16 (the upper half of an fp32).</summary>
     BFloat16,
+    /// <summary>64-bit integers (token ids, labels, masks).</summary>
     Int64,
 }
 
@@ -18,5 +21,6 @@ public sealed record TensorPayload(
     [property: Id(1)] long[] Shape,
     [property: Id(2)] WireDType DType)
 {
+    /// <summary>Product of the shape.</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
 }

@@ -29,13 +29,16 @@ internal sealed class ErrorBoundaryFilter : IIncomingGrainCallFilter
         return new QstErrorException(Faults.Classify(inner), inner.GetType().Name, inner.Message);
     }
 
+    static readonly System.Reflection.Assembly ContractsAssembly = typeof(QstErrorException).Assembly;
+
     /// <summary>True when <paramref name="e"/> or one of its inner exceptions is a project type without a codec.</summary>
     public static bool NeedsTranslation(Exception e)
     {
         for (Exception? x = e; x is not null; x = x.InnerException)
         {
             if (x is AggregateException aggregate && aggregate.InnerExceptions.Any(NeedsTranslation)) return true;
-            if (x is not QstErrorException && x.GetType().Namespace?.StartsWith("QstOrleans", StringComparison.Ordinal) == true) return true;
+            // The contracts' own exceptions (QstErrorException, JobNotFoundException, …) have codecs: they pass as themselves.
+            if (x.GetType().Assembly != ContractsAssembly && x.GetType().Namespace?.StartsWith("QstOrleans", StringComparison.Ordinal) == true) return true;
         }
         return false;
     }

@@ -31,6 +31,7 @@ public static class SiloBuilderExtensions
         builder.AddStartupTask<ResumeJobsOnStartup>();
         builder.AddStartupTask<TempFolderSweep>();
         builder.AddIncomingGrainCallFilter<ErrorBoundaryFilter>();
+        builder.AddIncomingGrainCallFilter<ControlPlaneFilter>();
         builder.AddIncomingGrainCallFilter<Inputs.InputGuardFilter>();
         builder.Configure<SiloMessagingOptions>(m => m.MaxMessageBodySize = options.MaxMessageBodyBytes);
         return builder;

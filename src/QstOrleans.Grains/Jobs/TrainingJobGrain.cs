@@ -15,11 +15,11 @@ namespace QstOrleans.Grains.Jobs;
 /// the grain scheduler, cached per silo), <see cref="PipelineFeeder"/> (at most <see cref="JobSpec.Window"/> micro-batches
 /// in flight, a credit back per micro-batch applied), <see cref="RecoverySupervisor"/> and <see cref="HealthProbe"/>
 /// (faults, give-up, backoff, watchdog) and <see cref="LossHistory"/> (per-step losses in chunks beside the small
-/// <see cref="JobRecord"/>). The recovery steps, and turning feeder errors into faults, are in <see cref="TrainingJobRecovery"/>.
+/// <see cref="JobRecord"/>). The recovery steps, and turning feeder errors into faults, are in <see cref="TrainingJobRecovery"/>; client-facing calls in <c>Clients/</c>.
 /// </summary>
 /// <remarks>Message flow (why the job → stages → side trainer → job cycle cannot deadlock) and threading (the grain is not
 /// reentrant; the feeder, a recovery and the watchdog interleave only at awaits): see <c>Jobs/README.md</c>.</remarks>
-public sealed class TrainingJobGrain(
+public sealed partial class TrainingJobGrain(
     [PersistentState("job", QstProviders.State)] IPersistentState<JobRecord> state,
     QstSiloOptions silo, CheckpointStores stores, JobPlanner planner, InputGuard guard, ILogger<TrainingJobGrain> log) : Grain, ITrainingJobGrain, IRemindable
 {
@@ -39,7 +39,7 @@ public sealed class TrainingJobGrain(
         if (Record.State == JobState.Paused) Gate.Close();
         var losses = await JobStateWriter.OpenHistoryAsync(ServiceProvider.GetRequiredKeyedService<IGrainStorage>(QstProviders.State),
             GrainContext.GrainId, Record);
-        _progress = new JobProgressTracker(losses);
+        _progress = new JobProgressTracker(losses, Record);
         _writer = new JobStateWriter(state, losses, log, JobId);
         _recovery = new TrainingJobRecovery(this, new RecoverySupervisor(RecoveryPolicy.From(silo)));
         this.RegisterGrainTimer(_recovery.Watch, new GrainTimerCreationOptions
@@ -52,7 +52,7 @@ public sealed class TrainingJobGrain(
     {
         // Refused before anything is stored under the id (a record keyed by a hostile id is not written).
         if (JobIds.Problem(JobId) is { } bad) return new JobProgress { JobId = JobId, State = JobState.Failed, Message = bad, Error = ErrorKind.BadInput };
-        if (Record.State != JobState.Pending)
+        if (Record.Spec is not null)
         {
             await _recovery.RecoverIfOrphaned("started again after its pipeline was lost");
             return await GetProgress();
@@ -140,10 +140,9 @@ public sealed class TrainingJobGrain(
         if (run is null || attempt != run.Attempt || Record.IsFinished) return Task.CompletedTask;   // fenced or stale
         run.Feeder.Applied(sequence);
         Telemetry.QstMeters.MicroBatchApplied(JobId, step, stepLoss, stepCompleted, run.Plan.LrSchedule);
+        if (stepCompleted) Record.Step = step;
+        _progress.Applied(Record, run, sequence, step, stepLoss, stepCompleted);   // loss history, epoch, step event; quiescence while paused
         if (!stepCompleted) return Task.CompletedTask;
-        _progress.Losses.Set(step, stepLoss);
-        Record.Step = step;
-        _progress.Epoch = (int)(sequence / run.Plan.MicroBatchesPerEpoch);
         _recovery.StepCompleted();
         if (step >= run.Plan.TotalSteps) Complete(step);
         return Task.CompletedTask;
@@ -190,7 +189,7 @@ public sealed class TrainingJobGrain(
 
     public async Task<JobProgress> GetProgress()
     {
-        var progress = _progress.Snapshot(JobId, Record, Run, silo.SiloName);
+        var progress = _progress.Snapshot(JobId, Known, Run, silo.SiloName);
         if (Run is not { } run) return progress;
         try { return progress with { StageUtilisation = await PipelineGrains.StageUtilisationAsync(GrainFactory, run.Plan) }; }
         catch (Exception e)
@@ -201,11 +200,9 @@ public sealed class TrainingJobGrain(
         }
     }
 
-    public Task<IReadOnlyList<float>> GetLosses(int fromStep) => Task.FromResult(_progress.Losses.Read(fromStep));
-
     public async Task Pause()
     {
-        if (Record.State != JobState.Running) return;
+        if (Known.State != JobState.Running) return;
         Gate.Close();
         Record.State = JobState.Paused;
         await Persist();
@@ -213,7 +210,7 @@ public sealed class TrainingJobGrain(
 
     public async Task Resume()
     {
-        if (Record.IsFinished || Record.State == JobState.Pending) return;
+        if (Known.IsFinished || Record.State == JobState.Pending) return;
         if (Record.State == JobState.Paused)
         {
             Record.State = JobState.Running;
@@ -225,7 +222,7 @@ public sealed class TrainingJobGrain(
 
     public async Task Cancel()
     {
-        if (Record.IsFinished) return;
+        if (Known.IsFinished) return;
         Record.State = JobState.Cancelled;
         Record.Message = $"cancelled by the user after {Record.Step} steps";
         await Finish();
@@ -240,5 +237,5 @@ public sealed class TrainingJobGrain(
     public async Task<IReadOnlyList<CheckpointInfo>> ListCheckpoints() => await CheckpointListing.List(await stores.ForJob(JobId));
 
     /// <summary>Writes the changed loss chunks, then the record (errors are logged: the next write retries).</summary>
-    internal Task Persist() => _writer.WriteAsync();
+    internal Task Persist() { _progress.Events.Observe(Record, Run?.Feeder.InFlight ?? 0); return _writer.WriteAsync(); }
 }

@@ -63,6 +63,8 @@ public sealed class QstTestSilo : ISiloConfigurator
         builder.UseInMemoryReminderService();
         builder.AddIncomingGrainCallFilter<AppliedRecorder>();
         builder.AddIncomingGrainCallFilter<InitializeGate>();
+        // Fault tests call ReportFault, EnsureLoaded, Initialize from the test client (Client/ControlPlaneTests turns this off).
+        builder.Services.Configure<ControlPlaneOptions>(o => o.AllowClientCalls = true);
         // Random placement (the default prefers the caller's silo, which stacks the side trainer onto the job grain's
         // silo): the kill tests need grains on distinct silos to kill one component at a time.
         builder.Services.AddSingleton<Orleans.Runtime.PlacementStrategy, Orleans.Runtime.RandomPlacement>();

@@ -1,25 +1,61 @@
 using System.Diagnostics;
+using QstOrleans.Grains.Jobs.Clients;
 using QstOrleans.Grains.Jobs.Pipeline;
 
 namespace QstOrleans.Grains.Jobs.Progress;
 
 /// <summary>
 /// What a job activation knows about its progress beyond the record - the loss history, the epoch, tokens applied
-/// over all its attempts, the side trainer's silo - and the <see cref="JobProgress"/> snapshot clients get from it.
+/// over all its attempts, the side trainer's silo - the <see cref="JobProgress"/> snapshot clients get from it, and the
+/// <see cref="JobEventHub"/> that pushes its steps and state changes to watching clients.
 /// </summary>
 /// <remarks>Threading: not thread-safe; the job grain calls it from its turns only.</remarks>
-internal sealed class JobProgressTracker(LossHistory losses)
+internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated)
 {
     readonly Stopwatch _clock = Stopwatch.StartNew();
     long _tokensOfEndedRuns;
 
     public LossHistory Losses => losses;
+    public JobEventHub Events { get; } = new(activated);
     public int Epoch { get; set; }
     public string? SideSilo { get; set; }
     public TimeSpan Elapsed => _clock.Elapsed;
 
     /// <summary>An attempt ended: its applied tokens keep counting towards the throughput.</summary>
     public void RunEnded(PipelineFeeder feeder) => _tokensOfEndedRuns += feeder.TokensApplied;
+
+    /// <summary>
+    /// Micro-batch <paramref name="sequence"/> of <paramref name="run"/> was applied: a completed step goes into the loss
+    /// history and out as an event; while paused, the drain of the last micro-batches in flight is published too.
+    /// </summary>
+    public void Applied(JobRecord job, PipelineRun run, long sequence, int step, float loss, bool stepCompleted)
+    {
+        if (stepCompleted)
+        {
+            losses.Set(step, loss);
+            Epoch = (int)(sequence / run.Plan.MicroBatchesPerEpoch);
+            Events.StepCompleted(new JobStepCompleted(step, run.Plan.TotalSteps, Epoch, loss, run.Plan.LrSchedule.At(step - 1), null, null,
+                TokensPerSecond(run)));
+        }
+        if (job.State == JobState.Paused) Events.Observe(job, run.Feeder.InFlight);
+    }
+
+    /// <summary>The steps after <paramref name="afterStep"/> as events, from the loss history (lr and epoch need the plan).</summary>
+    public IEnumerable<JobStepCompleted> History(int afterStep, JobRecord job, JobPlan? plan)
+    {
+        var after = losses.Read(afterStep + 1);
+        for (int i = 0; i < after.Count; i++)
+        {
+            int step = afterStep + 1 + i;
+            if (float.IsNaN(after[i])) continue;   // unknown (dropped before a checkpoint, recomputed later)
+            yield return new JobStepCompleted(step, job.TotalSteps,
+                plan is null ? null : (int)(((long)step * plan.Spec.GradientAccumulation - 1) / Math.Max(1, plan.MicroBatchesPerEpoch)),
+                after[i], plan?.LrSchedule.At(step - 1) ?? double.NaN, null, null, 0);
+        }
+    }
+
+    double TokensPerSecond(PipelineRun? run) =>
+        (_tokensOfEndedRuns + (run?.Feeder.TokensApplied ?? 0)) / Math.Max(_clock.Elapsed.TotalSeconds, 1e-9);
 
     public JobProgress Snapshot(string jobId, JobRecord record, PipelineRun? run, string jobSilo) => new()
     {
@@ -29,7 +65,7 @@ internal sealed class JobProgressTracker(LossHistory losses)
         TotalSteps = record.TotalSteps,
         Epoch = Epoch,
         Loss = losses.Last,
-        TokensPerSecond = (_tokensOfEndedRuns + (run?.Feeder.TokensApplied ?? 0)) / Math.Max(_clock.Elapsed.TotalSeconds, 1e-9),
+        TokensPerSecond = TokensPerSecond(run),
         Message = record.Message,
         Losses = losses.Read(),
         Placement = run is null ? new Dictionary<string, string>()
@@ -40,5 +76,6 @@ internal sealed class JobProgressTracker(LossHistory losses)
         LastCheckpointStep = record.CheckpointStep,
         Recoveries = record.Recoveries.ToList(),
         Error = record.Error,
+        InFlight = run?.Feeder.InFlight ?? 0,
     };
 }
