@@ -22,6 +22,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(RenderCommand());
         bench.Subcommands.Add(BenchGpu.Create());
         bench.Subcommands.Add(BenchWire.Create());
+        bench.Subcommands.Add(BenchData.Create());
         bench.Subcommands.Add(RunOneCommand());
         bench.Subcommands.Add(RunNf4Command());
         bench.Subcommands.Add(BenchPipeline.RunCommand());

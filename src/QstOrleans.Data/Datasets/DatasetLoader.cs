@@ -46,7 +46,8 @@ public sealed record DatasetLoadResult(
 /// </summary>
 /// <remarks>
 /// <para>Detection: a <c>.txt</c> file is <see cref="DatasetFormat.Text"/>. Otherwise (JSON array or JSONL, see
-/// <see cref="JsonRecordReader"/>) the first record's fields decide: <c>conversations</c>/<c>messages</c> → Chat,
+/// <see cref="JsonRecordReader"/>; or a <c>.parquet</c> file, whose rows are read as the same records, see
+/// <see cref="Columnar.ParquetRecordReader"/>) the first record's fields decide: <c>conversations</c>/<c>messages</c> → Chat,
 /// <c>instruction</c> → Alpaca, <c>input_ids</c> → PreTokenized, <c>text</c> → Text.</para>
 /// <para>A <c>.txt</c> file is ONE document (its whole content, line 1), as nanoGPT treats a corpus file; for
 /// several documents use <c>{"text"}</c> JSONL. Plain text is meant for packing (see <see cref="SequencePacker"/>);
@@ -58,7 +59,7 @@ public sealed record DatasetLoadResult(
 /// </remarks>
 public static class DatasetLoader
 {
-    /// <param name="path">A .json, .jsonl or .txt file.</param>
+    /// <param name="path">A .json, .jsonl, .parquet or .txt file.</param>
     /// <param name="format">The format; null detects it.</param>
     /// <param name="skipInvalid">Drop bad records (counted with reasons) instead of throwing.</param>
     /// <param name="chatTemplate">The template chat data will be rendered with; only used to put its fallback
@@ -78,7 +79,9 @@ public static class DatasetLoader
         }
 
         DatasetFormat? detected = format;
-        JsonRecordReader.Read(path, (e, line) =>
+        Action<string, Action<JsonElement, int>, bool, List<DroppedRecord>> read =
+            Columnar.ParquetRecordReader.Handles(path) ? Columnar.ParquetRecordReader.Read : JsonRecordReader.Read;
+        read(path, (e, line) =>
         {
             // Detection failures are file-level, so they throw even with skipInvalid.
             detected ??= Detect(e, path, line);

@@ -22,8 +22,6 @@ internal static class JsonRecordReader
     public static void Read(string path, Action<JsonElement, int> parse, bool skipInvalid, List<DroppedRecord> dropped)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Dataset file '{path}' does not exist.", path);
-        ReadOnlyMemory<byte> bytes = File.ReadAllBytes(path);
-        if (bytes.Span.StartsWith(Utf8Bom)) bytes = bytes[3..];
 
         void Add(JsonElement element, int line)
         {
@@ -37,10 +35,36 @@ internal static class JsonRecordReader
             }
         }
 
-        if (FirstNonWhitespace(bytes.Span) == (byte)'[')
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        if (FirstNonWhitespace(stream) == (byte)'[')
+        {
+            // A JSON array is one document: it is read whole (JSONL, the format for large data, is streamed).
+            ReadOnlyMemory<byte> bytes = File.ReadAllBytes(path);
+            if (bytes.Span.StartsWith(Utf8Bom)) bytes = bytes[3..];
             ReadArray(bytes, path, Add);
+        }
         else
-            ReadLines(bytes, path, Add, skipInvalid, dropped);
+        {
+            stream.Position = 0;
+            ReadLines(stream, path, Add, skipInvalid, dropped);
+        }
+    }
+
+    /// <summary>The first byte after a BOM and whitespace (0 for an empty file), reading only as far as needed.</summary>
+    private static byte FirstNonWhitespace(Stream stream)
+    {
+        var buffer = new byte[4096];
+        bool first = true;
+        int n;
+        while ((n = stream.Read(buffer)) > 0)
+        {
+            var span = buffer.AsSpan(0, n);
+            if (first && span.StartsWith(Utf8Bom)) span = span[3..];   // a read of >= 3 bytes: files are not pipes here
+            first = false;
+            byte b = FirstNonWhitespace(span);
+            if (b != 0) return b;
+        }
+        return 0;
     }
 
     private static void ReadArray(ReadOnlyMemory<byte> bytes, string path, Action<JsonElement, int> add)
@@ -72,19 +96,40 @@ internal static class JsonRecordReader
         }
     }
 
-    private static void ReadLines(ReadOnlyMemory<byte> bytes, string path, Action<JsonElement, int> add,
-        bool skipInvalid, List<DroppedRecord> dropped)
+    /// <summary>
+    /// JSONL, streamed: one buffer (1 MiB, doubled for a longer line) holds the lines being parsed, so memory does not
+    /// grow with the file.
+    /// </summary>
+    private static void ReadLines(Stream stream, string path, Action<JsonElement, int> add, bool skipInvalid, List<DroppedRecord> dropped)
     {
-        int line = 0, pos = 0;
-        var span = bytes.Span;
-        while (pos < span.Length)
+        var buffer = new byte[1 << 20];
+        int start = 0, end = 0, line = 0;
+        bool eof = false, first = true;
+        while (true)
         {
-            line++;
-            int nl = span[pos..].IndexOf((byte)'\n');
-            int end = nl < 0 ? span.Length : pos + nl;
-            var text = bytes[pos..end];
-            pos = end + 1;
-            if (IsBlank(text.Span)) continue;
+            int nl = buffer.AsSpan(start, end - start).IndexOf((byte)'\n');
+            if (nl < 0 && !eof)
+            {
+                Buffer.BlockCopy(buffer, start, buffer, 0, end - start);          // keep the partial line, refill behind it
+                end -= start;
+                start = 0;
+                if (end == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+                int n = stream.Read(buffer, end, buffer.Length - end);
+                eof = n == 0;
+                end += n;
+                if (first && end >= 3 && buffer.AsSpan(0, 3).SequenceEqual(Utf8Bom)) start = 3;
+                first &= end < 3 && !eof;
+                continue;
+            }
+            if (nl < 0 && start == end) return;                                // end of file after a newline
+            int length = nl < 0 ? end - start : nl;
+            Line(buffer.AsMemory(start, length), ++line);
+            start += nl < 0 ? length : length + 1;
+        }
+
+        void Line(ReadOnlyMemory<byte> text, int line)
+        {
+            if (IsBlank(text.Span)) return;
             JsonDocument doc;
             try
             {
@@ -95,7 +140,7 @@ internal static class JsonRecordReader
                 // JSONL lines are independent, so a broken line can be skipped.
                 if (!skipInvalid) throw new DataFormatException(path, line, $"invalid JSON: {ex.Message}", ex);
                 dropped.Add(new DroppedRecord(path, line, "invalid JSON"));
-                continue;
+                return;
             }
             using (doc) add(doc.RootElement, line);
         }

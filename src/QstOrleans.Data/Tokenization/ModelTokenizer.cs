@@ -205,10 +205,16 @@ public sealed class ModelTokenizer
     private static int Resolve(string? token, string field, int? configId, int fallback, Func<string, string, int> lookup) =>
         token is not null ? lookup(token, field) : configId ?? fallback;
 
+    long _encodeCalls;
+
+    /// <summary>Calls of <see cref="Encode"/> so far (all threads): shows that a token-cache hit tokenizes nothing.</summary>
+    public long EncodeCalls => Interlocked.Read(ref _encodeCalls);
+
     /// <summary>Token ids of <paramref name="text"/>; special-token text is NOT interpreted for SentencePiece.</summary>
     public IReadOnlyList<int> Encode(string text, bool addBos = false)
     {
         ArgumentNullException.ThrowIfNull(text);
+        Interlocked.Increment(ref _encodeCalls);
         var ids = new List<int>(text.Length / 2 + 2);
         if (addBos) ids.Add(BosId);
         if (text.Length == 0) return ids;

@@ -1,5 +1,6 @@
 using QstOrleans.Configuration;
 using QstOrleans.Data.Datasets;
+using QstOrleans.Data.Datasets.Cache;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Model.Training;
 
@@ -26,10 +27,17 @@ public sealed record DataPlan(InstructionBatches Batches, int StepsPerEpoch, int
     public static DataOptions Options(DataSection d) =>
         new(DataOptions.ParseFormat(d.Format), d.MaxSourceTokens, d.MaxTargetTokens, d.MaxLength, d.Pack, d.GroupByLength, d.SkipInvalid);
 
-    /// <summary>Reads and tokenizes the training file into seeded micro-batches of <c>schedule.micro_batch_size</c>.</summary>
+    /// <summary>
+    /// Reads the training file into seeded micro-batches of <c>schedule.micro_batch_size</c>: from its token cache when
+    /// one matches (no parse, no tokenizer: starts and resumes), else tokenized on every core and cached
+    /// (<see cref="TokenCache"/>).
+    /// </summary>
     /// <param name="modelDirectory">For the chat template and special tokens.</param>
-    public static InstructionBatches Load(TrainingConfig config, string dataFile, ModelTokenizer tokenizer, string modelDirectory) =>
-        InstructionBatches.Load(dataFile, tokenizer, Options(config.Data), config.Schedule.MicroBatchSize, (int)config.Schedule.Seed, modelDirectory);
+    /// <param name="cache">Null = <see cref="TokenCacheOptions.Default"/> (beside the data file, progress on a terminal).</param>
+    public static InstructionBatches Load(TrainingConfig config, string dataFile, ModelTokenizer tokenizer, string modelDirectory,
+        TokenCacheOptions? cache = null) =>
+        InstructionBatches.Load(dataFile, tokenizer, Options(config.Data), config.Schedule.MicroBatchSize, (int)config.Schedule.Seed, modelDirectory,
+            cache ?? TokenCacheOptions.Default);
 
     /// <summary>
     /// Refuses token ids the model cannot embed (a pre-tokenized file written for another vocabulary, a tokenizer larger

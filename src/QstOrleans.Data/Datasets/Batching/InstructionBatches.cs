@@ -1,3 +1,4 @@
+using QstOrleans.Data.Datasets.Cache;
 using QstOrleans.Data.Tokenization;
 
 namespace QstOrleans.Data.Datasets;
@@ -87,20 +88,20 @@ public sealed class InstructionBatches
         Load(dataFile, tokenizer, new DataOptions(MaxSourceTokens: options.MaxSourceTokens, MaxTargetTokens: options.MaxTargetTokens),
             microBatchSize, seed, modelDirectory: null);
 
-    /// <summary>Loads a data file in any format (errors name the file and line) and tokenizes it.</summary>
+    /// <summary>Loads a data file in any format (errors name the file and line) and tokenizes it (on every core).</summary>
     /// <param name="modelDirectory">Where to read the chat template (<c>tokenizer_config.json</c>); null = the plain template.</param>
+    /// <param name="cache">The token cache to read or fill (<see cref="TokenCache"/>); null = none, tokenize every time.</param>
     public static InstructionBatches Load(string dataFile, ModelTokenizer tokenizer, DataOptions options, int microBatchSize, int seed,
-        string? modelDirectory)
+        string? modelDirectory, TokenCacheOptions? cache = null)
     {
         if (microBatchSize < 1) throw new ArgumentOutOfRangeException(nameof(microBatchSize), "micro-batch size must be >= 1");
         options.Validate();
         var template = modelDirectory is null
             ? ChatTemplate.Recognize(null, tokenizer.BosToken, tokenizer.EosToken)
             : ChatTemplate.FromModelDirectory(modelDirectory, tokenizer.BosToken, tokenizer.EosToken);
-        var loaded = DatasetLoader.Load(dataFile, options.Format, options.SkipInvalid, template);
-        var tokenized = Tokenize(loaded.Records, new SegmentCollator(tokenizer, template, new SegmentCollatorOptions(int.MaxValue)), options);
+        var tokenized = TokenCache.Load(dataFile, tokenizer, template, modelDirectory, options, cache ?? TokenCacheOptions.Off);
         return new InstructionBatches(tokenized.Examples, options, microBatchSize, seed, tokenizer.PadId, tokenizer.EosId, dataFile,
-            $"{loaded.Summary}; {tokenized.Summary}");
+            tokenized.Summary);
     }
 
     /// <summary>Micro-batch <paramref name="index"/> of <paramref name="epoch"/>.</summary>

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using QstOrleans.Data.Tokenization;
+
+namespace QstOrleans.Data.Datasets.Cache;
+
+/// <summary>What <see cref="TokenCache.Load"/> returns: the kept examples in file order and the load/tokenize summary.</summary>
+/// <param name="CachePath">The cache file read or written; null when the cache is off or could not be written anywhere.</param>
+/// <param name="Hit">True when the examples came from the cache (no record was parsed or tokenized).</param>
+public sealed record TokenCacheResult(IReadOnlyList<TokenizedExample> Examples, string Summary, string? CachePath, bool Hit);
+
+/// <summary>
+/// Tokenize once: the examples of a data file under a tokenizer, template and options are kept in a memory-mapped
+/// cache file (<see cref="TokenCacheFile"/>) and read back on every later start (train-local, the cluster's job plan,
+/// resumes) instead of parsing and tokenizing the file again.
+/// </summary>
+/// <remarks>
+/// <para>Where: <c>.qst-tokens/NAME.KEY16.tokens</c> beside the data file; when that folder cannot be written,
+/// <c>KEY.tokens</c> under <see cref="TokenCacheOptions.EffectiveCacheRoot"/>. Both are looked at on a read.</para>
+/// <para>Key (<see cref="TokenCacheKey"/>): the file's SHA-256, the tokenizer files, the template and the options that
+/// change examples; any change misses and rebuilds. A damaged cache file also misses.</para>
+/// <para>Build: the loader reads the records (errors name the file and line, as without the cache), then
+/// <see cref="ParallelTokenizer"/> tokenizes them on every core in a deterministic order.</para>
+/// </remarks>
+public static class TokenCache
+{
+    /// <summary>The examples of <paramref name="dataFile"/>, from the cache when it matches, else tokenized (and cached).</summary>
+    /// <param name="modelDirectory">Where the template came from (part of the key); null = the plain template.</param>
+    public static TokenCacheResult Load(string dataFile, ModelTokenizer tokenizer, ChatTemplate template, string? modelDirectory,
+        DataOptions options, TokenCacheOptions cache)
+    {
+        cache.Validate();
+        if (!File.Exists(dataFile)) throw new FileNotFoundException($"Dataset file '{dataFile}' does not exist.", dataFile);
+        string name = Path.GetFileName(dataFile);
+        if (!cache.Enabled)
+        {
+            var (examples, summary) = Build(dataFile, tokenizer, template, options, cache);
+            return new TokenCacheResult(examples, summary, null, Hit: false);
+        }
+
+        var clock = Stopwatch.StartNew();
+        var (key, _) = TokenCacheKey.Compute(dataFile, tokenizer, template, modelDirectory, options);
+        string hex = Convert.ToHexString(key).ToLowerInvariant();
+        string[] places =
+        [
+            Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dataFile))!, ".qst-tokens", $"{name}.{hex[..16]}.tokens"),
+            Path.Combine(cache.EffectiveCacheRoot, $"{hex}.tokens"),
+        ];
+        foreach (string place in places)
+            if (TokenCacheFile.TryRead(place, key) is var (cached, tail))
+            {
+                cache.Report?.Invoke(new TokenCacheProgress(dataFile, cached.Count, cached.Count, clock.Elapsed, $"hit ({place})"));
+                return new TokenCacheResult(cached, name + tail, place, Hit: true);
+            }
+
+        var built = Build(dataFile, tokenizer, template, options, cache);
+        string? written = places.FirstOrDefault(p => TryWrite(p, key, built.Summary[name.Length..], built.Examples));
+        cache.Report?.Invoke(new TokenCacheProgress(dataFile, built.Examples.Count, built.Examples.Count, clock.Elapsed,
+            written is null ? "not written (no writable folder)" : $"built ({written})"));
+        return new TokenCacheResult(built.Examples, built.Summary, written, Hit: false);
+    }
+
+    /// <summary>Reads and tokenizes the file: the summary starts with the file's name (<see cref="DatasetLoadResult.Summary"/>).</summary>
+    static (IReadOnlyList<TokenizedExample> Examples, string Summary) Build(string dataFile, ModelTokenizer tokenizer, ChatTemplate template,
+        DataOptions options, TokenCacheOptions cache)
+    {
+        var loaded = DatasetLoader.Load(dataFile, options.Format, options.SkipInvalid, template);
+        var collator = new SegmentCollator(tokenizer, template, new SegmentCollatorOptions(int.MaxValue)); // untruncated: the rules apply after
+        var tokenized = ParallelTokenizer.Tokenize(loaded.Records, collator, options, cache, dataFile);
+        return (tokenized.Examples, $"{loaded.Summary}; {tokenized.Summary}");
+    }
+
+    /// <summary>False when <paramref name="path"/>'s folder cannot be made or written (a read-only dataset folder).</summary>
+    static bool TryWrite(string path, byte[] key, string summaryTail, IReadOnlyList<TokenizedExample> examples)
+    {
+        try
+        {
+            TokenCacheFile.Write(path, key, summaryTail, examples);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+}
