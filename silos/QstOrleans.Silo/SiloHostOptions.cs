@@ -47,6 +47,8 @@ public sealed record SiloHostOptions
     public Http.SiloHttpOptions Http { get; init; } = new();
     /// <summary>Metrics export besides <c>/metrics</c> (<c>Qst:Telemetry:*</c>).</summary>
     public Http.SiloTelemetryOptions Telemetry { get; init; } = new();
+    /// <summary>The Orleans Dashboard's web UI (<c>Qst:Dashboard:*</c>); off unless a port is set.</summary>
+    public Http.SiloDashboardOptions Dashboard { get; init; } = new();
 }
 
 /// <summary>
@@ -165,6 +167,12 @@ public static partial class SiloConfiguration
             throw new ArgumentException($"{Section}:Http:Port: {http.Port} is already the silo or gateway port");
         if (!System.Net.IPAddress.TryParse(http.Address, out _))
             throw new ArgumentException($"{Section}:Http:Address: '{http.Address}' is not an IP address (0.0.0.0 listens on every interface)");
+        var dashboard = host.Dashboard;
+        if (dashboard.Port != 0) CheckPort("Dashboard:Port", dashboard.Port);
+        if (dashboard.Port != 0 && (dashboard.Port == host.SiloPort || dashboard.Port == host.GatewayPort || dashboard.Port == http.Port))
+            throw new ArgumentException($"{Section}:Dashboard:Port: {dashboard.Port} is already the silo, gateway or HTTP port");
+        if (!System.Net.IPAddress.TryParse(dashboard.Address, out _))
+            throw new ArgumentException($"{Section}:Dashboard:Address: '{dashboard.Address}' is not an IP address (0.0.0.0 listens on every interface)");
         var telemetry = host.Telemetry;
         if (!string.IsNullOrWhiteSpace(telemetry.OtlpEndpoint)
             && !(Uri.TryCreate(telemetry.OtlpEndpoint, UriKind.Absolute, out var otlp) && otlp.Scheme is "http" or "https"))
