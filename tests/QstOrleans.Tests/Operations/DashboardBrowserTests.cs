@@ -87,10 +87,10 @@ public sealed class DashboardBrowserTests(ProcessClusterFixture cluster, ITestOu
             await page.GotoAsync($"http://127.0.0.1:{cluster.DashboardPorts["silo-b"]}/");
             await Assertions.Expect(page.Locator("main")).ToContainTextAsync(new System.Text.RegularExpressions.Regex(@"Active Silos\s*2(?!\d)"),
                 new() { Timeout = 30_000 });
-            await page.ScreenshotAsync(new() { Path = Path.Combine(shots, "dashboard.png"), FullPage = true });
             await page.GotoAsync($"http://127.0.0.1:{cluster.DashboardPorts["silo-b"]}/#/grains");
             foreach (var grain in new[] { "TrainingJobGrain", "SideTrainerGrain", "BackboneStageGrain" })
                 await Assertions.Expect(page.GetByText(grain).First).ToBeVisibleAsync(new() { Timeout = 30_000 });
+            await page.ScreenshotAsync(new() { Path = Path.Combine(shots, "dashboard.png"), FullPage = true });
             log.WriteLine($"screenshots: {shots}");
         }
         finally
