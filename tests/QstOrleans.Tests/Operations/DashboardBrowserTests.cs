@@ -36,12 +36,19 @@ public sealed class DashboardBrowserTests(ProcessClusterFixture cluster, ITestOu
             await Until(async () => await client.StatusAsync(job) is { State: JobState.Running, Placement.Count: 2, LastCheckpointStep: >= 2 } ? null : "not yet",
                 "a placed pipeline and a checkpoint");
             var slots = (await client.SlotsAsync()).ToDictionary(s => s.Id);
+            // The JSON side: /jobs lists the job; an id that is no job is a 404 naming it (and creates no job).
+            int http = cluster.HttpPorts["silo-a"];
+            Assert.Contains($"\"{job}\"", (await SiloHttp.Get(http, "jobs")).Body);
+            var missing = await SiloHttp.Get(http, "jobs/no-such-job/status");
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.Status);
+            Assert.StartsWith("no job 'no-such-job'", System.Text.Json.JsonDocument.Parse(missing.Body).RootElement.GetProperty("error").GetString());
+            Assert.DoesNotContain("no-such-job", (await SiloHttp.Get(http, "jobs")).Body);
 
             using var playwright = await Playwright.CreateAsync();
             await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
             var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1100, Height = 1000 } });
 
-            await page.GotoAsync($"http://127.0.0.1:{cluster.HttpPorts["silo-a"]}/jobs/{job}");
+            await page.GotoAsync($"http://127.0.0.1:{http}/jobs/{job}");
             await Assertions.Expect(page.Locator("#job-id")).ToHaveTextAsync(job);
             await Assertions.Expect(page.Locator("#stages tbody tr")).ToHaveCountAsync(2);
             // Paused, the step stops once the micro-batches in flight are applied: wait until the page (polling each
