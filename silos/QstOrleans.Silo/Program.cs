@@ -49,7 +49,7 @@ builder.Logging.ClearProviders().AddSimpleConsole(c =>
 // Under systemd (deploy/systemd): notify "ready" once started (Type=notify), journald log format; elsewhere a no-op.
 builder.Services.AddSystemd();
 builder.Services.AddSingleton(hostOptions).AddSingleton(hostOptions.Http).AddSingleton<SiloReadiness>();
-builder.Services.AddQstTelemetry(hostOptions, siloOptions.SiloName);
+builder.Services.AddQstTelemetry(hostOptions, siloOptions);
 // Before Orleans: hosted services start in order, so liveness answers while the silo joins, and stop in reverse.
 if (hostOptions.Http.Port > 0) builder.Services.AddHostedService<SiloHttpServer>();
 builder.UseOrleans(silo =>
@@ -71,6 +71,7 @@ builder.UseOrleans(silo =>
     if (tls is not null) silo.UseTls(tls.Local, tls.ConfigureMutualTls);
     silo.AddQst(siloOptions);
     silo.AddQstStorage(hostOptions);
+    if (hostOptions.Dashboard.Port > 0) silo.AddQstDashboard(hostOptions.Dashboard);
 });
 
 using var host = builder.Build();

@@ -50,6 +50,8 @@ public sealed record SiloHostOptions
     /// <summary>Mutual TLS on silo-to-silo and client-to-gateway connections (<c>Qst:Tls:Certificate</c>, <c>:Key</c>, <c>:Ca</c>;
     /// PEM files, see deploy/make-certs.sh). Unset: plain TCP (one host, or a private network you trust).</summary>
     public QstOrleans.Contracts.Security.TlsFiles Tls { get; init; } = new();
+    /// <summary>The Orleans Dashboard's web UI (<c>Qst:Dashboard:*</c>); off unless a port is set.</summary>
+    public Http.SiloDashboardOptions Dashboard { get; init; } = new();
 }
 
 /// <summary>
@@ -168,6 +170,12 @@ public static partial class SiloConfiguration
             throw new ArgumentException($"{Section}:Http:Port: {http.Port} is already the silo or gateway port");
         if (!System.Net.IPAddress.TryParse(http.Address, out _))
             throw new ArgumentException($"{Section}:Http:Address: '{http.Address}' is not an IP address (0.0.0.0 listens on every interface)");
+        var dashboard = host.Dashboard;
+        if (dashboard.Port != 0) CheckPort("Dashboard:Port", dashboard.Port);
+        if (dashboard.Port != 0 && (dashboard.Port == host.SiloPort || dashboard.Port == host.GatewayPort || dashboard.Port == http.Port))
+            throw new ArgumentException($"{Section}:Dashboard:Port: {dashboard.Port} is already the silo, gateway or HTTP port");
+        if (!System.Net.IPAddress.TryParse(dashboard.Address, out _))
+            throw new ArgumentException($"{Section}:Dashboard:Address: '{dashboard.Address}' is not an IP address (0.0.0.0 listens on every interface)");
         var telemetry = host.Telemetry;
         if (!string.IsNullOrWhiteSpace(telemetry.OtlpEndpoint)
             && !(Uri.TryCreate(telemetry.OtlpEndpoint, UriKind.Absolute, out var otlp) && otlp.Scheme is "http" or "https"))

@@ -32,6 +32,7 @@ public static class StartupChecks
         CheckFree($"{section}:SiloPort", siloAddress, host.SiloPort);
         CheckFree($"{section}:GatewayPort", siloAddress, host.GatewayPort);
         if (host.Http.Port > 0) CheckFree($"{section}:Http:Port", IPAddress.Parse(host.Http.Address), host.Http.Port);
+        if (host.Dashboard.Port > 0) CheckFree($"{section}:Dashboard:Port", IPAddress.Parse(host.Dashboard.Address), host.Dashboard.Port);
     }
 
     static void CheckFree(string key, IPAddress address, int port)

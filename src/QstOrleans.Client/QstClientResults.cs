@@ -16,6 +16,10 @@ public static class QstClientResults
     /// each file's size and SHA-256 against the cluster's manifest. Each file is written beside its final name and moved in
     /// place once verified, the config last, so a folder with <c>side_config.json</c> always holds the matching weights.
     /// </summary>
+    /// <param name="client">The connected client.</param>
+    /// <param name="jobId">A completed job of the cluster.</param>
+    /// <param name="directory">Where the export's files go.</param>
+    /// <param name="cancel">Stops the download between chunks.</param>
     /// <param name="chunkBytes">Bytes per call (1 to <see cref="IJobResultGrain.MaxChunkBytes"/>).</param>
     /// <returns>What was downloaded (step, files, checksums).</returns>
     /// <exception cref="InvalidOperationException">The job has no result (not completed, failed or unknown), or the stored

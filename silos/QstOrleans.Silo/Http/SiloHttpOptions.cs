@@ -28,3 +28,19 @@ public sealed record SiloTelemetryOptions
     /// <summary><c>grpc</c> (default) or <c>http</c>.</summary>
     public string OtlpProtocol { get; init; } = "grpc";
 }
+
+/// <summary>
+/// The Orleans Dashboard (keys under <c>Qst:Dashboard</c>): opt-in, on its own port so it can stay off the network the
+/// probes and Prometheus use. Enable it on every silo (each with a free port): the dashboard reads per-silo counters from
+/// each silo's dashboard service, so a silo without it shows no grain statistics.
+/// <code>
+/// "Dashboard": { "Port": 8081, "Address": "127.0.0.1" }
+/// </code>
+/// </summary>
+public sealed record SiloDashboardOptions
+{
+    /// <summary>TCP port of the dashboard's web UI; 0 (default) turns the dashboard off.</summary>
+    public int Port { get; init; }
+    /// <summary>Listen address: loopback by default (the dashboard has no authentication; expose it deliberately).</summary>
+    public string Address { get; init; } = "127.0.0.1";
+}

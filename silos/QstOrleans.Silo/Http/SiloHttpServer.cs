@@ -17,6 +17,7 @@ namespace QstOrleans.Silo.Http;
 /// <item><c>GET /healthz</c>: 200 <c>ok</c> while the process runs (liveness; it does not depend on the cluster).</item>
 /// <item><c>GET /readyz</c>: 200 when every <see cref="SiloReadiness"/> check holds, else 503; one line per check.</item>
 /// <item><c>GET /metrics</c>: the <c>qst_*</c> and Orleans meters in the Prometheus text format.</item>
+/// <item><c>GET /jobs/{id}</c>: a job's page (<see cref="JobPages"/>).</item>
 /// </list>
 /// Registered before Orleans, so it starts first (liveness answers while the silo joins) and stops last.
 /// </summary>
@@ -35,6 +36,7 @@ public sealed class SiloHttpServer(IServiceProvider services, SiloHttpOptions op
         app.UseOpenTelemetryPrometheusScrapingEndpoint(services.GetRequiredService<MeterProvider>(), predicate: null, path: "/metrics",
             configureBranchedPipeline: null, optionsName: null);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapJobPages(services);
         app.MapGet("/readyz", async (CancellationToken c) =>
         {
             var checks = await readiness.CheckAsync(c);

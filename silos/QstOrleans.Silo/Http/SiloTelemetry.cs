@@ -7,8 +7,8 @@ using QstOrleans.Grains.Telemetry;
 namespace QstOrleans.Silo.Http;
 
 /// <summary>
-/// Registers the silo's metrics: the <c>qst_*</c> meters (<see cref="QstMeters"/>, <see cref="WorkerGauges"/>), Orleans'
-/// own meter (<c>Microsoft.Orleans</c>: messaging, activations, membership) and process memory, exported to the
+/// Registers the silo's metrics: the <c>qst_*</c> meters (<see cref="QstMeters"/>, <see cref="WorkerGauges"/>,
+/// <see cref="EngineGauges"/>), Orleans' own meter (<c>Microsoft.Orleans</c>: messaging, activations, membership) and process memory, exported to the
 /// Prometheus endpoint of <see cref="SiloHttpServer"/> and, when <c>Qst:Telemetry:OtlpEndpoint</c> is set, over OTLP.
 /// </summary>
 public static class SiloTelemetry
@@ -16,8 +16,9 @@ public static class SiloTelemetry
     /// <summary>Orleans' meter name (Orleans.Runtime's <c>Instruments</c>).</summary>
     public const string OrleansMeter = "Microsoft.Orleans";
 
-    public static IServiceCollection AddQstTelemetry(this IServiceCollection services, SiloHostOptions host, string siloName)
+    public static IServiceCollection AddQstTelemetry(this IServiceCollection services, SiloHostOptions host, QstOrleans.Grains.Hosting.QstSiloOptions silo)
     {
+        string siloName = silo.SiloName;
         services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService("qst-silo", serviceInstanceId: siloName))
             .WithMetrics(metrics =>
@@ -34,6 +35,7 @@ public static class SiloTelemetry
                     });
             });
         ProcessGauges.Register();
+        EngineGauges.Register(silo.Slots.Select(s => s.Device));
         return services;
     }
 }

@@ -231,6 +231,7 @@ internal sealed class SideSession
                 var manifest = await _store.CommitAsync(step, CheckpointPart.FromDirectory(folder));
                 _log.LogInformation("job {Job}: checkpoint {Step} committed to {Location} ({Bytes} bytes; save {Save:F2} s, upload {Upload:F2} s)",
                     _spec.JobId, step, _store.Location, manifest.TotalBytes, saveSeconds, clock.Elapsed.TotalSeconds - saveSeconds);
+                Telemetry.QstMeters.CheckpointWritten(_spec.JobId, saveSeconds, clock.Elapsed.TotalSeconds - saveSeconds, manifest.TotalBytes);
                 _job.CheckpointCommitted(Attempt, step, state.NextMicroBatch).Ignore();
             }
             catch (CheckpointConflictException e)

@@ -62,7 +62,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
                 SpecMapping.Backbone(spec.BackboneFormat, spec.DoubleQuant, spec.Dtype) with { Device = device });
         });
         _spec = spec;
-        Telemetry.WorkerGauges.Track(_counters, "stage", Key, silo.SiloName);
+        Telemetry.WorkerGauges.Track(_counters, "stage", Key, silo.SiloName, () => _queue?.Reader.Count ?? 0);
         ApplyCachePolicy(_stage, spec, key.SlotId);
         log.LogInformation("stage {Key} loaded layers [{First}, {End}) of {Model} in {Seconds:F1} s on slot {Slot}",
             Key, spec.First, spec.End, spec.ModelDirectory, clock.Elapsed.TotalSeconds, key.SlotId);

@@ -27,6 +27,10 @@ public static class QstMeters
     static readonly Counter<long> Recoveries = Meter.CreateCounter<long>("qst_recoveries_total", description: "Job recoveries started (a fault, a lost pipeline)");
     static readonly Counter<long> Checkpoints = Meter.CreateCounter<long>("qst_checkpoints_total", description: "Checkpoints committed to the job record");
     static readonly Gauge<long> CheckpointStep = Meter.CreateGauge<long>("qst_checkpoint_step", description: "Step of the job's latest committed checkpoint");
+    static readonly Histogram<double> CheckpointSeconds = Meter.CreateHistogram<double>("qst_checkpoint_duration_seconds",
+        description: "Checkpoint time by phase: save (the consistent cut, on the side trainer's worker) and upload (to the store, in the background)");
+    static readonly Gauge<long> CheckpointBytes = Meter.CreateGauge<long>("qst_checkpoint_bytes", description: "Size of the job's latest committed checkpoint");
+    static readonly Counter<long> CheckpointBytesWritten = Meter.CreateCounter<long>("qst_checkpoint_written_bytes_total", description: "Bytes of committed checkpoints");
 
     /// <summary>The job grain saw one micro-batch applied; <paramref name="stepCompleted"/> also records the step's loss and lr.</summary>
     /// <param name="schedule">The job's learning-rate schedule; the lr recorded is the one step <paramref name="step"/> used.</param>
@@ -42,6 +46,16 @@ public static class QstMeters
     }
 
     public static void RecoveryStarted(string job) => Recoveries.Add(1, new KeyValuePair<string, object?>("job", job));
+
+    /// <summary>The side trainer committed a checkpoint of <paramref name="bytes"/> (data blobs) to the store.</summary>
+    public static void CheckpointWritten(string job, double saveSeconds, double uploadSeconds, long bytes)
+    {
+        var tag = new KeyValuePair<string, object?>("job", job);
+        CheckpointSeconds.Record(saveSeconds, tag, new KeyValuePair<string, object?>("phase", "save"));
+        CheckpointSeconds.Record(uploadSeconds, tag, new KeyValuePair<string, object?>("phase", "upload"));
+        CheckpointBytes.Record(bytes, tag);
+        CheckpointBytesWritten.Add(bytes, tag);
+    }
 
     public static void CheckpointCommitted(string job, int step)
     {

@@ -11,7 +11,7 @@ namespace QstOrleans.Grains.Telemetry;
 /// </summary>
 public static class WorkerGauges
 {
-    sealed record Worker(string Role, string Name, string Silo);
+    sealed record Worker(string Role, string Name, string Silo, Func<int>? QueueDepth);
 
     static readonly ConditionalWeakTable<StageCounters, Worker> Live = new();
     static readonly Meter Meter = new(QstMeters.MeterName + ".Workers", "1.0");
@@ -28,17 +28,30 @@ public static class WorkerGauges
             description: "Micro-batches the worker processed");
         Meter.CreateObservableCounter("qst_worker_bytes_sent_total", () => Measure(c => (double)c.BytesSent),
             description: "Bytes the worker sent downstream (hidden states and taps)");
+        Meter.CreateObservableGauge("qst_worker_queue_depth", QueueDepths,
+            description: "Micro-batches waiting in the worker's input queue (stages: at most Qst:StageQueueCapacity)");
     }
 
     /// <summary>Registers a worker's counters: <paramref name="role"/> is <c>stage</c> or <c>side</c>, <paramref name="name"/> its grain key.</summary>
-    public static void Track(StageCounters counters, string role, string name, string silo) =>
-        Live.AddOrUpdate(counters, new Worker(role, name, silo));
+    /// <param name="queueDepth">Reads the worker's input queue length at scrape time (thread-safe); null: no queue series.</param>
+    public static void Track(StageCounters counters, string role, string name, string silo, Func<int>? queueDepth = null) =>
+        Live.AddOrUpdate(counters, new Worker(role, name, silo, queueDepth));
+
+    static IEnumerable<Measurement<int>> QueueDepths()
+    {
+        foreach (var (_, worker) in Live)
+            if (worker.QueueDepth is { } read)
+                yield return new Measurement<int>(read(), Labels(worker));
+    }
 
     static IEnumerable<Measurement<double>> Measure(Func<StageCounters, double> read)
     {
         foreach (var (counters, worker) in Live)
-            yield return new Measurement<double>(read(counters),
-                new KeyValuePair<string, object?>("role", worker.Role), new KeyValuePair<string, object?>("worker", worker.Name),
-                new KeyValuePair<string, object?>("silo", worker.Silo));
+            yield return new Measurement<double>(read(counters), Labels(worker));
     }
+
+    static KeyValuePair<string, object?>[] Labels(Worker worker) =>
+    [
+        new("role", worker.Role), new("worker", worker.Name), new("silo", worker.Silo),
+    ];
 }

@@ -44,6 +44,32 @@ public sealed class GpuMemorySampler : IDisposable
         _thread.Start();
     }
 
+    /// <summary>
+    /// Memory in use on device <paramref name="deviceIndex"/> and its total, read once from the driver (the silo's
+    /// <c>qst_gpu_memory_*</c> gauges); null when NVML cannot be loaded or does not answer (no NVIDIA driver).
+    /// </summary>
+    public static (long UsedBytes, long TotalBytes)? ReadDevice(int deviceIndex)
+    {
+        try
+        {
+            if (Nvml.nvmlInit_v2() != 0) return null;   // reference counted by the driver: every init has its shutdown
+            try
+            {
+                if (Nvml.nvmlDeviceGetHandleByIndex_v2((uint)deviceIndex, out var device) != 0
+                    || Nvml.nvmlDeviceGetMemoryInfo(device, out var memory) != 0) return null;
+                return ((long)memory.Used, (long)memory.Total);
+            }
+            finally
+            {
+                Nvml.nvmlShutdown();
+            }
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Memory in use now.</summary>
     public long UsedBytes => Read().Used;
 

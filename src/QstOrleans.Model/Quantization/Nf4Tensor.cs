@@ -223,6 +223,13 @@ public sealed class Nf4Tensor : IDisposable
     /// <exception cref="ArgumentException">dtype is neither BFloat16 nor Float32.</exception>
     public Tensor Dequantize(ScalarType dtype = ScalarType.BFloat16)
     {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        try { return DequantizeUntimed(dtype); }
+        finally { Nf4DequantClock.Add(start); }
+    }
+
+    private Tensor DequantizeUntimed(ScalarType dtype)
+    {
         ObjectDisposedException.ThrowIf(_disposed, this);
         CheckOutputDType(dtype);
         if (Packed.device_type != DeviceType.CPU) return DequantizeWithTensorOps(dtype);
@@ -247,8 +254,10 @@ public sealed class Nf4Tensor : IDisposable
     /// <exception cref="ArgumentException">Wrong dtype, element count, device or layout.</exception>
     public void DequantizeInto(Tensor destination)
     {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         CheckDestination(destination);
         Decode(destination);
+        Nf4DequantClock.Add(start);
     }
 
     private void CheckDestination(Tensor destination)

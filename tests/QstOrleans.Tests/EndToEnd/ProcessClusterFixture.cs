@@ -28,11 +28,13 @@ public sealed class ProcessClusterFixture : IDisposable
             foreach (var name in SiloNames)
             {
                 HttpPorts[name] = Loopback.FreePort();
+                DashboardPorts[name] = Loopback.FreePort();
                 Start(new ChildProcess(name, "dotnet",
                 [
                     RepoPaths.SiloDll, "--Qst:Clustering", "redis", "--Qst:Redis", RedisConnection, "--Qst:ClusterId", ClusterId,
                     "--Qst:SiloName", name, "--Qst:SiloPort", Loopback.FreePort().ToString(), "--Qst:GatewayPort", Loopback.FreePort().ToString(),
                     "--Qst:Slots:0:Device", "cpu:0", "--Qst:Slots:0:MemoryGiB", "4", "--Qst:Http:Port", HttpPorts[name].ToString(),
+                    "--Qst:Dashboard:Port", DashboardPorts[name].ToString(),
                 ], _root));
             }
             Task.WhenAll(Silos.Select(s => s.WaitForOutput($"silo {s.Name} up", TimeSpan.FromSeconds(60)))).GetAwaiter().GetResult();
@@ -48,6 +50,8 @@ public sealed class ProcessClusterFixture : IDisposable
     public int RedisPort { get; }
     /// <summary>Each silo's HTTP port (<c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>), by silo name.</summary>
     public Dictionary<string, int> HttpPorts { get; } = [];
+    /// <summary>Each silo's Orleans Dashboard port (<c>Qst:Dashboard:Port</c>), by silo name.</summary>
+    public Dictionary<string, int> DashboardPorts { get; } = [];
     /// <summary>Model + data + Redis + both silos up (reported by the tests: it is most of their cost).</summary>
     public double StartupSeconds { get; }
     public string RedisConnection => $"127.0.0.1:{RedisPort}";

@@ -6,7 +6,7 @@ namespace QstOrleans.Tests.Operations;
 
 /// <summary>
 /// Start-up problems of the environment are one line that names the setting, then a non-zero exit, and no stack trace:
-/// a port another program holds (silo, gateway or HTTP port), Redis not answering, a key no option reads.
+/// a port another program holds (silo, gateway, HTTP or dashboard port), Redis not answering, a key no option reads.
 /// </summary>
 public sealed class SiloStartupErrorTests
 {
@@ -33,6 +33,9 @@ public sealed class SiloStartupErrorTests
             (["--Qst:Slots:0:Devise", "cpu:0"], 2, "error: Qst:Slots:0:Devise: unknown key (keys under Qst:Slots:0: Device, MemoryGiB)"),
             (["--Qst:Http:Address", "everywhere"], 2, "error: Qst:Http:Address: 'everywhere' is not an IP address"),
             (["--Qst:Telemetry:OtlpEndpoint", "collector:4317"], 2, "error: Qst:Telemetry:OtlpEndpoint: 'collector:4317' is not an http(s) URL"),
+            (["--Qst:SiloPort", Free(), "--Qst:GatewayPort", Free(), "--Qst:Http:Port", Free(), "--Qst:Dashboard:Port", taken.ToString()], 1,
+                $"error: Qst:Dashboard:Port: port {taken} on 127.0.0.1 is already in use"),
+            (["--Qst:Http:Port", "8090", "--Qst:Dashboard:Port", "8090"], 2, "error: Qst:Dashboard:Port: 8090 is already the silo, gateway or HTTP port"),
         };
         foreach (var batch in cases.Chunk(5))
         {
