@@ -142,7 +142,10 @@ public sealed partial class QstClient : IAsyncDisposable
     static bool IsTransient(Exception e) =>
         e is TimeoutException or Orleans.Runtime.OrleansMessageRejectionException or System.Net.Sockets.SocketException
         || e.GetType() == typeof(Orleans.Runtime.OrleansException)
-        || e.GetType().FullName == "Orleans.Runtime.Messaging.ConnectionFailedException";
+        || e.GetType().FullName == "Orleans.Runtime.Messaging.ConnectionFailedException"
+        // A watch whose grain-side enumerator expired (a paused job sends nothing for a while) or whose job grain moved
+        // (its silo restarted): subscribe again after the last event seen.
+        || e.GetType().Name == "EnumerationAbortedException";
 
     ITrainingJobGrain Job(string jobId)
     {

@@ -191,10 +191,14 @@ internal sealed class SideSession
         string folder = Path.Combine(Path.GetTempPath(), $"qst-side-{Guid.NewGuid():N}");
         try
         {
+            var clock = Stopwatch.StartNew();
             var state = _core.SaveCheckpoint(folder);   // W_A was collected above (lean taps)
+            double saveSeconds = clock.Elapsed.TotalSeconds;
             try
             {
-                await _store.CommitAsync(step, CheckpointPart.FromDirectory(folder));
+                var manifest = await _store.CommitAsync(step, CheckpointPart.FromDirectory(folder));
+                // Timed like every other checkpoint (qst_checkpoint_*), so the meters count the final one too.
+                Telemetry.QstMeters.CheckpointWritten(_spec.JobId, saveSeconds, clock.Elapsed.TotalSeconds - saveSeconds, manifest.TotalBytes);
             }
             catch (CheckpointConflictException e)
             {

@@ -41,7 +41,7 @@ public sealed class CorruptCheckpointTests(FaultClusterFixture cluster, ITestOut
 
         // Two checkpoints at least, then pause and wait until in-flight work (and any checkpoint it triggers) settled:
         // paused, and no counter of the job, its side trainer or its stages moves for 20 polls in a row.
-        await Eventually.WaitUntil($"job {jobId} to commit the checkpoint of step 4", () => client.StatusAsync(jobId),
+        await Eventually.WaitUntil($"job {jobId} to commit the checkpoint of step 4", () => client.StatusOnceSubmitted(jobId),
             p => p.LastCheckpointStep >= 4, Timeout,
             abort: p => p.IsFinished || train.HasExited ? $"job {jobId} ended before two checkpoints:\n{train.Output}" : null);
         await client.PauseAsync(jobId);

@@ -8,7 +8,9 @@ namespace QstOrleans.Tests.EndToEnd;
 /// Upgrading silos one by one during a run (deploy/README.md, "Upgrading silos one by one"), on
 /// <see cref="FaultClusterFixture"/>'s four silos: while <c>qst train</c> runs a two-stage job that checkpoints every 2
 /// steps, each silo in turn is stopped gracefully (SIGTERM, what systemd and Kubernetes send) and started again; the next
-/// silo goes only once the restarted one is up and the job has completed a step since the previous restart. The job must
+/// silo goes only once the restarted one is up and the job has completed a step since the previous restart. The job is
+/// paused while a silo is down (a fast machine would otherwise finish the 60 steps before the fourth restart; the test must
+/// not depend on speed) and resumed once it is back, so every restart lands mid-run. The job must
 /// complete with per-step losses and final side weights bitwise equal to the uninterrupted single-process run
 /// (<see cref="SoloRun"/>, the same training seed and data).
 /// </summary>
@@ -36,10 +38,12 @@ public sealed class RollingRestartTests(FaultClusterFixture cluster, ITestOutput
                 p => p.Step > lastStep && p.State == JobState.Running && p.Placement.Count > 0, RunTimeout,
                 abort: p => p.IsFinished || train.HasExited ? $"the run ended ({p.State} at step {p.Step}) before silo {name} was restarted:\n{train.Output}" : null,
                 poll: TimeSpan.FromMilliseconds(20));
+            await Retry(() => client.PauseAsync(jobId));
             var clock = Stopwatch.StartNew();
             await Stop(cluster.Silo(name));
             double stopped = clock.Elapsed.TotalSeconds;
             await cluster.Restart(name);
+            await Retry(async () => { await client.ResumeAsync(jobId); return true; });
             log.WriteLine($"at step {progress.Step} (stages {string.Join(", ", progress.Placement.Values)}, side trainer on {progress.SideSilo}, " +
                           $"job grain on {progress.JobSilo}): {name} stopped in {stopped:F1} s, up again after {clock.Elapsed.TotalSeconds:F1} s");
             lastStep = progress.Step;

@@ -33,7 +33,7 @@ public sealed class DashboardBrowserTests(ProcessClusterFixture cluster, ITestOu
         try
         {
             // Running with two stages placed and a checkpoint committed: everything the page has sections for.
-            await Until(async () => await client.StatusAsync(job) is { State: JobState.Running, Placement.Count: 2, LastCheckpointStep: >= 2 } ? null : "not yet",
+            await Until(async () => await client.StatusOnceSubmitted(job) is { State: JobState.Running, Placement.Count: 2, LastCheckpointStep: >= 2 } ? null : "not yet",
                 "a placed pipeline and a checkpoint");
             var slots = (await client.SlotsAsync()).ToDictionary(s => s.Id);
             // The JSON side: /jobs lists the job; an id that is no job is a 404 naming it (and creates no job).
