@@ -61,7 +61,10 @@ public sealed class EngineMetricsTests(ProcessClusterFixture cluster, ITestOutpu
             var (_, own) = await SiloHttp.Get(port, "metrics");
             Assert.True(PrometheusText.Sum(own, "qst_nf4_dequant_seconds_total") > 0, own);
         }
-        Assert.True(PrometheusText.Sum(metrics, "qst_nf4_dequant_calls_total") > dequantCallsBefore, "qst_nf4_dequant_calls_total did not move");
+        // Counted since the silo started, not necessarily during this job: stages are shared by every job on the same model and
+        // split, and a slot with room keeps its layers dequantized (Nf4CachePolicy), so an earlier job on this cluster may have
+        // done all the decoding already.
+        Assert.True(PrometheusText.Sum(metrics, "qst_nf4_dequant_calls_total") >= Math.Max(1, dequantCallsBefore), "qst_nf4_dequant_calls_total never moved");
 
         // GPU memory: only for cuda:N slots (read from the driver); these silos have cpu slots only.
         Assert.Empty(PrometheusText.Values(metrics, "qst_gpu_memory_used_bytes"));
