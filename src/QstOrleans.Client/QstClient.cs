@@ -3,7 +3,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Hosting;
 using QstOrleans.Contracts.Grains;
-using QstOrleans.Contracts.Security;
 using QstOrleans.Contracts.Wire;
 
 namespace QstOrleans.Client;

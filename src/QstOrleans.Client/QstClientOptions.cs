@@ -27,6 +27,9 @@ public sealed record QstClientOptions
     /// <summary>The silos' default cluster id.</summary>
     public const string DefaultClusterId = "qst";
 
+    /// <summary>The client's names of the three TLS files, for error messages.</summary>
+    public static readonly (string Certificate, string Key, string Ca) TlsOptionNames = ("--tls-cert", "--tls-key", "--tls-ca");
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the option when the options are inconsistent.</summary>
     public void Validate()
     {
@@ -39,5 +42,7 @@ public sealed record QstClientOptions
             if (port is < 1 or > 65535) throw new ArgumentException($"--gateway: port {port} is outside 1..65535");
         if (string.IsNullOrWhiteSpace(ClusterId)) throw new ArgumentException("--cluster-id must not be empty");
         if (string.IsNullOrWhiteSpace(ServiceId)) throw new ArgumentException("--service-id must not be empty");
+        // Bad TLS files are bad input: say so before any connection is tried (which would only time out).
+        if (Tls is { IsSet: true } tls) QstOrleans.Contracts.Security.ClusterCertificates.Load(tls, TlsOptionNames).Dispose();
     }
 }

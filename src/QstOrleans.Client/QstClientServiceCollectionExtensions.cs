@@ -49,7 +49,7 @@ public static class QstClientServiceCollectionExtensions
         if (options.Tls is { IsSet: true } files)
         {
             // Mutual TLS (the silos' Qst:Tls:*): this client's certificate, and only peers signed by the cluster CA.
-            var tls = ClusterCertificates.Load(files, ("--tls-cert", "--tls-key", "--tls-ca"));
+            var tls = ClusterCertificates.Load(files, QstClientOptions.TlsOptionNames);
             client.UseTls(tls.Local, tls.ConfigureMutualTls);
         }
         client.Configure<ClientMessagingOptions>(m => m.MaxMessageBodySize = Messaging.DefaultMaxMessageBodyBytes);

@@ -33,6 +33,21 @@ public static class Eventually
         }
     }
 
+    /// <summary>Retries a call that races a dying or restarting silo (it can fail until the cluster notices) for up to a
+    /// minute; assertion failures pass through.</summary>
+    public static async Task<T> Retry<T>(Func<Task<T>> call)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            try { return await call(); }
+            catch (Exception e) when (e is not Xunit.Sdk.XunitException && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250);
+            }
+        }
+    }
+
     /// <summary>Polls a synchronous condition (a process exited, a log line appeared) until it holds.</summary>
     /// <exception cref="TimeoutException">Not met within <paramref name="timeout"/>; names <paramref name="what"/>.</exception>
     public static Task WaitUntil(string what, Func<bool> condition, TimeSpan timeout, Func<string>? describe = null) =>

@@ -95,7 +95,7 @@ public sealed class FaultInjectionTests(FaultClusterFixture cluster, ITestOutput
 
     async Task CheckAgainstSolo(QstClient client, string jobId, DateTimeOffset killedAt)
     {
-        var final = await Retry(() => client.StatusAsync(jobId));
+        var final = await Eventually.Retry(() => client.StatusAsync(jobId));
         Assert.Equal(JobState.Completed, final.State);
         Assert.Equal(Steps, final.Step);
         Assert.NotEmpty(final.Recoveries);
@@ -110,7 +110,7 @@ public sealed class FaultInjectionTests(FaultClusterFixture cluster, ITestOutput
         _solo ??= SoloRun.Train(cluster.ModelDirectory, cluster.DataFile, TrainSeed, Steps, cluster.Scratch($"solo-{Guid.NewGuid():N}"));
         var (losses, weights) = _solo.Value;
         Assert.Equal(losses, final.Losses);
-        var distributed = await Retry(() => client.Grains.GetGrain<ISideTrainerGrain>(jobId).GetWeights());
+        var distributed = await Eventually.Retry(() => client.Grains.GetGrain<ISideTrainerGrain>(jobId).GetWeights());
         Assert.Equal(weights.Keys.Order(), distributed.Keys.Order());
         foreach (var (name, bytes) in weights)
             Assert.True(bytes.AsSpan().SequenceEqual(distributed[name].Data), $"{jobId}: weight '{name}' differs from the uninterrupted run");
@@ -127,24 +127,11 @@ public sealed class FaultInjectionTests(FaultClusterFixture cluster, ITestOutput
     static string SiloOf(string slot) => slot[..slot.IndexOf('/')];
 
     async Task<JobProgress> WaitForStep(QstClient client, string jobId, int step, ChildProcess train) =>
-        await Eventually.WaitUntil($"job {jobId} to reach step {step} with its grains placed", () => Retry(() => client.StatusAsync(jobId)),
+        await Eventually.WaitUntil($"job {jobId} to reach step {step} with its grains placed", () => Eventually.Retry(() => client.StatusAsync(jobId)),
             p => p.Step >= step && p.SideSilo is not null && p.Placement.Count > 0, RunTimeout,
             abort: p => p.IsFinished || train.HasExited ? $"job {jobId} ended ({p.State} at step {p.Step}):\n{train.Output}" : null,
             poll: TimeSpan.FromMilliseconds(20));
 
-    /// <summary>Calls that race a dying silo can fail until the cluster notices; the test's own client retries them.</summary>
-    static async Task<T> Retry<T>(Func<Task<T>> call)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            try { return await call(); }
-            catch (Exception e) when (e is not Xunit.Sdk.XunitException && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(250);
-            }
-        }
-    }
 
     string SiloLogs() => string.Join("\n", FaultClusterFixture.SiloNames.Select(n => $"--- {n} ---\n{Tail(cluster.Silo(n).Output, 40)}"));
 

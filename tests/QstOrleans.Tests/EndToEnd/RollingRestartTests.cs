@@ -34,16 +34,16 @@ public sealed class RollingRestartTests(FaultClusterFixture cluster, ITestOutput
         int lastStep = 0;
         foreach (var name in FaultClusterFixture.SiloNames)
         {
-            var progress = await Eventually.WaitUntil($"job {jobId} to pass step {lastStep}", () => Retry(() => client.StatusAsync(jobId)),
+            var progress = await Eventually.WaitUntil($"job {jobId} to pass step {lastStep}", () => Eventually.Retry(() => client.StatusAsync(jobId)),
                 p => p.Step > lastStep && p.State == JobState.Running && p.Placement.Count > 0, RunTimeout,
                 abort: p => p.IsFinished || train.HasExited ? $"the run ended ({p.State} at step {p.Step}) before silo {name} was restarted:\n{train.Output}" : null,
                 poll: TimeSpan.FromMilliseconds(20));
-            await Retry(() => client.PauseAsync(jobId));
+            await Eventually.Retry(() => client.PauseAsync(jobId));
             var clock = Stopwatch.StartNew();
             await Stop(cluster.Silo(name));
             double stopped = clock.Elapsed.TotalSeconds;
             await cluster.Restart(name);
-            await Retry(async () => { await client.ResumeAsync(jobId); return true; });
+            await Eventually.Retry(async () => { await client.ResumeAsync(jobId); return true; });
             log.WriteLine($"at step {progress.Step} (stages {string.Join(", ", progress.Placement.Values)}, side trainer on {progress.SideSilo}, " +
                           $"job grain on {progress.JobSilo}): {name} stopped in {stopped:F1} s, up again after {clock.Elapsed.TotalSeconds:F1} s");
             lastStep = progress.Step;
@@ -52,7 +52,7 @@ public sealed class RollingRestartTests(FaultClusterFixture cluster, ITestOutput
         int code = await train.WaitForExit(RunTimeout);
         log.WriteLine(train.Output);
         Assert.True(code == 0, $"qst train exited with {code}:\n{train.Output}");
-        var final = await Retry(() => client.StatusAsync(jobId));
+        var final = await Eventually.Retry(() => client.StatusAsync(jobId));
         Assert.Equal(JobState.Completed, final.State);
         Assert.Equal(Steps, final.Step);
         foreach (var r in final.Recoveries)
@@ -60,7 +60,7 @@ public sealed class RollingRestartTests(FaultClusterFixture cluster, ITestOutput
 
         var (losses, weights) = SoloRun.Train(cluster.ModelDirectory, data, TrainSeed, Steps, cluster.Scratch($"solo-{jobId}"));
         Assert.Equal(losses, final.Losses);
-        var distributed = await Retry(() => client.Grains.GetGrain<ISideTrainerGrain>(jobId).GetWeights());
+        var distributed = await Eventually.Retry(() => client.Grains.GetGrain<ISideTrainerGrain>(jobId).GetWeights());
         Assert.Equal(weights.Keys.Order(), distributed.Keys.Order());
         foreach (var (name, bytes) in weights)
             Assert.True(bytes.AsSpan().SequenceEqual(distributed[name].Data), $"{jobId}: weight '{name}' differs from the uninterrupted run");
@@ -72,19 +72,5 @@ public sealed class RollingRestartTests(FaultClusterFixture cluster, ITestOutput
         using (var kill = Process.Start("kill", ["-TERM", silo.Id.ToString()]))
             await kill.WaitForExitAsync();
         Assert.True(await silo.WaitForExit(TimeSpan.FromSeconds(60)) == 0, $"silo {silo.Name} did not stop cleanly:\n{silo.Output}");
-    }
-
-    /// <summary>Calls that race a stopping silo can fail until the cluster notices; the test's own client retries them.</summary>
-    static async Task<T> Retry<T>(Func<Task<T>> call)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            try { return await call(); }
-            catch (Exception e) when (e is not Xunit.Sdk.XunitException && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(250);
-            }
-        }
     }
 }
