@@ -10,6 +10,10 @@ public static partial class SiloConfiguration
     [GeneratedRegex(@"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")]
     private static partial Regex ContainerPattern();
 
+    // Azure table names: 3-63 letters and digits, starting with a letter.
+    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9]{2,62}$")]
+    private static partial Regex TablePattern();
+
     static void CheckCheckpoints(CheckpointOptions checkpoints)
     {
         string key = $"{Section}:Checkpoints";
@@ -35,8 +39,8 @@ public static partial class SiloConfiguration
         string provider = string.IsNullOrWhiteSpace(state.Provider)
             ? (host.Clustering == "redis" ? "redis" : "blob")
             : state.Provider.Trim().ToLowerInvariant();
-        if (provider is not ("memory" or "redis" or "blob"))
-            throw new ArgumentException($"{key}:Provider: unknown value '{state.Provider}' (use memory, redis or blob)");
+        if (provider is not ("memory" or "redis" or "blob" or "azure-table" or "azure-blob"))
+            throw new ArgumentException($"{key}:Provider: unknown value '{state.Provider}' (use memory, redis, azure-table, azure-blob or blob)");
         if (provider == "redis" && string.IsNullOrWhiteSpace(host.Redis))
             throw new ArgumentException($"{key}:Provider: redis needs {Section}:Redis (a connection string, e.g. 127.0.0.1:6379)");
         string store = (state.Store ?? "").Trim().ToLowerInvariant();
@@ -49,13 +53,32 @@ public static partial class SiloConfiguration
                 throw new ArgumentException($"{key}:Path: a directory is required when {key}:Store is local");
             if (store == "azure")
             {
-                connection = string.IsNullOrWhiteSpace(connection) ? checkpoints.ConnectionString : connection;
-                if (string.IsNullOrWhiteSpace(connection))
-                    throw new ArgumentException($"{key}:ConnectionString: required when {key}:Store is azure (or set {Section}:Checkpoints:ConnectionString)");
+                connection = AzureConnection(state, checkpoints, $"{key}:Store is azure");
                 CheckContainer($"{key}:Container", state.Container);
             }
         }
+        if (provider == "azure-blob")
+        {
+            connection = AzureConnection(state, checkpoints, $"{key}:Provider is azure-blob");
+            CheckContainer($"{key}:Container", state.Container);
+        }
+        if (provider == "azure-table")
+        {
+            connection = AzureConnection(state, checkpoints, $"{key}:Provider is azure-table");
+            if (!TablePattern().IsMatch(state.Table ?? ""))
+                throw new ArgumentException($"{key}:Table: '{state.Table}' is not a valid table name (3-63 letters and digits, starting with a letter)");
+        }
         return state with { Provider = provider, Store = store, ConnectionString = connection };
+    }
+
+    /// <summary>The state's own connection string, else the checkpoints' (the account a cluster already uses).</summary>
+    static string AzureConnection(StateStorageOptions state, CheckpointOptions checkpoints, string when)
+    {
+        string key = $"{Section}:State";
+        string? connection = string.IsNullOrWhiteSpace(state.ConnectionString) ? checkpoints.ConnectionString : state.ConnectionString;
+        if (string.IsNullOrWhiteSpace(connection))
+            throw new ArgumentException($"{key}:ConnectionString: required when {when} (or set {Section}:Checkpoints:ConnectionString)");
+        return connection;
     }
 
     static string ReadReminders(SiloHostOptions host)

@@ -58,23 +58,31 @@ public sealed record SiloHostOptions
 /// Where the grains' small durable state lives (keys under <c>Qst:State</c>):
 /// <code>
 /// "State": { "Provider": "redis" }                                              clusters (uses Qst:Redis)
-/// "State": { "Provider": "blob", "Store": "local", "Path": "/var/lib/qst/state" }  one host, survives restarts
-/// "State": { "Provider": "blob", "Store": "azure", "Container": "qst-state" }     ConnectionString defaults to Qst:Checkpoints:ConnectionString
+/// "State": { "Provider": "azure-table", "Table": "QstGrainState" }              Azure Table Storage (Orleans' provider)
+/// "State": { "Provider": "azure-blob", "Container": "qst-state" }               Azure Blob Storage (Orleans' provider)
+/// "State": { "Provider": "blob", "Store": "local", "Path": "/var/lib/qst/state" }  one host, survives restarts (own provider)
+/// "State": { "Provider": "blob", "Store": "azure", "Container": "qst-state" }     own provider on Azure: kept for existing state
 /// "State": { "Provider": "memory" }                                             tests only: lost with the silo
 /// </code>
+/// The Azure ones take <c>ConnectionString</c>, by default <c>Qst:Checkpoints:ConnectionString</c>.
 /// </summary>
 public sealed record StateStorageOptions
 {
-    /// <summary><c>memory</c>, <c>redis</c> or <c>blob</c>. Empty: redis with Redis clustering, else blob.</summary>
+    /// <summary>
+    /// <c>memory</c>, <c>redis</c>, <c>azure-table</c>, <c>azure-blob</c> (both <c>Microsoft.Orleans.Persistence.AzureStorage</c>)
+    /// or <c>blob</c> (this project's provider, on a directory or an Azure container). Empty: redis with Redis clustering, else blob.
+    /// </summary>
     public string? Provider { get; init; }
     /// <summary>Blob provider: <c>local</c> (a directory every silo of the cluster shares) or <c>azure</c>.</summary>
     public string Store { get; init; } = "local";
     /// <summary>Blob provider, local store: the directory (relative paths are under the working directory).</summary>
     public string Path { get; init; } = "state";
-    /// <summary>Blob provider, azure store: the connection string (default: <c>Qst:Checkpoints:ConnectionString</c>).</summary>
+    /// <summary>azure-table, azure-blob, or blob with the azure store: the connection string (default: <c>Qst:Checkpoints:ConnectionString</c>).</summary>
     public string? ConnectionString { get; init; }
-    /// <summary>Blob provider, azure store: the container (created if missing).</summary>
+    /// <summary>azure-blob, or blob with the azure store: the container (created if missing).</summary>
     public string Container { get; init; } = "qst-state";
+    /// <summary>azure-table: the table (created if missing; several clusters may share it, rows are keyed by service id).</summary>
+    public string Table { get; init; } = "QstGrainState";
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Orleans.Configuration;
 using QstOrleans.Grains.Hosting;
@@ -9,7 +10,8 @@ namespace QstOrleans.Silo;
 
 /// <summary>
 /// Registers the storage a silo's grains rely on, as <see cref="SiloConfiguration"/> resolved it: the grain-state
-/// provider <see cref="QstProviders.State"/> (Redis, the blob provider on a directory or Azure container, or memory)
+/// provider <see cref="QstProviders.State"/> (Redis, Orleans' Azure Table or Blob provider, this project's blob provider on a
+/// directory or Azure container, or memory)
 /// and the reminder service (Redis or memory). Checkpoint blobs are the side trainer's business
 /// (<see cref="CheckpointOptions"/>); they are only validated here.
 /// </summary>
@@ -22,6 +24,21 @@ public static class SiloStorage
         {
             case "redis":
                 silo.AddRedisGrainStorage(QstProviders.State, o => o.ConfigurationOptions = ConfigurationOptions.Parse(host.Redis!));
+                break;
+            // Orleans' own providers (Microsoft.Orleans.Persistence.AzureStorage): they create the table or container at start.
+            case "azure-table":
+                silo.AddAzureTableGrainStorage(QstProviders.State, o =>
+                {
+                    o.TableServiceClient = new TableServiceClient(state.ConnectionString);
+                    o.TableName = state.Table;
+                });
+                break;
+            case "azure-blob":
+                silo.AddAzureBlobGrainStorage(QstProviders.State, o =>
+                {
+                    o.BlobServiceClient = new BlobServiceClient(state.ConnectionString);
+                    o.ContainerName = state.Container;
+                });
                 break;
             case "blob" when state.Store == "azure":
                 silo.AddBlobGrainStorage(QstProviders.State, _ =>
@@ -52,6 +69,8 @@ public static class SiloStorage
         var state = host.State;
         string stateText = state.Provider switch
         {
+            "azure-table" => $"azure-table (table {state.Table})",
+            "azure-blob" => $"azure-blob (container {state.Container})",
             "blob" when state.Store == "azure" => $"blob (azure container {state.Container})",
             "blob" => $"blob ({Path.GetFullPath(state.Path)})",
             var other => other!,

@@ -1,6 +1,3 @@
-using System.Net;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -12,7 +9,7 @@ namespace QstOrleans.Silo.Http;
 /// <summary>
 /// The Orleans Dashboard (<c>Microsoft.Orleans.Dashboard</c>) on <c>Qst:Dashboard:Port</c>: the silo part (its grains,
 /// per-silo grain service and call profiler) via <see cref="ServiceCollectionExtensions.AddDashboard(ISiloBuilder, Action{DashboardOptions})"/>,
-/// and the web UI in a small Kestrel app of its own, like <see cref="SiloHttpServer"/>.
+/// and the web UI in a <see cref="SiloWebHost"/> of its own, like <see cref="SiloHttpServer"/>.
 /// </summary>
 public static class SiloDashboard
 {
@@ -45,50 +42,41 @@ public sealed class SiloDashboardServer(IServiceProvider services, SiloDashboard
     /// <summary>The silo services the UI's endpoints need, resolved from the silo's container.</summary>
     public sealed record Forwarded(IReadOnlyList<Type> Types);
 
-    WebApplication? _app;
+    SiloWebHost? _web;
 
     public async Task StartAsync(CancellationToken cancel)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        // Instances, not factories: the web app's container must not dispose what the silo's owns. A service this silo's
-        // configuration cannot build (the membership-table details provider under localhost clustering) is left out:
-        // the dashboard picks the other one.
+        _web = await SiloWebHost.StartAsync("Dashboard:Port", options.Address, options.Port, Forward, app => app.MapOrleansDashboard(), cancel);
+        log.LogInformation("dashboard: http://{Address}:{Port}/", options.Address, options.Port);
+    }
+
+    /// <summary>
+    /// Instances, not factories: the web app's container must not dispose what the silo's owns. A service this silo's
+    /// configuration cannot build (the membership-table details provider under localhost clustering) is left out: the
+    /// dashboard picks the other one.
+    /// </summary>
+    void Forward(IServiceCollection web)
+    {
         foreach (var type in forwarded.Types)
         {
             try
             {
-                if (services.GetService(type) is { } instance) builder.Services.AddSingleton(type, instance);
+                if (services.GetService(type) is { } instance) web.AddSingleton(type, instance);
             }
             catch (InvalidOperationException e)
             {
                 log.LogDebug("dashboard: {Service} not available on this silo: {Message}", type.Name, e.Message);
             }
         }
-        var address = IPAddress.Parse(options.Address);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(address, options.Port));
-        var app = builder.Build();
-        app.MapOrleansDashboard();
-        try
-        {
-            await app.StartAsync(cancel);
-        }
-        catch (IOException e)
-        {
-            await app.DisposeAsync();
-            throw new SiloStartupException($"{SiloConfiguration.Section}:Dashboard:Port: cannot listen on {address}:{options.Port}: {e.Message}", e);
-        }
-        _app = app;
-        log.LogInformation("dashboard: http://{Address}:{Port}/", address, options.Port);
     }
 
     public async Task StopAsync(CancellationToken cancel)
     {
-        if (_app is not null) await _app.StopAsync(cancel);
+        if (_web is not null) await _web.StopAsync(cancel);
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (_app is not null) await _app.DisposeAsync();
+        if (_web is not null) await _web.DisposeAsync();
     }
 }

@@ -1,7 +1,5 @@
-using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -11,7 +9,7 @@ using OpenTelemetry.Metrics;
 namespace QstOrleans.Silo.Http;
 
 /// <summary>
-/// The silo's HTTP endpoints on <c>Qst:Http:Port</c>, a small Kestrel app beside the Orleans host (its own pipeline,
+/// The silo's HTTP endpoints on <c>Qst:Http:Port</c>, a <see cref="SiloWebHost"/> beside the Orleans host (its own pipeline,
 /// the silo's services):
 /// <list type="bullet">
 /// <item><c>GET /healthz</c>: 200 <c>ok</c> while the process runs (liveness; it does not depend on the cluster).</item>
@@ -23,48 +21,36 @@ namespace QstOrleans.Silo.Http;
 /// </summary>
 public sealed class SiloHttpServer(IServiceProvider services, SiloHttpOptions options, ILogger<SiloHttpServer> log) : IHostedService, IAsyncDisposable
 {
-    WebApplication? _app;
+    SiloWebHost? _web;
 
     public async Task StartAsync(CancellationToken cancel)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        var address = IPAddress.Parse(options.Address);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(address, options.Port));
-        var app = builder.Build();
         var readiness = services.GetRequiredService<SiloReadiness>();
-        app.UseOpenTelemetryPrometheusScrapingEndpoint(services.GetRequiredService<MeterProvider>(), predicate: null, path: "/metrics",
-            configureBranchedPipeline: null, optionsName: null);
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapJobPages(services);
-        app.MapGet("/readyz", async (CancellationToken c) =>
+        _web = await SiloWebHost.StartAsync("Http:Port", options.Address, options.Port, _ => { }, app =>
         {
-            var checks = await readiness.CheckAsync(c);
-            bool ready = checks.All(x => x.Ok);
-            var text = new StringBuilder(ready ? "ready\n" : "not ready\n");
-            foreach (var check in checks) text.Append($"{check.Name}: {(check.Ok ? "ok" : "FAIL")} {check.Detail}\n");
-            return Results.Text(text.ToString(), statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
-        });
-        try
-        {
-            await app.StartAsync(cancel);
-        }
-        catch (IOException e)
-        {
-            await app.DisposeAsync();
-            throw new SiloStartupException($"{SiloConfiguration.Section}:Http:Port: cannot listen on {address}:{options.Port}: {e.Message}", e);
-        }
-        _app = app;
-        log.LogInformation("http: /healthz, /readyz and /metrics on {Address}:{Port}", address, options.Port);
+            app.UseOpenTelemetryPrometheusScrapingEndpoint(services.GetRequiredService<MeterProvider>(), predicate: null, path: "/metrics",
+                configureBranchedPipeline: null, optionsName: null);
+            app.MapGet("/healthz", () => Results.Text("ok\n"));
+            app.MapJobPages(services);
+            app.MapGet("/readyz", async (CancellationToken c) =>
+            {
+                var checks = await readiness.CheckAsync(c);
+                bool ready = checks.All(x => x.Ok);
+                var text = new StringBuilder(ready ? "ready\n" : "not ready\n");
+                foreach (var check in checks) text.Append($"{check.Name}: {(check.Ok ? "ok" : "FAIL")} {check.Detail}\n");
+                return Results.Text(text.ToString(), statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+            });
+        }, cancel);
+        log.LogInformation("http: /healthz, /readyz and /metrics on {Address}:{Port}", options.Address, options.Port);
     }
 
     public async Task StopAsync(CancellationToken cancel)
     {
-        if (_app is not null) await _app.StopAsync(cancel);
+        if (_web is not null) await _web.StopAsync(cancel);
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (_app is not null) await _app.DisposeAsync();
+        if (_web is not null) await _web.DisposeAsync();
     }
 }

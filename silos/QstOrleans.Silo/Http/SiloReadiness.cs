@@ -1,3 +1,4 @@
+using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
@@ -13,7 +14,8 @@ public sealed record ReadinessCheck(string Name, bool Ok, string Detail);
 
 /// <summary>
 /// When a silo is ready for work: it is Active in the cluster's membership, its device slots are published (silo
-/// metadata, what job planning reads), and the storage it depends on answers (Redis, the state and checkpoint stores).
+/// metadata, what job planning reads), and the storage it depends on answers (Redis, the state store: a directory, an
+/// Azure table or container; the checkpoint store).
 /// Each check is bounded by <see cref="CheckTimeout"/>, so <c>/readyz</c> answers promptly even while storage hangs.
 /// </summary>
 public sealed class SiloReadiness(IServiceProvider services, SiloHostOptions host, QstSiloOptions silo) : IAsyncDisposable
@@ -27,8 +29,7 @@ public sealed class SiloReadiness(IServiceProvider services, SiloHostOptions hos
         var checks = new List<ReadinessCheck> { Cluster(), Slots() };
         if (host.Redis is not null && (host.Clustering == "redis" || host.State.Provider == "redis" || host.Reminders == "redis"))
             checks.Add(await Bounded("redis", RedisAsync, cancel));
-        checks.Add(await Bounded("state", c => StoreAsync(host.State.Provider == "blob" ? host.State.Store : host.State.Provider!,
-            host.State.Path, host.State.ConnectionString, host.State.Container, c), cancel));
+        checks.Add(await Bounded("state", StateAsync, cancel));
         var cp = silo.Checkpoints;
         checks.Add(await Bounded("checkpoints", c => StoreAsync(cp.Store, cp.Path, cp.ConnectionString, cp.Container, c), cancel));
         return checks;
@@ -70,6 +71,27 @@ public sealed class SiloReadiness(IServiceProvider services, SiloHostOptions hos
         options.AbortOnConnectFail = false;   // keep reconnecting in the background; a ping fails while it is down
         options.ConnectTimeout = options.SyncTimeout = options.AsyncTimeout = (int)CheckTimeout.TotalMilliseconds;
         return options;
+    }
+
+    Task<string> StateAsync(CancellationToken cancel)
+    {
+        var state = host.State;
+        return state.Provider switch
+        {
+            "azure-table" => TableAsync(state.ConnectionString!, state.Table, cancel),
+            "azure-blob" => StoreAsync("azure", state.Path, state.ConnectionString, state.Container, cancel),
+            "blob" => StoreAsync(state.Store, state.Path, state.ConnectionString, state.Container, cancel),
+            var other => Task.FromResult(other!),   // memory, redis (checked above)
+        };
+    }
+
+    /// <summary>The table exists (the provider creates it while the silo starts) and the account answers a query.</summary>
+    static async Task<string> TableAsync(string connection, string table, CancellationToken cancel)
+    {
+        // The name passed the configuration's table-name pattern (letters and digits), so it is safe in an OData filter.
+        await foreach (var _ in new TableServiceClient(connection).QueryAsync(filter: $"TableName eq '{table}'", cancellationToken: cancel))
+            return $"table {table}";
+        throw new InvalidOperationException($"table {table} does not exist");
     }
 
     static async Task<string> StoreAsync(string store, string path, string? connection, string container, CancellationToken cancel)
