@@ -31,7 +31,7 @@ public sealed class SiloReadiness(IServiceProvider services, SiloHostOptions hos
             checks.Add(await Bounded("redis", RedisAsync, cancel));
         checks.Add(await Bounded("state", StateAsync, cancel));
         var cp = silo.Checkpoints;
-        checks.Add(await Bounded("checkpoints", c => StoreAsync(cp.Store, cp.Path, cp.ConnectionString, cp.Container, c), cancel));
+        checks.Add(await Bounded("checkpoints", c => StoreAsync(cp.Store, cp.Path, cp.ConnectionString, cp.Container, createdOnFirstWrite: true, c), cancel));
         return checks;
     }
 
@@ -79,8 +79,8 @@ public sealed class SiloReadiness(IServiceProvider services, SiloHostOptions hos
         return state.Provider switch
         {
             "azure-table" => TableAsync(state.ConnectionString!, state.Table, cancel),
-            "azure-blob" => StoreAsync("azure", state.Path, state.ConnectionString, state.Container, cancel),
-            "blob" => StoreAsync(state.Store, state.Path, state.ConnectionString, state.Container, cancel),
+            "azure-blob" => StoreAsync("azure", state.Path, state.ConnectionString, state.Container, createdOnFirstWrite: false, cancel),
+            "blob" => StoreAsync(state.Store, state.Path, state.ConnectionString, state.Container, createdOnFirstWrite: false, cancel),
             var other => Task.FromResult(other!),   // memory, redis (checked above)
         };
     }
@@ -94,7 +94,11 @@ public sealed class SiloReadiness(IServiceProvider services, SiloHostOptions hos
         throw new InvalidOperationException($"table {table} does not exist");
     }
 
-    static async Task<string> StoreAsync(string store, string path, string? connection, string container, CancellationToken cancel)
+    /// <param name="createdOnFirstWrite">The checkpoint store creates its container with the first checkpoint, so a new
+    /// cluster is ready before any checkpoint (the account answering is what counts); grain-state providers create theirs
+    /// while the silo starts, so there a missing container means it was deleted under the silo.</param>
+    static async Task<string> StoreAsync(string store, string path, string? connection, string container, bool createdOnFirstWrite,
+        CancellationToken cancel)
     {
         switch (store)
         {
@@ -104,8 +108,9 @@ public sealed class SiloReadiness(IServiceProvider services, SiloHostOptions hos
                 return full;
             case "azure":
                 var client = new BlobContainerClient(connection, container);
-                if (!await client.ExistsAsync(cancel)) throw new InvalidOperationException($"container {container} does not exist");
-                return $"container {container}";
+                if (await client.ExistsAsync(cancel)) return $"container {container}";
+                if (createdOnFirstWrite) return $"container {container} (created by the first write)";
+                throw new InvalidOperationException($"container {container} does not exist");
             default:
                 return store;   // memory, redis (checked above)
         }

@@ -13,15 +13,15 @@ namespace QstOrleans.Tests.Checkpoints;
 public sealed class AzuriteFixture : IDisposable
 {
     /// <summary>azurite's published development account (the well-known emulator key, not a secret).</summary>
-    const string Account = "devstoreaccount1";
-    const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    internal const string Account = "devstoreaccount1";
+    internal const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
     readonly ChildProcess _azurite;
     readonly string _workDir = Directory.CreateTempSubdirectory("qst-azurite-").FullName;
 
     public AzuriteFixture()
     {
-        string exe = FindAzuriteBlob();
+        string exe = Find("azurite-blob");
         Port = EndToEnd.Loopback.FreePort();
         var clock = Stopwatch.StartNew();
         _azurite = new ChildProcess("azurite-blob", exe,
@@ -48,17 +48,18 @@ public sealed class AzuriteFixture : IDisposable
     /// <summary>A store on a new, empty container (tests never share state).</summary>
     public Task<AzureBlobStore> NewStoreAsync() => AzureBlobStore.ConnectAsync(ConnectionString, $"t{Guid.NewGuid():N}");
 
-    static string FindAzuriteBlob()
+    /// <summary>One of azurite's executables (<c>azurite-blob</c>, <c>azurite-table</c>).</summary>
+    internal static string Find(string executable)
     {
         var candidates = new List<string>();
         if (Environment.GetEnvironmentVariable("AZURITE_DIR") is { Length: > 0 } dir)
         {
-            candidates.Add(Path.Combine(dir, "node_modules", ".bin", "azurite-blob"));
-            candidates.Add(Path.Combine(dir, "azurite-blob"));
+            candidates.Add(Path.Combine(dir, "node_modules", ".bin", executable));
+            candidates.Add(Path.Combine(dir, executable));
         }
-        candidates.Add(Path.Combine(RepoPaths.Root, "deploy", "azurite", "node_modules", ".bin", "azurite-blob"));
+        candidates.Add(Path.Combine(RepoPaths.Root, "deploy", "azurite", "node_modules", ".bin", executable));
         return candidates.FirstOrDefault(File.Exists) ?? throw new InvalidOperationException(
-            "azurite is not installed, and the Azure Blob checkpoint tests need it. Install it with: deploy/install-azurite.sh " +
+            "azurite is not installed, and the Azure Blob and Table tests need it. Install it with: deploy/install-azurite.sh " +
             "(npm install azurite@3.37.0 into deploy/azurite; .ci/run does this by itself), or set AZURITE_DIR to an azurite install. " +
             $"Looked for: {string.Join(", ", candidates)}");
     }
