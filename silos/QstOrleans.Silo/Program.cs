@@ -34,6 +34,7 @@ catch (ArgumentException e)
 try
 {
     await StartupChecks.CheckRedisAsync(hostOptions, TimeSpan.FromSeconds(5));
+    await StartupChecks.CheckAzureStateAsync(hostOptions, TimeSpan.FromSeconds(10));
 }
 catch (SiloStartupException e)
 {

@@ -1,12 +1,15 @@
 using System.Net;
 using System.Net.Sockets;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs;
 using StackExchange.Redis;
 
 namespace QstOrleans.Silo;
 
 /// <summary>
 /// Checks of the host's environment before the silo starts, so each problem is one line naming its setting instead of
-/// an Orleans stack trace minutes later: every port this silo will listen on is free, and Redis (when used) answers.
+/// an Orleans stack trace minutes later: every port this silo will listen on is free, and Redis and the Azure grain-state
+/// account (when used) answer.
 /// </summary>
 public static class StartupChecks
 {
@@ -16,6 +19,45 @@ public static class StartupChecks
     {
         if (host.Redis is not null && (host.Clustering == "redis" || host.State.Provider == "redis" || host.Reminders == "redis"))
             await CheckRedis($"{SiloConfiguration.Section}:Redis", host.Redis, timeout);
+    }
+
+    /// <summary>
+    /// The storage account of an Azure grain-state provider (<c>azure-table</c>, <c>azure-blob</c>) answers. Without this
+    /// check the provider's own start fails after the SDK's retries, logged with stack traces and a message that names no
+    /// setting. A missing table or container is fine: the provider creates it.
+    /// </summary>
+    /// <exception cref="SiloStartupException">The account does not answer or refuses the key; the message names <c>Qst:State:ConnectionString</c>.</exception>
+    public static async Task CheckAzureStateAsync(SiloHostOptions host, TimeSpan timeout)
+    {
+        var state = host.State;
+        if (state.Provider is not ("azure-table" or "azure-blob")) return;
+        string key = $"{SiloConfiguration.Section}:State:ConnectionString";
+        string service = state.Provider == "azure-table" ? "Azure Table Storage" : "Azure Blob Storage";
+        Uri? endpoint = null;
+        using var limit = new CancellationTokenSource(timeout);
+        try
+        {
+            if (state.Provider == "azure-table")
+            {
+                var tables = new TableServiceClient(state.ConnectionString, new TableClientOptions { Retry = { MaxRetries = 1 } });
+                endpoint = tables.Uri;
+                await using var first = tables.QueryAsync(filter: $"TableName eq '{state.Table}'", cancellationToken: limit.Token).GetAsyncEnumerator(limit.Token);
+                await first.MoveNextAsync();
+            }
+            else
+            {
+                var container = new BlobContainerClient(state.ConnectionString, state.Container, new BlobClientOptions { Retry = { MaxRetries = 1 } });
+                endpoint = container.Uri;
+                await container.ExistsAsync(limit.Token);
+            }
+        }
+        catch (Exception e) when (e is not SiloStartupException)
+        {
+            string reason = e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:F0} s" : e.GetBaseException().Message.Split('\n')[0].Trim();
+            throw new SiloStartupException(endpoint is null
+                ? $"{key}: not a usable {service} connection string ({reason})"
+                : $"{key}: {service} at {endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/')} does not answer ({reason}); start it or fix the connection string");
+        }
     }
 
     /// <summary>

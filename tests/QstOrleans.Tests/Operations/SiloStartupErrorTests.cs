@@ -6,7 +6,8 @@ namespace QstOrleans.Tests.Operations;
 
 /// <summary>
 /// Start-up problems of the environment are one line that names the setting, then a non-zero exit, and no stack trace:
-/// a port another program holds (silo, gateway, HTTP or dashboard port), Redis not answering, a key no option reads.
+/// a port another program holds (silo, gateway, HTTP or dashboard port), Redis or the Azure grain-state account not
+/// answering, a key no option reads.
 /// </summary>
 public sealed class SiloStartupErrorTests
 {
@@ -18,6 +19,8 @@ public sealed class SiloStartupErrorTests
         held.Start();
         int taken = ((IPEndPoint)held.LocalEndpoint).Port;
         string Free() => Loopback.FreePort().ToString();
+        string unused = Free();
+        static string Azure(string endpoint) => $"DefaultEndpointsProtocol=http;AccountName=acct;AccountKey={Convert.ToBase64String(new byte[64])};{endpoint};";
         var cases = new (string[] Args, int Code, string Expected)[]
         {
             (["--Qst:SiloPort", taken.ToString(), "--Qst:GatewayPort", Free(), "--Qst:Http:Port", Free()], 1,
@@ -36,6 +39,11 @@ public sealed class SiloStartupErrorTests
             (["--Qst:SiloPort", Free(), "--Qst:GatewayPort", Free(), "--Qst:Http:Port", Free(), "--Qst:Dashboard:Port", taken.ToString()], 1,
                 $"error: Qst:Dashboard:Port: port {taken} on 127.0.0.1 is already in use"),
             (["--Qst:Http:Port", "8090", "--Qst:Dashboard:Port", "8090"], 2, "error: Qst:Dashboard:Port: 8090 is already the silo, gateway or HTTP port"),
+            // Grain state on Azure: an account that does not answer (nothing listens on the port) is named before Orleans starts.
+            (["--Qst:Http:Port", "0", "--Qst:State:Provider", "azure-table", "--Qst:State:ConnectionString", Azure($"TableEndpoint=http://127.0.0.1:{unused}/acct")], 1,
+                $"error: Qst:State:ConnectionString: Azure Table Storage at http://127.0.0.1:{unused}/acct does not answer"),
+            (["--Qst:Http:Port", "0", "--Qst:State:Provider", "azure-blob", "--Qst:State:ConnectionString", Azure($"BlobEndpoint=http://127.0.0.1:{unused}/acct")], 1,
+                $"error: Qst:State:ConnectionString: Azure Blob Storage at http://127.0.0.1:{unused}/acct/qst-state does not answer"),
         };
         foreach (var batch in cases.Chunk(5))
         {
