@@ -5,8 +5,10 @@ using QstOrleans.Storage.Blobs;
 namespace QstOrleans.Grains.Persistence;
 
 /// <summary>
-/// Orleans grain storage on an <see cref="IBlobStore"/> (a local directory for the embedded default, Azure Blob
-/// Storage or Azurite on clusters): one blob per grain state, named by <see cref="GrainStateBlobNames"/>. Features:
+/// Orleans grain storage on an <see cref="IBlobStore"/>: one blob per grain state, named by <see cref="GrainStateBlobNames"/>.
+/// It stays for what Orleans' providers do not cover, a local directory (the embedded default, one-host silos); on Azure
+/// it is kept only for clusters that already hold state in it, new ones use <c>Microsoft.Orleans.Persistence.AzureStorage</c>
+/// (<c>Qst:State:Provider</c> azure-table or azure-blob, silos/README.md). Features:
 /// <list type="bullet">
 /// <item>State bytes come from the silo's <see cref="IGrainStorageSerializer"/>, wrapped in a small envelope
 /// (<see cref="GrainStateEnvelope"/>) whose random write id makes every version's ETag unique.</item>
