@@ -18,10 +18,11 @@ public sealed record JobSpec
     [Id(1)] public required string DataFile { get; init; }
     /// <summary>Everything else the job needs. A new id (27): ids 2..26 were the flat fields of earlier versions.</summary>
     [Id(27)] public TrainingConfig Config { get; init; } = TrainingConfig.Defaults;
+    // The evaluation files are left out of the JSON when absent, so the fingerprints (JobSpecHash) of specs without them stay as they were.
     /// <summary>A separate validation file, as the silos see it (<c>--val-data</c>; excludes <c>evaluation.val_fraction</c>); null = none.</summary>
-    [Id(28)] public string? ValidationFile { get; init; }
+    [Id(28), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ValidationFile { get; init; }
     /// <summary>An MMLU-style JSONL file, as the silos see it (<c>--mmlu</c>), for multiple-choice accuracy; null = none.</summary>
-    [Id(29)] public string? MmluFile { get; init; }
+    [Id(29), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? MmluFile { get; init; }
 
     // Shorthands over Config (not serialized: Config is the one copy).
 
