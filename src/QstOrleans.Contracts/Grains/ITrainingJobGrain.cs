@@ -61,6 +61,11 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     [OneWay, ControlPlane]
     Task MicroBatchApplied(int attempt, long sequence, int step, float stepLoss, bool stepCompleted, StepMetrics? metrics = null);
 
+    /// <summary>Called by the side trainer now and then while it evaluates after <paramref name="step"/> (no micro-batch is
+    /// applied meanwhile): the watchdog must not take a long evaluation for a stall.</summary>
+    [OneWay, ControlPlane]
+    Task Evaluating(int attempt, int step);
+
     /// <summary>Called by the side trainer when the checkpoint of <paramref name="step"/> is committed.</summary>
     [OneWay, ControlPlane]
     Task CheckpointCommitted(int attempt, int step, long nextMicroBatch);

@@ -25,6 +25,13 @@ internal sealed class SideEvaluation(IGrainFactory grains, SideSpec spec, int at
             ?? throw new ArgumentException($"job '{spec.JobId}': evaluation needs the pipeline's stage keys in the side spec"))
         .Select(key => grains.GetGrain<IBackboneStageGrain>(key)).ToList();
 
+    readonly ITrainingJobGrain _job = grains.GetGrain<ITrainingJobGrain>(spec.JobId);
+    /// <summary>Since the job last heard that this evaluation is alive (see <see cref="KeepAlive"/>).</summary>
+    readonly System.Diagnostics.Stopwatch _sinceAlive = new();
+
+    /// <summary>How often a running evaluation tells the job it is alive: well inside the watchdog's stall timeout (60 s by default).</summary>
+    public static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// The job's evaluation sets, loaded the way <c>train-local</c> loads them (<see cref="EvaluationSets.Load"/> over the
     /// training file, so <c>evaluation.val_fraction</c> holds out the same examples); null when the job evaluates nothing.
@@ -48,6 +55,8 @@ internal sealed class SideEvaluation(IGrainFactory grains, SideSpec spec, int at
     /// <summary>Evaluates the core's side network as it is now (call right after optimizer step <paramref name="step"/>).</summary>
     public async Task<JobEvaluation> RunAsync(SideTrainerCore core, int step)
     {
+        _sinceAlive.Restart();
+        _currentStep = step;
         ValidationResult? validation = sets.Validation is { } batches ? await ValidateAsync(core, batches) : null;
         MultipleChoiceResult? choices = sets.MultipleChoice is { } mc ? await ChooseAsync(core, mc) : null;
         return new JobEvaluation(step, validation?.Loss, validation?.Perplexity, choices?.Accuracy);
@@ -90,9 +99,21 @@ internal sealed class SideEvaluation(IGrainFactory grains, SideSpec spec, int at
         return MultipleChoiceEvaluator.Score(set.Items, predictions);
     }
 
+    int _currentStep;
+
+    /// <summary>No micro-batch is applied while the evaluation runs: every <see cref="KeepAliveInterval"/> the job hears it is
+    /// alive (one-way), so its stall watchdog does not recover a healthy job in the middle of a long evaluation.</summary>
+    void KeepAlive()
+    {
+        if (_sinceAlive.Elapsed < KeepAliveInterval) return;
+        _job.Evaluating(attempt, _currentStep).Ignore();
+        _sinceAlive.Restart();
+    }
+
     /// <summary>One micro-batch through every stage in order: the N+1 full taps [B, T, H] and ĥ [B, T, E].</summary>
     async Task<(List<TensorPayload> Taps, TensorPayload FinalNormed)> ForwardAsync(TensorPayload ids, TensorPayload mask)
     {
+        KeepAlive();
         var taps = new List<TensorPayload>();
         var input = ids;
         TensorPayload? finalNormed = null;
