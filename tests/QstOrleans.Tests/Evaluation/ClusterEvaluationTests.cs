@@ -34,12 +34,22 @@ public sealed class ClusterEvaluationTests(ClusterFixture cluster)
         var job = cluster.Grains.GetGrain<ITrainingJobGrain>(jobId);
         var started = await job.Start(spec);
         Assert.True(started.State == JobState.Running, started.Message);
-        var done = await JobWait.UntilFinished(job, TimeSpan.FromMinutes(3));
+        // Followed as `qst train` follows it: each snapshot's grad norm and evaluation are those of its own step.
+        var client = new QstClient(cluster.Cluster.Client);
+        var followed = new List<JobProgress>();
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3)))
+            await foreach (var p in client.FollowAsync(jobId, TimeSpan.FromMilliseconds(100), timeout.Token)) followed.Add(p);
+        var done = followed[^1];
         Assert.True(done.State == JobState.Completed, $"{done.State}: {done.Message}");
+        foreach (var p in followed.Where(p => p.Step > 0))
+        {
+            if (p.GradNorm is { } norm) Assert.Equal(reference[p.Step - 1].GradNorm, norm);
+            if (p.Evaluation is { } e) Assert.Equal(reference[e.Step - 1].Evaluation!.ValidationLoss, e.ValidationLoss);
+        }
 
         // The same held-out split: the training losses match only if the job trained on the same examples.
         Assert.Equal(reference.Select(r => r.Loss), done.Losses);
-        var events = await ClusterEvaluationReference.StepEvents(new QstClient(cluster.Cluster.Client), jobId);
+        var events = await ClusterEvaluationReference.StepEvents(client, jobId);
         ClusterEvaluationReference.AssertSameMetrics(reference, events);
         Assert.Equal(Steps, done.Evaluation?.Step);
         Assert.Equal(reference[^1].GradNorm, done.GradNorm);
