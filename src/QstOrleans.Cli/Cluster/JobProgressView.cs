@@ -35,7 +35,8 @@ internal static class JobProgressView
             for (int step = (last?.Step ?? 0) + 1; step <= progress.Step; step++)
             {
                 float loss = step - 1 < progress.Losses.Count ? progress.Losses[step - 1] : progress.Loss;
-                Console.WriteLine(StepLine(progress with { Step = step, Loss = loss }));
+                // The grad norm is known for the snapshot's own step only; an evaluation line names its step.
+                Console.WriteLine(StepLine(progress with { Step = step, Loss = loss, GradNorm = step == progress.Step ? progress.GradNorm : null }));
             }
             // A job that did not complete has its message printed once, as the command's error line.
             bool failed = progress.State is JobState.Failed or JobState.Cancelled;
@@ -72,7 +73,16 @@ internal static class JobProgressView
     }
 
     public static string StepLine(JobProgress p) => string.Create(CultureInfo.InvariantCulture,
-        $"step {p.Step,5}/{p.TotalSteps}  epoch {p.Epoch}  loss {Format(p.Loss, "F4")}  tokens/s {p.TokensPerSecond,8:F0}");
+        $"step {p.Step,5}/{p.TotalSteps}  epoch {p.Epoch}  loss {Format(p.Loss, "F4")}") +
+        (p.GradNorm is { } g ? string.Create(CultureInfo.InvariantCulture, $"  grad-norm {g:F3}") : "") +
+        string.Create(CultureInfo.InvariantCulture, $"  tokens/s {p.TokensPerSecond,8:F0}") +
+        (p.Evaluation is { } e && e.Step == p.Step ? EvaluationParts(e) : "");
+
+    /// <summary>"  val-loss …  val-ppl …  mmlu-acc …" as <c>train-local</c> prints an evaluated step (the parts that were measured).</summary>
+    public static string EvaluationParts(JobEvaluation e) =>
+        (e.ValidationLoss is { } l ? string.Create(CultureInfo.InvariantCulture, $"  val-loss {l:F4}") : "") +
+        (e.ValidationPerplexity is { } p ? string.Create(CultureInfo.InvariantCulture, $"  val-ppl {p:F2}") : "") +
+        (e.MultipleChoiceAccuracy is { } a ? string.Create(CultureInfo.InvariantCulture, $"  mmlu-acc {a:F3}") : "");
 
     /// <summary>The closing lines: final state, step, loss, throughput and (for a finished job) where its stages ran.</summary>
     /// <param name="withMessage">Include the job's message (off where it is printed as the error line instead).</param>
@@ -81,6 +91,7 @@ internal static class JobProgressView
         yield return string.Create(CultureInfo.InvariantCulture,
             $"job {p.JobId} {p.State.ToString().ToLowerInvariant()}: step {p.Step}/{p.TotalSteps}, loss {Format(p.Loss, "F4")}, {p.TokensPerSecond:F0} tokens/s");
         if (withMessage && p.Message is { Length: > 0 } message) yield return $"  {message}";
+        if (p.Evaluation is { } evaluation) yield return $"  evaluation at step {evaluation.Step}:{EvaluationParts(evaluation)}";
         if (p.JobSilo is not null)
             yield return $"  job grain on {p.JobSilo}, side trainer on {p.SideSilo ?? "-"}, attempt {p.Attempt}, last checkpoint at step {p.LastCheckpointStep}";
         foreach (var r in p.Recoveries)

@@ -24,8 +24,9 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        // Baselines, evaluation and thread count belong to `qst train-local`; the file may still set them (a job refuses baselines).
-        var o = new TrainingOptions(", as the silos see it", key => !key.StartsWith("method.") && !key.StartsWith("evaluation.") && key != "runtime.threads");
+        // Baselines and thread count belong to `qst train-local`; the file may still set them (a job refuses baselines).
+        var o = new TrainingOptions(", as the silos see it", key => !key.StartsWith("method.") && key != "runtime.threads");
+        var (valData, mmlu) = TrainEvaluationOptions.Create(", as the silos see it");
         var jobId = new Option<string?>("--job-id") { Description = "Job id (default: train-<time>-<random>)" };
         var local = new Option<bool>("--local") { Description = "Run an in-process cluster (the default when no --gateway/--redis/QST_* is given)" };
         var detach = new Option<bool>("--detach") { Description = "Submit, print the job id and return without following" };
@@ -36,7 +37,7 @@ internal static class TrainCommand
         var connection = new ClusterConnection();
         var command = new Command("train", "Train QST on a cluster (or an in-process one) and show live progress.");
         o.AddTo(command);
-        foreach (Option option in new Option[] { jobId, local, detach, plain, poll, stateDir, output }) command.Options.Add(option);
+        foreach (Option option in new Option[] { jobId, local, detach, plain, poll, stateDir, output, valData, mmlu }) command.Options.Add(option);
         connection.AddTo(command);
         command.SetAction((p, cancel) => ClusterConnection.RunAsync(async () =>
         {
@@ -55,6 +56,8 @@ internal static class TrainCommand
                 ModelDirectory = Path.GetFullPath(p.GetValue(o.Model) ?? EmbeddedDefaults.EnsureModel()),
                 DataFile = Path.GetFullPath(p.GetValue(o.Data) ?? EmbeddedDefaults.EnsureData()),
                 Config = config,
+                ValidationFile = TrainEvaluationOptions.FullPath(p.GetValue(valData)),
+                MmluFile = TrainEvaluationOptions.FullPath(p.GetValue(mmlu)),
             };
             Console.WriteLine(TrainingOptions.Announce(config));
             var pollInterval = TimeSpan.FromMilliseconds(p.GetValue(poll));

@@ -46,6 +46,14 @@ public interface IBackboneStageGrain : IGrainWithStringKey
     [AlwaysInterleave, ControlPlane]
     Task ReleaseAdapters(string jobId, int attempt);
 
+    /// <summary>
+    /// Runs one evaluation micro-batch forward through this stage's layers and returns its full taps (see
+    /// <see cref="StageForwardResult"/>). Forward only: no queue, no W_A, no state of any job changes. Interleaves (it waits for
+    /// nothing but the stage's own forward lock), so an evaluating side trainer never queues behind a Submit.
+    /// </summary>
+    [AlwaysInterleave, ResponseTimeout("00:10:00"), ControlPlane]
+    Task<StageForwardResult> ForwardOnly(StageForwardRequest request);
+
     /// <summary>Counters; interleaves with a Submit that is waiting for queue space.</summary>
     [AlwaysInterleave]
     Task<StageStatus> GetStatus();

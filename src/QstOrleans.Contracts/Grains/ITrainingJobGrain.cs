@@ -56,9 +56,15 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     [ResponseTimeout("00:02:00")]
     Task<IReadOnlyList<CheckpointInfo>> ListCheckpoints();
 
-    /// <summary>Called by the side trainer when micro-batch <paramref name="sequence"/> of <paramref name="attempt"/> has been applied.</summary>
+    /// <summary>Called by the side trainer when micro-batch <paramref name="sequence"/> of <paramref name="attempt"/> has been applied;
+    /// <paramref name="metrics"/> (grad norm, evaluation) comes with a completed step.</summary>
     [OneWay, ControlPlane]
-    Task MicroBatchApplied(int attempt, long sequence, int step, float stepLoss, bool stepCompleted);
+    Task MicroBatchApplied(int attempt, long sequence, int step, float stepLoss, bool stepCompleted, StepMetrics? metrics = null);
+
+    /// <summary>Called by the side trainer now and then while it evaluates after <paramref name="step"/> (no micro-batch is
+    /// applied meanwhile): the watchdog must not take a long evaluation for a stall.</summary>
+    [OneWay, ControlPlane]
+    Task Evaluating(int attempt, int step);
 
     /// <summary>Called by the side trainer when the checkpoint of <paramref name="step"/> is committed.</summary>
     [OneWay, ControlPlane]

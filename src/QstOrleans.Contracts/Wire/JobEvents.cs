@@ -17,6 +17,7 @@ public abstract record JobEvent;
 /// <param name="GradNorm">The global gradient norm before clipping, when the side trainer reports it (null otherwise).</param>
 /// <param name="ValidationLoss">The validation loss evaluated at this step, when the job evaluates (null otherwise).</param>
 /// <param name="TokensPerSecond">The job's throughput so far, as in <see cref="JobProgress.TokensPerSecond"/> (0 for replayed history).</param>
+/// <param name="Evaluation">The whole evaluation of this step (validation loss, perplexity, MMLU-style accuracy), when the job evaluated it.</param>
 [GenerateSerializer, Immutable]
 public sealed record JobStepCompleted(
     [property: Id(0)] int Step,
@@ -26,7 +27,8 @@ public sealed record JobStepCompleted(
     [property: Id(4)] double LearningRate,
     [property: Id(5)] double? GradNorm,
     [property: Id(6)] double? ValidationLoss,
-    [property: Id(7)] double TokensPerSecond) : JobEvent;
+    [property: Id(7)] double TokensPerSecond,
+    [property: Id(8)] JobEvaluation? Evaluation = null) : JobEvent;
 
 /// <summary>The job's state, message or attempt changed (also the first event of every watch, and the last one of a finished job).</summary>
 /// <param name="State">The job's state.</param>

@@ -57,6 +57,10 @@ public sealed record JobProgress
     [Id(16)] public ErrorKind? Error { get; init; }
     /// <summary>Micro-batches fed to the pipeline and not yet applied (0 for a paused job means nothing runs any more).</summary>
     [Id(17)] public int InFlight { get; init; }
+    /// <summary>Global gradient norm (before clipping) of the latest step this activation saw; null when unknown.</summary>
+    [Id(18)] public double? GradNorm { get; init; }
+    /// <summary>The latest evaluation (validation loss/perplexity, MMLU-style accuracy) and its step; null before the first.</summary>
+    [Id(19)] public JobEvaluation? Evaluation { get; init; }
 
     /// <summary>Completed, failed or cancelled.</summary>
     public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;

@@ -7,7 +7,7 @@ namespace QstOrleans.Contracts.Wire;
 /// The wire envelope of a training job: the paths as the silos see them plus the job's <see cref="TrainingConfig"/>
 /// (every knob, with the one set of defaults <c>qst train-local</c> uses too). The settable properties below the config
 /// are shorthands that read and write its keys (so <c>spec with { Stages = 2 }</c> keeps working); only
-/// <see cref="ModelDirectory"/>, <see cref="DataFile"/> and <see cref="Config"/> travel.
+/// <see cref="ModelDirectory"/>, <see cref="DataFile"/>, <see cref="Config"/> and the evaluation files travel.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record JobSpec
@@ -18,6 +18,11 @@ public sealed record JobSpec
     [Id(1)] public required string DataFile { get; init; }
     /// <summary>Everything else the job needs. A new id (27): ids 2..26 were the flat fields of earlier versions.</summary>
     [Id(27)] public TrainingConfig Config { get; init; } = TrainingConfig.Defaults;
+    // The evaluation files are left out of the JSON when absent, so the fingerprints (JobSpecHash) of specs without them stay as they were.
+    /// <summary>A separate validation file, as the silos see it (<c>--val-data</c>; excludes <c>evaluation.val_fraction</c>); null = none.</summary>
+    [Id(28), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ValidationFile { get; init; }
+    /// <summary>An MMLU-style JSONL file, as the silos see it (<c>--mmlu</c>), for multiple-choice accuracy; null = none.</summary>
+    [Id(29), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? MmluFile { get; init; }
 
     // Shorthands over Config (not serialized: Config is the one copy).
 

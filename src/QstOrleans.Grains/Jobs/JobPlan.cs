@@ -47,7 +47,10 @@ public sealed record JobPlan(
         // micro-batches and step counts are identical.
         var loaded = DataPlan.Load(spec.Config, spec.DataFile, tokenizer, spec.ModelDirectory);
         DataPlan.CheckVocabulary(loaded, model.VocabSize, spec.DataFile);
-        var data = DataPlan.For(loaded, spec.Config.Schedule, spec.DataFile);
+        // The evaluation sets as train-local splits them: evaluation.val_fraction holds examples out of training; a bad
+        // --val-data/--mmlu file or --eval-every without a set is refused here (the side trainer evaluates, JobEvaluation).
+        var (train, _) = EvaluationSets.Load(spec.Config, loaded, tokenizer, spec.ModelDirectory, spec.DataFile, spec.ValidationFile, spec.MmluFile);
+        var data = DataPlan.For(train, spec.Config.Schedule, spec.DataFile);
         int stepsPerEpoch = data.StepsPerEpoch, totalSteps = data.TotalSteps;
         var batches = data.Batches;
         var live = await slots.List();

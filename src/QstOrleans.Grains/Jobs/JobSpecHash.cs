@@ -12,8 +12,9 @@ namespace QstOrleans.Grains.Jobs;
 public static class JobSpecHash
 {
     public static string OfTraining(JobSpec spec) =>
-        // Layout sections replaced by constants; the runtime section too: the silos' slots decide device and threads.
-        Hash(spec with { Config = spec.Config with { Pipeline = new(), Checkpoint = new(), Runtime = new() } });
+        // Layout sections replaced by constants; the runtime section too: the silos' slots decide device and threads. The
+        // evaluation files only measure (evaluation.val_fraction, which decides the training examples, stays in).
+        Hash(spec with { ValidationFile = null, MmluFile = null, Config = spec.Config with { Pipeline = new(), Checkpoint = new(), Runtime = new() } });
 
     public static string OfRequest(JobSpec spec) => Hash(spec);
 

@@ -134,14 +134,14 @@ public sealed partial class TrainingJobGrain(
         Run = null;
     }
 
-    public Task MicroBatchApplied(int attempt, long sequence, int step, float stepLoss, bool stepCompleted)
+    public Task MicroBatchApplied(int attempt, long sequence, int step, float stepLoss, bool stepCompleted, StepMetrics? metrics = null)
     {
         var run = Run;
         if (run is null || attempt != run.Attempt || Record.IsFinished) return Task.CompletedTask;   // fenced or stale
         run.Feeder.Applied(sequence);
         Telemetry.QstMeters.MicroBatchApplied(JobId, step, stepLoss, stepCompleted, run.Plan.LrSchedule);
         if (stepCompleted) Record.Step = step;
-        _progress.Applied(Record, run, sequence, step, stepLoss, stepCompleted);   // loss history, epoch, step event; quiescence while paused
+        _progress.Applied(Record, run, sequence, step, stepLoss, stepCompleted, metrics);   // loss history, epoch, step event; quiescence while paused
         if (!stepCompleted) return Task.CompletedTask;
         _recovery.StepCompleted();
         if (step >= run.Plan.TotalSteps) Complete(step);

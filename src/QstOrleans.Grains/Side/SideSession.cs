@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using QstOrleans.Grains.Results;
+using QstOrleans.Grains.Side.Evaluation;
 using QstOrleans.Grains.Stages;
 using QstOrleans.Storage.Checkpoints;
 
@@ -29,6 +30,8 @@ internal sealed class SideSession
     readonly Stopwatch _sinceCheckpoint = Stopwatch.StartNew();
     /// <summary>Lean taps: the stages that hold W_A (null with full taps).</summary>
     readonly StageAdapterLink? _link;
+    /// <summary>The job's evaluation (null when it evaluates nothing): run between optimizer steps, see <see cref="StepMetricsOf"/>.</summary>
+    readonly SideEvaluation? _evaluation;
     /// <summary>Lean taps: gradient sends of the current window not yet awaited (awaited at the window end, so a failed one
     /// surfaces as this worker's fault).</summary>
     readonly List<Task<double[]?>> _sends = [];
@@ -41,9 +44,9 @@ internal sealed class SideSession
     volatile bool _stopping;
 
     public SideSession(int attempt, SideTrainerCore core, SidePosition position, SideSpec spec, CheckpointStore store, ITrainingJobGrain job, ILogger log,
-        StageAdapterLink? link = null)
+        StageAdapterLink? link = null, SideEvaluation? evaluation = null)
     {
-        _link = link;
+        (_link, _evaluation) = (link, evaluation);
         Attempt = attempt;
         ResumedFrom = position.NextMicroBatch;
         _lastCheckpointStep = position.Step;
@@ -112,12 +115,13 @@ internal sealed class SideSession
                         _stagesReleased = true;
                         await _link.ReleaseAsync();
                     }
+                    var metrics = applied.StepCompleted ? await StepMetricsOf(applied) : null;
                     // The result and the final checkpoint are committed before the job hears of the last step: it reads
                     // Completed only once they are in the store (a failed commit is this worker's fault: the job recovers).
                     if (last) await CommitResult(applied.Step);
                     Counters.AddCompute(clock.Elapsed);
                     Counters.CountProcessed();
-                    _job.MicroBatchApplied(Attempt, applied.Sequence, applied.Step, applied.StepLoss, applied.StepCompleted).Ignore();
+                    _job.MicroBatchApplied(Attempt, applied.Sequence, applied.Step, applied.StepLoss, applied.StepCompleted, metrics).Ignore();
                     if (applied.StepCompleted && CheckpointDue(applied.Step)) await Checkpoint(applied.Step);
                     clock.Restart();
                 }
@@ -159,6 +163,23 @@ internal sealed class SideSession
         var result = applied.Result!;
         await _link.ApplyStepAsync(result.Step, result.LearningRate, result.ClipCoefficient);
         return applied;
+    }
+
+    /// <summary>
+    /// A completed step's grad norm and, when due, its evaluation: forward-only and before the next micro-batch is applied, so
+    /// it sees the side network of exactly this step (lean taps: W_A collected from the stages, as for a checkpoint).
+    /// </summary>
+    async Task<StepMetrics> StepMetricsOf(SideTrainerCore.Applied applied)
+    {
+        JobEvaluation? evaluation = null;
+        if (_evaluation is { } e && e.IsDue(applied.Step))
+        {
+            if (_link is not null && !_stagesReleased) await _link.CollectAsync(_core);
+            evaluation = await e.RunAsync(_core, applied.Step);
+            _log.LogInformation("job {Job}: step {Step} evaluated: val-loss {Loss}, val-ppl {Ppl}, mmlu-acc {Acc}", _spec.JobId, applied.Step,
+                evaluation.ValidationLoss, evaluation.ValidationPerplexity, evaluation.MultipleChoiceAccuracy);
+        }
+        return new StepMetrics(applied.Result?.GradNorm ?? double.NaN, evaluation);
     }
 
     bool CheckpointDue(int step)

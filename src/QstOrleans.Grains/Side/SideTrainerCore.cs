@@ -207,6 +207,33 @@ public sealed class SideTrainerCore : IDisposable
         return SideNetworkExport.Export(_side, new SideNetworkTraining(backbone.Compute, _spec.Job.Seed, backbone.Format, backbone.DoubleQuant), directory);
     }
 
+    /// <summary>
+    /// Logits [B, T, V] of an evaluation micro-batch from its full taps, in the inference form <c>train-local</c> evaluates
+    /// (<see cref="SideMicroStep.Logits"/>): side network in eval mode, no autograd; its parameters and the optimizer are
+    /// untouched. Lean taps: the stages' current W_A must have been collected first. Call inside a dispose scope.
+    /// </summary>
+    /// <param name="taps">N+1 × [B, T, H], as the stages returned them.</param>
+    /// <param name="finalNormed">ĥ [B, T, E].</param>
+    /// <param name="attentionMask">[B, T].</param>
+    public Tensor EvaluationLogits(IReadOnlyList<TensorPayload> taps, TensorPayload finalNormed, TensorPayload attentionMask)
+    {
+        var device = _head.Weight.device;
+        var inputs = taps.Select(t => TensorPayloads.ToTensor(t).to(device)).ToList();   // [B, T, H] each
+        var final = TensorPayloads.ToTensor(finalNormed).to(device);                     // [B, T, E]
+        var mask = TensorPayloads.ToTensor(attentionMask).to(device);                    // [B, T]
+        _side.eval();   // dropout off, as train-local's evaluation (Model/Evaluation/EvaluationMode)
+        try
+        {
+            using var noGrad = no_grad();
+            using var context = AttentionContext.Create(mask);
+            return SideMicroStep.Logits(_side, _head, inputs, final, context);
+        }
+        finally
+        {
+            _side.train();
+        }
+    }
+
     /// <summary>Trainable weights by name (copies).</summary>
     public Dictionary<string, TensorPayload> Weights() =>
         _side.named_parameters().Where(p => p.parameter.requires_grad)

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using QstOrleans.Grains.Hosting;
+using QstOrleans.Grains.Side.Evaluation;
 using QstOrleans.Storage.Checkpoints;
 
 namespace QstOrleans.Grains.Side;
@@ -36,6 +37,7 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
         }
         var store = await stores.ForJob(JobId);
         await StoreContinuity.EnsureHoldsExpected(spec, store, silo.SiloName);
+        var sets = await Task.Run(() => SideEvaluation.Load(spec.Job));   // before the core: a bad file fails first
         var (core, position) = await Task.Run(() => Build(spec, store));
         StageAdapterLink? link = null;
         if (core.IsLean)
@@ -49,7 +51,8 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
                 throw;
             }
         }
-        _session = new SideSession(attempt, core, position, spec, store, Job, log, link);
+        _session = new SideSession(attempt, core, position, spec, store, Job, log, link,
+            sets is null ? null : new SideEvaluation(GrainFactory, spec, attempt, sets));
         _session.Start();
         Telemetry.WorkerGauges.Track(_session.Counters, "side", JobId, silo.SiloName);
         log.LogInformation("side trainer of job {Job} ready on silo {Silo} for attempt {Attempt} at step {Step} (micro-batch {Next}{From})",

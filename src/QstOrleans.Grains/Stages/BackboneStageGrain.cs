@@ -33,6 +33,8 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
     readonly ConcurrentDictionary<string, StageLeanTaps> _lean = new();
     /// <summary>Sends of earlier micro-batches still in flight (the worker computes the next one meanwhile; bounded).</summary>
     readonly Queue<Task> _sends = new();
+    /// <summary>Held while the layers run forward (the worker's micro-batches and evaluation passes, <see cref="StageForwardOnly"/>).</summary>
+    readonly object _forwardGate = new();
     Channel<StageWork>? _queue;
     BackboneStage? _stage;
     TorchSharp.torch.Device _device = TorchSharp.torch.CPU;
@@ -148,6 +150,14 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
             : throw new InvalidOperationException($"stage '{Key}' on silo {silo.SiloName} holds no W_A slices of job '{jobId}' attempt {attempt} " +
                                                   "(re-activated after a silo failure, or a newer attempt took over)");
 
+    public Task<StageForwardResult> ForwardOnly(StageForwardRequest request)
+    {
+        var stage = _stage ?? throw new InvalidOperationException(
+            $"stage '{Key}' on silo {silo.SiloName} has no layers loaded (re-activated after a silo failure?): job '{request.JobId}' attempt {request.Attempt} cannot evaluate");
+        var device = _device;
+        return Task.Run(() => StageForwardOnly.Run(stage, device, _forwardGate, request));
+    }
+
     public Task<StageStatus> GetStatus() => Task.FromResult(Status());
 
     StageStatus Status() => new(Key, StageKey.SlotOf(Key) ?? "", silo.SiloName, _counters.Processed, _counters.ComputeSeconds,
@@ -223,6 +233,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         var chunks = new List<TapChunk>();
         StageLeanTaps? lean = null;
         if (work.Route.LeanTaps) lean = Lean(work.Route.JobId, work.Route.Attempt);
+        lock (_forwardGate)
         using (NewDisposeScope())
         using (no_grad())
         {

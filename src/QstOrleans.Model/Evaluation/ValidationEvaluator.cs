@@ -29,10 +29,27 @@ public static class ValidationEvaluator
             using var scope = NewDisposeScope();
             var (ids, labels, mask) = batch.ToTensors(model.Device);
             var logits = model.Logits(ids, mask);                                        // [B, T, V]
-            var loss = CausalLmLoss.Compute(logits, labels);                             // mean over kept
-            lossSum += loss.item<float>() * (double)kept;
+            lossSum += WeightedLoss(logits, labels, kept);
             tokens += kept;
         }
+        return Result(lossSum, tokens);
+    }
+
+    /// <summary>One micro-batch's share of the loss sum: its mean causal-LM loss (fp32, as training computes it) × its
+    /// labelled tokens. The cluster's evaluation (logits from the stages and the side trainer) adds the same terms.</summary>
+    /// <param name="logits">[B, T, V].</param>
+    /// <param name="labels">[B, T] int64, −100 where no loss is taken.</param>
+    /// <param name="kept">The batch's <see cref="LabelledTokens"/> (> 0).</param>
+    public static double WeightedLoss(Tensor logits, Tensor labels, long kept)
+    {
+        using var loss = CausalLmLoss.Compute(logits, labels);                           // mean over kept
+        return loss.item<float>() * (double)kept;
+    }
+
+    /// <summary>The result of a loss sum over <paramref name="tokens"/> labelled tokens.</summary>
+    /// <exception cref="ArgumentException">No labelled token.</exception>
+    public static ValidationResult Result(double lossSum, long tokens)
+    {
         if (tokens == 0) throw new ArgumentException("the validation set has no labelled tokens (every label is -100)");
         double mean = lossSum / tokens;
         return new ValidationResult(mean, Math.Exp(mean), tokens);

@@ -34,6 +34,13 @@ public sealed class PipelineFeeder(int window, PauseGate gate, TimeProvider? tim
 
     public bool IsStopped => _stop.IsCancellationRequested;
 
+    /// <summary>The pipeline is busy without applying micro-batches (the side trainer evaluating between steps): restarts
+    /// the stall clock, so a long evaluation is not taken for a stall.</summary>
+    public void Alive()
+    {
+        lock (_lock) _lastProgress = _time.GetUtcNow();
+    }
+
     /// <summary>
     /// Sends micro-batches [<paramref name="from"/>, <paramref name="end"/>) through <paramref name="send"/> (which returns
     /// the micro-batch's token count). Completes when all are sent or the feeder is stopped; a failed send is thrown.

@@ -14,6 +14,8 @@ internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated
 {
     readonly Stopwatch _clock = Stopwatch.StartNew();
     long _tokensOfEndedRuns;
+    /// <summary>Grad norm and evaluation of the steps this activation saw (in memory: history replayed after a restart has none).</summary>
+    readonly StepMetricsHistory _metrics = new();
 
     public LossHistory Losses => losses;
     public JobEventHub Events { get; } = new(activated);
@@ -28,14 +30,15 @@ internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated
     /// Micro-batch <paramref name="sequence"/> of <paramref name="run"/> was applied: a completed step goes into the loss
     /// history and out as an event; while paused, the drain of the last micro-batches in flight is published too.
     /// </summary>
-    public void Applied(JobRecord job, PipelineRun run, long sequence, int step, float loss, bool stepCompleted)
+    public void Applied(JobRecord job, PipelineRun run, long sequence, int step, float loss, bool stepCompleted, StepMetrics? metrics = null)
     {
         if (stepCompleted)
         {
             losses.Set(step, loss);
+            _metrics.Set(step, metrics);
             Epoch = (int)(sequence / run.Plan.MicroBatchesPerEpoch);
-            Events.StepCompleted(new JobStepCompleted(step, run.Plan.TotalSteps, Epoch, loss, run.Plan.LrSchedule.At(step - 1), null, null,
-                TokensPerSecond(run)));
+            Events.StepCompleted(new JobStepCompleted(step, run.Plan.TotalSteps, Epoch, loss, run.Plan.LrSchedule.At(step - 1), _metrics.GradNorm(step),
+                metrics?.Evaluation?.ValidationLoss, TokensPerSecond(run), metrics?.Evaluation));
         }
         if (job.State == JobState.Paused) Events.Observe(job, run.Feeder.InFlight);
     }
@@ -50,7 +53,8 @@ internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated
             if (float.IsNaN(after[i])) continue;   // unknown (dropped before a checkpoint, recomputed later)
             yield return new JobStepCompleted(step, job.TotalSteps,
                 plan is null ? null : (int)(((long)step * plan.Spec.GradientAccumulation - 1) / Math.Max(1, plan.MicroBatchesPerEpoch)),
-                after[i], plan?.LrSchedule.At(step - 1) ?? double.NaN, null, null, 0);
+                after[i], plan?.LrSchedule.At(step - 1) ?? double.NaN, _metrics.GradNorm(step), _metrics.Evaluation(step)?.ValidationLoss, 0,
+                _metrics.Evaluation(step));
         }
     }
 
@@ -77,5 +81,7 @@ internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated
         Recoveries = record.Recoveries.ToList(),
         Error = record.Error,
         InFlight = run?.Feeder.InFlight ?? 0,
+        GradNorm = _metrics.GradNorm(record.Step),
+        Evaluation = _metrics.Latest,
     };
 }
