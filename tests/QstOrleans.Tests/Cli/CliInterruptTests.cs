@@ -65,9 +65,9 @@ public sealed class CliInterruptTests(TinyModelFixture tiny) : IClassFixture<Tin
     public async Task ASecondCtrlCExitsAtOnce()
     {
         using var dir = new TestDirectory();
-        // Long steps (100 micro-batches each): after the first Ctrl+C the command waits seconds for the next step boundary's checkpoint.
+        // Long steps (64 micro-batches each: one step per epoch of the 256 examples): after the first Ctrl+C the command waits seconds for the next step boundary's checkpoint.
         using var qst = QstProcess.Start(dir.Path, "train", "--local", "--plain", "--model", tiny.ModelDirectory, "--data", tiny.DataFile,
-            "--state-dir", dir["state"], "--max-steps", "200", "--epochs", "100", "--micro-batch-size", "4", "--grad-accum", "100",
+            "--state-dir", dir["state"], "--max-steps", "200", "--epochs", "100", "--micro-batch-size", "4", "--grad-accum", "64",
             "--checkpoint-every", "1000", "--checkpoint-minutes", "0", "--poll-ms", "50");
         await qst.WaitForOutput("step     1/", Limit);
         qst.Interrupt();
