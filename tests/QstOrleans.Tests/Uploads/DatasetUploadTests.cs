@@ -63,6 +63,11 @@ public sealed class DatasetUploadTests(ITestOutputHelper output) : IDisposable
             Assert.Equal(uri, again.Uri);
             Assert.Single(Directory.GetFiles(StoreFolder, "*", SearchOption.AllDirectories));
 
+            // A URI the store does not hold: the job is refused naming it.
+            string absent = $"store:datasets/{new string('0', 64)}/absent.jsonl";
+            var missing = await client.Grains.GetGrain<ITrainingJobGrain>("absent").Start(spec with { DataFile = absent });
+            Assert.True(missing.State == JobState.Failed && missing.Message!.Contains($"'{absent}' is not in the cluster's store"), missing.Message);
+
             var job = client.Grains.GetGrain<ITrainingJobGrain>("by-uri");
             var started = await job.Start(spec with { DataFile = uri });
             Assert.True(started.State == JobState.Running, started.Message);
