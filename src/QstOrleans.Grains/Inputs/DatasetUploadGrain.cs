@@ -89,7 +89,13 @@ public sealed class DatasetUploadGrain(StoredDatasets datasets, ILogger<DatasetU
         return Task.CompletedTask;
     }
 
-    public async Task<bool> Sees(string path, long size, string sha256) => await Task.Run(() =>
+    public async Task<bool> Sees(string path, long size, string sha256)
+    {
+        DeactivateOnIdle();   // a probe activation holds nothing
+        return await Task.Run(() => SeesOnDisk(path, size, sha256));
+    }
+
+    bool SeesOnDisk(string path, long size, string sha256)
     {
         try { datasets.Guard.CheckDataFile(path); }
         catch (ArgumentException) { return false; }   // outside the roots, missing, not a regular file, over a cap
@@ -97,7 +103,7 @@ public sealed class DatasetUploadGrain(StoredDatasets datasets, ILogger<DatasetU
         if (new FileInfo(real).Length != size) return false;
         using var stream = File.OpenRead(real);
         return StoreUris.Hex(SHA256.HashData(stream)) == sha256;
-    });
+    }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
     {

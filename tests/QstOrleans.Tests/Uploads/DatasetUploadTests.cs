@@ -51,6 +51,12 @@ public sealed class DatasetUploadTests(ITestOutputHelper output) : IDisposable
             Assert.True(refused.State == JobState.Failed && refused.Message!.Contains("Qst:Roots:Data"), refused.Message);
             Assert.False(await client.ClusterSeesAsync(local));
 
+            // A copy inside the silos' data root is seen (same path, size and SHA-256): auto sends the path, uploads nothing.
+            string inside = Path.Combine(_dir["silo-data"], "seen.jsonl");
+            File.Copy(local, inside);
+            Assert.Equal(inside, await DataUpload.ResolveAsync(client, inside, "auto", CancellationToken.None));
+            Assert.False(Directory.Exists(StoreFolder), "auto uploaded a file the cluster sees");
+
             // The CLI's data step: auto → not seen → uploaded (small chunks would need the client API; the default 4 MiB is one chunk here).
             string uri = await DataUpload.ResolveAsync(client, local, "auto", CancellationToken.None);
             Assert.Equal($"store:datasets/{sha}/my_data.jsonl", uri);
