@@ -33,7 +33,7 @@ public static class StoreUris
         string[] parts = IsStoreUri(uri) ? uri[Scheme.Length..].Split('/') : [];
         if (parts.Length != 3 || parts[0] != DatasetsFolder || !IsSha256(parts[1]) || SafeName(parts[2]) != parts[2])
             throw new ArgumentException($"'{uri}' is not a dataset URI of the cluster's store: use {Scheme}{DatasetsFolder}/<sha256, 64 hex digits>/<name> " +
-                                        "(what `qst upload` or `qst train --data FILE` printed)");
+                                        "(what `qst train --data FILE` or QstClient.UploadDatasetAsync printed)");
         return (parts[1], parts[2]);
     }
 
