@@ -18,7 +18,7 @@ namespace QstOrleans.Tests.Uploads;
 /// </summary>
 public sealed class DatasetUploadTests(ITestOutputHelper output) : IDisposable
 {
-    const int Steps = 4;
+    const int Steps = 8;   // one epoch of 64 examples, 4 × 2 per step
     readonly TestDirectory _dir = new();
 
     string StoreFolder => Path.Combine(_dir.Path, "checkpoints", StoreUris.DatasetsFolder);
@@ -77,9 +77,18 @@ public sealed class DatasetUploadTests(ITestOutputHelper output) : IDisposable
             var job = client.Grains.GetGrain<ITrainingJobGrain>("by-uri");
             var started = await job.Start(spec with { DataFile = uri });
             Assert.True(started.State == JobState.Running, started.Message);
+            Assert.True(File.Exists(Path.Combine(cached, "my_data.jsonl")), "the planning silo keeps its copy keyed by the hash");
+
+            // A rollback re-plans from the job's spec, which keeps the URI: with the silo's copy gone (as on a silo that never had
+            // one) the recovery fetches the dataset again and resumes from the checkpoint.
+            var before = await JobWait.Until(job, p => p.Step >= 3 && p.LastCheckpointStep >= 2, TimeSpan.FromMinutes(2));
+            Assert.Equal(JobState.Running, before.State);
+            Directory.Delete(cached, recursive: true);
+            await job.ReportFault(before.Attempt, "test: forced rollback");
             var done = await JobWait.UntilFinished(job, TimeSpan.FromMinutes(3));
             Assert.True(done.State == JobState.Completed, $"{done.State}: {done.Message}");
-            Assert.True(File.Exists(Path.Combine(cached, "my_data.jsonl")), "the planning silo keeps its copy keyed by the hash");
+            Assert.True(Assert.Single(done.Recoveries).ResumedFromStep >= 2, "the recovery did not resume from a checkpoint");
+            Assert.True(File.Exists(Path.Combine(cached, "my_data.jsonl")), "the recovery did not fetch the dataset again");
 
             var reference = LocalReference.Run(spec, _dir["local"]);
             var losses = await job.GetLosses(0);
