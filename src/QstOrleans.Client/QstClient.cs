@@ -134,6 +134,11 @@ public sealed partial class QstClient : IAsyncDisposable
     /// <summary>The job's committed checkpoints, oldest first.</summary>
     public Task<IReadOnlyList<CheckpointInfo>> CheckpointsAsync(string jobId) => Job(jobId).ListCheckpoints();
 
+    /// <summary>Asks a running job to commit a checkpoint at its next optimizer-step boundary, whatever its cadence; returns its
+    /// last checkpoint step before the request (the requested one is the first larger <see cref="JobProgress.LastCheckpointStep"/>).
+    /// Throws <see cref="JobNotFoundException"/> for an unknown id.</summary>
+    public Task<int> RequestCheckpointAsync(string jobId) => Job(jobId).RequestCheckpoint();
+
     /// <summary>The device slots the cluster's silos offer.</summary>
     public Task<IReadOnlyList<DeviceSlot>> SlotsAsync() => _grains.GetGrain<IClusterSlotsGrain>(0).List();
 

@@ -1,34 +1,37 @@
 using QstOrleans.Client;
-using QstOrleans.Configuration;
 using QstOrleans.Contracts.Wire;
 
 namespace QstOrleans.Cli.Train;
 
 /// <summary>
-/// The first Ctrl+C on <c>qst train --local</c> (or <c>qst resume --local</c>): the job runs on until its next checkpoint is
-/// committed, so the same command started again resumes from the step where it was interrupted (give or take the
-/// checkpoint interval), then the command exits 130. A second Ctrl+C exits at once (<see cref="Interrupts"/>); the rerun
-/// then resumes from the checkpoint before. A job without a checkpoint cadence stops at once.
+/// The first Ctrl+C on <c>qst train --local</c> (or <c>qst resume --local</c>): asks the job for a checkpoint at its next
+/// optimizer-step boundary (<see cref="QstClient.RequestCheckpointAsync"/>, whatever its checkpoint cadence), waits until
+/// that checkpoint is committed, then the command exits 130; the same command started again resumes from the step where it
+/// was interrupted. A second Ctrl+C exits at once (<see cref="Interrupts"/>); the rerun then resumes from the checkpoint before.
+/// The request is sent again every <see cref="Repeat"/> while waiting: one made during a recovery (no side trainer session to
+/// take it) or followed by a failed upload would otherwise be lost; an extra request only cuts one more checkpoint.
 /// </summary>
 internal static class LocalInterrupt
 {
+    static readonly TimeSpan Repeat = TimeSpan.FromSeconds(2);
+
     /// <returns>130 once a newer checkpoint is committed; the job's own exit code if it ends first.</returns>
-    public static async Task<int> StopAtNextCheckpoint(QstClient client, string jobId, TimeSpan poll, CheckpointSection? cadence)
+    public static async Task<int> StopAtNextCheckpoint(QstClient client, string jobId, TimeSpan poll)
     {
         var now = await client.StatusAsync(jobId);
         if (now.IsFinished) return TrainCommand.Finished(now);
-        if (cadence is { EverySteps: 0, EveryMinutes: 0 })
-        {
-            Console.Error.WriteLine($"interrupted at step {now.Step}: job {jobId} has no checkpoint cadence (--checkpoint-every, --checkpoint-minutes); " +
-                                    $"the same command resumes it from {From(now.LastCheckpointStep)}");
-            return Interrupts.ExitCode;
-        }
-        Console.Error.WriteLine($"interrupted at step {now.Step}: job {jobId} runs on to its next checkpoint{Due(now, cadence)}; " +
-                                $"Ctrl+C again exits now (the same command then resumes it from {From(now.LastCheckpointStep)})");
-        int before = now.LastCheckpointStep;
+        int before = await client.RequestCheckpointAsync(jobId);
+        Console.Error.WriteLine($"interrupted at step {now.Step}: job {jobId} checkpoints at its next step boundary; " +
+                                $"Ctrl+C again exits now (the same command then resumes it from {From(before)})");
+        var sinceRequest = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
             await Task.Delay(poll);
+            if (sinceRequest.Elapsed >= Repeat)
+            {
+                await client.RequestCheckpointAsync(jobId);
+                sinceRequest.Restart();
+            }
             var p = await client.StatusAsync(jobId);
             if (p.IsFinished) return TrainCommand.Finished(p);
             if (p.LastCheckpointStep > before)
@@ -38,15 +41,6 @@ internal static class LocalInterrupt
             }
         }
     }
-
-    static string Due(JobProgress now, CheckpointSection? cadence) => cadence switch
-    {
-        // Due when step - last checkpoint >= every_steps (counted from the last checkpoint, not in multiples).
-        { EverySteps: > 0 } c => $" (step {Math.Max(now.LastCheckpointStep + c.EverySteps, now.Step + 1)} at the latest" +
-                                   (c.EveryMinutes > 0 ? string.Create(CultureInfo.InvariantCulture, $", or within {c.EveryMinutes:0.#} min") : "") + ")",
-        { EveryMinutes: > 0 } c => string.Create(CultureInfo.InvariantCulture, $" (within {c.EveryMinutes:0.#} min)"),
-        _ => "",
-    };
 
     static string From(int step) => step > 0 ? $"step {step}" : "the start";
 }

@@ -13,8 +13,9 @@ namespace QstOrleans.Cli.Train;
 /// progress until it finishes. Exit codes: 0 completed, 1 failed (recovery gave up) or cancelled, 2 bad input (refused at submission, or
 /// failed later for a deterministic reason: corrupt weights on a stage's silo, bad data, a non-finite loss), 3 cluster
 /// unreachable, 4 detached (Ctrl+C while following a remote job; the job keeps running), 130 interrupted (local: the
-/// first Ctrl+C lets the job run on to its next checkpoint, a second one exits at once; see <see cref="LocalInterrupt"/>).
-/// Paths are made absolute before they are sent: silos open them, so they must see the same file system.
+/// first Ctrl+C checkpoints at the next step boundary, a second one exits at once; see <see cref="LocalInterrupt"/>).
+/// Paths are made absolute before they are sent: silos open them, so they must see the same file system; a <c>--data</c>
+/// file they do not see is uploaded into the cluster's store (<c>--upload</c>, <see cref="DataUpload"/>).
 /// <c>--out DIR</c> downloads the completed job's result through the cluster (<see cref="TrainOutput"/>).
 /// A <c>--local</c> run keeps its job state and checkpoints in <c>--state-dir</c> and derives its job id from the
 /// spec: the same command after a kill resumes the unfinished job from its latest checkpoint; once that job has
@@ -34,10 +35,11 @@ internal static class TrainCommand
         var poll = new Option<int>("--poll-ms") { Description = "Progress poll interval (ms)", DefaultValueFactory = _ => 250 }.AtLeast(10);
         var stateDir = new Option<string?>("--state-dir") { Description = $"--local: job state and checkpoints (default {EmbeddedDefaults.StateDirectory})" };
         var output = TrainOutput.CreateOption();
+        var upload = DataUpload.CreateOption();
         var connection = new ClusterConnection();
         var command = new Command("train", "Train QST on a cluster (or an in-process one) and show live progress.");
         o.AddTo(command);
-        foreach (Option option in new Option[] { jobId, local, detach, plain, poll, stateDir, output, valData, mmlu }) command.Options.Add(option);
+        foreach (Option option in new Option[] { jobId, local, detach, plain, poll, stateDir, output, valData, mmlu, upload }) command.Options.Add(option);
         connection.AddTo(command);
         command.SetAction((p, cancel) => ClusterConnection.RunAsync(async () =>
         {
@@ -50,11 +52,12 @@ internal static class TrainCommand
             if (!runLocal && config.Runtime.Device != "cpu") throw new ArgumentException("--device is for --local runs: a cluster's devices are its silos' slots (Qst:Slots)");
             if (!runLocal && p.GetValue(stateDir) is not null) throw new ArgumentException("--state-dir is for --local runs: a cluster keeps state in its own storage");
             if (p.GetValue(detach) && p.GetValue(output) is not null) throw new ArgumentException("--out needs to follow the job: drop --detach (later: qst export --job ID --out DIR)");
+            if (runLocal) DataUpload.CheckLocal(p.GetValue(upload)!);
             var result = TrainOutput.From(p.GetValue(output));
             var spec = new JobSpec
             {
                 ModelDirectory = Path.GetFullPath(p.GetValue(o.Model) ?? EmbeddedDefaults.EnsureModel()),
-                DataFile = Path.GetFullPath(p.GetValue(o.Data) ?? EmbeddedDefaults.EnsureData()),
+                DataFile = DataUpload.Reference(p.GetValue(o.Data) ?? EmbeddedDefaults.EnsureData()),
                 Config = config,
                 ValidationFile = TrainEvaluationOptions.FullPath(p.GetValue(valData)),
                 MmluFile = TrainEvaluationOptions.FullPath(p.GetValue(mmlu)),
@@ -66,6 +69,7 @@ internal static class TrainCommand
                     p.GetValue(plain), cancel, (c, id) => result.SaveAsync(c, id, cancel), deviceKind: config.Runtime.Device));
             string id = p.GetValue(jobId) ?? $"train-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}";
             await using var client = await QstClient.ConnectAsync(remote!, cancel);
+            spec = spec with { DataFile = await DataUpload.ResolveAsync(client, spec.DataFile, p.GetValue(upload)!, cancel) };
             int code = await SubmitAndFollow(client, id, spec, pollInterval, p.GetValue(plain), p.GetValue(detach), remote: true, cancel);
             if (code == 0 && !p.GetValue(detach)) await result.SaveAsync(client, id, cancel);
             return result.ExitCode(code);
@@ -95,7 +99,7 @@ internal static class TrainCommand
                 ? $"resuming job {id} from the start (no checkpoint was committed)"
                 : $"resuming job {id} from step {latest.Step} (checkpoint {latest.Location})");
             await client.ResumeAsync(id);
-            code = await Follow(client, id, poll, plain, remote: false, cancel, spec.Config.Checkpoint);
+            code = await Follow(client, id, poll, plain, remote: false, cancel);
         }
         else if (existing is not null)
         {
@@ -147,19 +151,18 @@ internal static class TrainCommand
             Console.WriteLine($"job {jobId} {started.State.ToString().ToLowerInvariant()}; follow it with `qst status {jobId}`");
             return 0;
         }
-        return await Follow(client, jobId, poll, plain, remote, cancel, spec.Config.Checkpoint);
+        return await Follow(client, jobId, poll, plain, remote, cancel);
     }
 
     /// <summary>Follows a job to its end and prints the summary; the exit code as documented on the class. Interrupted
-    /// (<paramref name="cancel"/>), a local job runs on to its next checkpoint (<see cref="LocalInterrupt"/>; its
-    /// <paramref name="cadence"/>, when known) and a remote one is left running.</summary>
-    internal static async Task<int> Follow(QstClient client, string jobId, TimeSpan poll, bool plain, bool remote, CancellationToken cancel,
-        CheckpointSection? cadence = null)
+    /// (<paramref name="cancel"/>), a local job checkpoints at its next step boundary (<see cref="LocalInterrupt"/>) and a
+    /// remote one is left running.</summary>
+    internal static async Task<int> Follow(QstClient client, string jobId, TimeSpan poll, bool plain, bool remote, CancellationToken cancel)
     {
         var last = await JobProgressView.FollowAsync(client, jobId, poll, plain, cancel);
         if (last is null)
         {
-            if (!remote) return await LocalInterrupt.StopAtNextCheckpoint(client, jobId, poll, cadence);
+            if (!remote) return await LocalInterrupt.StopAtNextCheckpoint(client, jobId, poll);
             Console.Error.WriteLine($"detached from job {jobId}; it keeps running (`qst status {jobId}`, `qst cancel {jobId}`)");
             return 4;
         }

@@ -43,4 +43,8 @@ public interface ISideTrainerGrain : IGrainWithStringKey
 
     /// <summary>Stops the worker and frees the side network.</summary>
     Task Shutdown();
+
+    /// <summary>Commit a checkpoint at the next optimizer-step boundary of <paramref name="attempt"/> (ignored for another attempt).</summary>
+    [AlwaysInterleave, ControlPlane]
+    Task RequestCheckpoint(int attempt);
 }

@@ -80,4 +80,12 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     /// <summary>Called by a stage or the side trainer when the job's work failed for a deterministic reason.</summary>
     [OneWay, ControlPlane]
     Task Fail(string message);
+
+    /// <summary>
+    /// Asks the side trainer to commit a checkpoint at its next optimizer-step boundary, whatever the job's checkpoint
+    /// cadence (Ctrl+C on <c>qst train --local</c>). Returns the job's last committed checkpoint step before the request:
+    /// the requested one is the first whose step is larger (watch <see cref="JobProgress.LastCheckpointStep"/>). A finished or
+    /// paused job commits nothing new. Throws <see cref="JobNotFoundException"/> for an unknown id.
+    /// </summary>
+    Task<int> RequestCheckpoint();
 }

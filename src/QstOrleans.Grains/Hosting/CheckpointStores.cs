@@ -20,6 +20,9 @@ public sealed class CheckpointStores(QstSiloOptions options, ILoggerFactory logs
         new(await _blobs.Value, Prefix(jobId), new CheckpointStoreOptions(Math.Max(1, options.Checkpoints.KeepLast)),
             logs.CreateLogger<CheckpointStore>());
 
+    /// <summary>The blob store itself (uploaded datasets live beside the jobs, under <c>datasets/</c>).</summary>
+    public Task<IBlobStore> Blobs() => _blobs.Value;
+
     /// <summary><c>jobs/{id}</c>, with characters blob names do not allow replaced (and a hash suffix then, so ids stay distinct).</summary>
     public static string Prefix(string jobId)
     {

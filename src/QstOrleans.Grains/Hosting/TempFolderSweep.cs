@@ -4,13 +4,13 @@ namespace QstOrleans.Grains.Hosting;
 
 /// <summary>
 /// Silo startup task: deletes the side trainer's scratch folders (<c>qst-side-*</c> for checkpoint uploads,
-/// <c>qst-restore-*</c> for restores) that a silo killed mid-upload left in the temp directory. Several silos may share
+/// <c>qst-restore-*</c> for restores, <c>qst-upload-*</c> for dataset uploads) that a silo killed mid-upload left in the temp directory. Several silos may share
 /// one temp directory (test clusters, several silos per host), so only folders untouched for <see cref="QstSiloOptions.TempSweepAge"/>
 /// are taken: a live upload writes its files first and finishes long before that. Runs in the background.
 /// </summary>
 internal sealed class TempFolderSweep(QstSiloOptions silo, ILogger<TempFolderSweep> log) : IStartupTask
 {
-    static readonly string[] Patterns = ["qst-side-*", "qst-restore-*"];
+    static readonly string[] Patterns = ["qst-side-*", "qst-restore-*", "qst-upload-*"];
 
     public Task Execute(CancellationToken cancellationToken)
     {

@@ -20,7 +20,19 @@ public sealed class InputGuard(InputRoots roots)
     public void Check(JobSpec spec)
     {
         CheckModelDirectory(spec.ModelDirectory);
-        CheckDataFile(spec.DataFile);
+        // A store URI names the cluster's own blob, not a silo path: StoredDatasets checks its copy (CheckFetchedDataFile).
+        if (!StoreUris.IsStoreUri(spec.DataFile)) CheckDataFile(spec.DataFile);
+    }
+
+    /// <summary>The silo's own copy of a stored dataset (<paramref name="uri"/>, named in refusals): the size and line caps of a data
+    /// file; no roots (the silo wrote the copy itself).</summary>
+    public void CheckFetchedDataFile(string path, string uri)
+    {
+        const string what = "data file (--data)";
+        long length = new FileInfo(path).Length;
+        if (length > roots.MaxDataFileBytes)
+            throw new InputRefusedException(what, uri, $"is {length} bytes, more than the silo's cap of {roots.MaxDataFileBytes} (Qst:Roots:MaxDataFileBytes)");
+        if (!IsBinary(path)) CheckLines(uri, path, what);
     }
 
     /// <summary>The model directory and every entry in it (the loaders read config, tokenizer, shard index and shards there).</summary>

@@ -93,7 +93,8 @@ public sealed partial class TrainingJobGrain(
     internal async Task<JobPlan> Plan(JobSpec spec, bool fitToSlots)
     {
         await Task.Run(() => guard.Check(spec));
-        return await planner.PlanAsync(spec, await GrainFactory.GetGrain<IClusterSlotsGrain>(0).List(), fitToSlots);
+        var local = await ServiceProvider.GetRequiredService<StoredDatasets>().LocalizeAsync(spec);   // store: URIs → this silo's cached copy
+        return await planner.PlanAsync(local, await GrainFactory.GetGrain<IClusterSlotsGrain>(0).List(), fitToSlots) with { Spec = spec };
     }
 
     /// <summary>Loads the stages of <paramref name="plan"/> and (re)initializes the side trainer for <paramref name="attempt"/>.</summary>

@@ -42,6 +42,8 @@ internal sealed class SideSession
     Task _worker = Task.CompletedTask;
     /// <summary>Set by <see cref="StopAsync"/>: work still queued is dropped (a rollback or the end of the job discards it).</summary>
     volatile bool _stopping;
+    /// <summary>Set by <see cref="RequestCheckpoint"/> (any thread), cleared by the checkpoint it causes.</summary>
+    volatile bool _checkpointRequested;
 
     public SideSession(int attempt, SideTrainerCore core, SidePosition position, SideSpec spec, CheckpointStore store, ITrainingJobGrain job, ILogger log,
         StageAdapterLink? link = null, SideEvaluation? evaluation = null)
@@ -57,6 +59,9 @@ internal sealed class SideSession
     public long ResumedFrom { get; }
     public StageCounters Counters { get; } = new();
     public int Steps => _core.Steps;
+
+    /// <summary>Checkpoint at the next step boundary whatever the cadence (Ctrl+C on <c>qst train --local</c>).</summary>
+    public void RequestCheckpoint() => _checkpointRequested = true;
 
     public void Start() =>
         _worker = Task.Factory.StartNew(RunWorker, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
@@ -186,7 +191,7 @@ internal sealed class SideSession
     {
         if (step >= _spec.TotalSteps) return false;   // the last step's checkpoint is committed with the result (CommitResult)
         var job = _spec.Job;
-        return (job.CheckpointEverySteps > 0 && step - _lastCheckpointStep >= job.CheckpointEverySteps)
+        return _checkpointRequested || (job.CheckpointEverySteps > 0 && step - _lastCheckpointStep >= job.CheckpointEverySteps)
                || (job.CheckpointEveryMinutes > 0 && _sinceCheckpoint.Elapsed.TotalMinutes >= job.CheckpointEveryMinutes);
     }
 
@@ -246,7 +251,7 @@ internal sealed class SideSession
         var clock = Stopwatch.StartNew();
         if (_link is not null) await _link.CollectAsync(_core);   // W_A and its AdamW state live on the stages
         var state = _core.SaveCheckpoint(folder);   // fast and on the worker: the cut is consistent by construction
-        _lastCheckpointStep = step;
+        (_lastCheckpointStep, _checkpointRequested) = (step, false);
         _sinceCheckpoint.Restart();
         double saveSeconds = clock.Elapsed.TotalSeconds;
         _commit = Task.Run(async () =>

@@ -110,6 +110,12 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
         return Task.CompletedTask;
     }
 
+    public Task RequestCheckpoint(int attempt)
+    {
+        if (_session is { } s && s.Attempt == attempt) s.RequestCheckpoint();
+        return Task.CompletedTask;
+    }
+
     public Task<SideStatus> GetStatus()
     {
         var s = _session;

@@ -72,11 +72,15 @@ public sealed class TrainLocalResumeTests(TinyModelFixture tiny) : IClassFixture
         Assert.Equal(reference.Losses, final.Losses);
         LocalReference.AssertSameWeights(reference.Weights, weights!);
 
-        // `qst checkpoints --local` reads the store directly: every 2 steps, the last one (12) committed with the job's result
-        // before it completed, newest 3 kept.
+        // `qst checkpoints --local` reads the store directly. The interrupt asked for a checkpoint at the next step boundary
+        // (RequestCheckpoint), and the cadence counts from the checkpoint a run resumes from: the second run commits r+2, r+4, …
+        // and the last step (12, with the job's result); the newest 3 are kept.
         var store = new CheckpointStore(new LocalDirectoryBlobStore(LocalCluster.CheckpointDirectory(state)), CheckpointStores.Prefix(jobId!));
         var rows = await CheckpointListing.List(store);
-        Assert.Equal([8L, 10L, 12L], rows.Select(r => r.Step));
+        int from = recovery.ResumedFromStep;
+        var expected = Enumerable.Range(1, 6).Select(k => (long)(from + 2 * k)).Where(s => s < 12).Append(12L).TakeLast(3).ToList();
+        Assert.Equal(3, rows.Count);
+        Assert.Equal(expected, rows.Select(r => r.Step).TakeLast(expected.Count));
         Assert.Equal(12, Assert.Single(rows, r => r.IsLatest).Step);
         Assert.Contains(CheckpointsCommand.Format(jobId!, rows), line => line.TrimStart().StartsWith("12 ") && line.Contains('*'));
     }

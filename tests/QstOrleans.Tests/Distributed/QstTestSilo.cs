@@ -21,16 +21,19 @@ public sealed class QstTestSilo : ISiloConfigurator
     public const string DurableKey = "QstTestDurableState";
     public const string PerSiloCheckpointsKey = "QstTestPerSiloCheckpoints";
     public const string SlotsPerSiloKey = "QstTestSlotsPerSilo";
+    public const string DataRootsKey = "QstTestDataRoots";
 
     /// <summary>A cluster of <paramref name="silos"/> silos keeping checkpoints (and durable state) under <paramref name="root"/>;
     /// with <paramref name="perSiloCheckpoints"/> each silo gets its own checkpoint directory (a misconfigured multi-host cluster).</summary>
     /// <param name="slotsPerSilo">CPU slots per silo: "cpu:0", "cpu:1", ...</param>
     /// <param name="serviceId">A fixed Orleans service id (durable state is kept per service): a cluster built again with the
     /// same root and id sees the state of the one before (a full restart).</param>
+    /// <param name="dataRoots">The silos' <c>Qst:Roots:Data</c> (default: anywhere).</param>
     public static TestCluster Build(int silos, string root, bool durableState, bool perSiloCheckpoints = false, int slotsPerSilo = 1,
-        string? serviceId = null)
+        string? serviceId = null, string? dataRoots = null)
     {
         var builder = new TestClusterBuilder((short)silos);
+        builder.Properties[DataRootsKey] = dataRoots ?? "";
         if (serviceId is not null) builder.Options.ServiceId = serviceId;
         builder.Properties[RootKey] = root;
         builder.Properties[DurableKey] = durableState ? "true" : "false";
@@ -56,6 +59,7 @@ public sealed class QstTestSilo : ISiloConfigurator
                 Store = "local", KeepLast = 2,
                 Path = builder.Configuration[PerSiloCheckpointsKey] == "true" ? Path.Combine(root, "checkpoints", name) : Path.Combine(root, "checkpoints"),
             },
+            Roots = new QstOrleans.Grains.Inputs.InputRoots { Data = builder.Configuration[DataRootsKey] ?? "" },
             StallTimeout = TimeSpan.FromSeconds(20),
             HealthCheckPeriod = TimeSpan.FromMilliseconds(500),
             RecoveryTimeout = TimeSpan.FromSeconds(60),

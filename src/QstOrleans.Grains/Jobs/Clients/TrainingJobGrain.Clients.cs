@@ -22,6 +22,16 @@ public sealed partial class TrainingJobGrain
         return new JobSubmission(finished ? SubmitOutcome.AlreadyFinished : SubmitOutcome.AlreadySubmitted, progress);
     }
 
+    public async Task<int> RequestCheckpoint()
+    {
+        var record = Known;   // an unknown id throws
+        int before = record.CheckpointStep;
+        // Only a running pipeline can cut one; the side trainer ignores a request of another attempt.
+        if (!record.IsFinished && record.State == JobState.Running && Run is { } run)
+            await GrainFactory.GetGrain<ISideTrainerGrain>(JobId).RequestCheckpoint(run.Attempt);
+        return before;
+    }
+
     public Task<IReadOnlyList<float>> GetLosses(int fromStep)
     {
         _ = Known;   // an unknown id throws
