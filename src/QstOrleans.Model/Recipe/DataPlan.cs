@@ -40,6 +40,15 @@ public sealed record DataPlan(InstructionBatches Batches, int StepsPerEpoch, int
             cache ?? TokenCacheOptions.Default);
 
     /// <summary>
+    /// Reads a validation file (<c>--val-data</c>, <c>qst eval</c>) with <paramref name="options"/> (the training file's,
+    /// never packed) through the same token cache as the training file, so restarts and resumes tokenize it only once.
+    /// </summary>
+    public static InstructionBatches LoadValidation(string validationFile, ModelTokenizer tokenizer, DataOptions options, int microBatchSize,
+        string modelDirectory, TokenCacheOptions? cache = null) =>
+        InstructionBatches.Load(validationFile, tokenizer, options with { Pack = false }, microBatchSize, 0, modelDirectory,
+            cache ?? TokenCacheOptions.Default);
+
+    /// <summary>
     /// Refuses token ids the model cannot embed (a pre-tokenized file written for another vocabulary, a tokenizer larger
     /// than the model): found here, the error names the file and example; found in training, it is a native index error.
     /// </summary>

@@ -15,7 +15,8 @@ public sealed record TokenCacheResult(IReadOnlyList<TokenizedExample> Examples, 
 /// </summary>
 /// <remarks>
 /// <para>Where: <c>.qst-tokens/NAME.KEY16.tokens</c> beside the data file; when that folder cannot be written,
-/// <c>KEY.tokens</c> under <see cref="TokenCacheOptions.EffectiveCacheRoot"/>. Both are looked at on a read.</para>
+/// <c>NAME.PATH8.KEY.tokens</c> under <see cref="TokenCacheOptions.EffectiveCacheRoot"/>. Both are looked at on a read.
+/// After a build the data file's caches under other keys are removed (<see cref="TokenCacheCleanup"/>).</para>
 /// <para>Key (<see cref="TokenCacheKey"/>): the file's SHA-256, the tokenizer files, the template and the options that
 /// change examples; any change misses and rebuilds. A damaged cache file also misses.</para>
 /// <para>Build: the loader reads the records (errors name the file and line, as without the cache), then
@@ -40,11 +41,15 @@ public static class TokenCache
         var clock = Stopwatch.StartNew();
         var (key, _) = TokenCacheKey.Compute(dataFile, tokenizer, template, modelDirectory, options);
         string hex = Convert.ToHexString(key).ToLowerInvariant();
-        string[] places =
+        // Beside the data: NAME.KEY16.tokens; in the shared root the name also carries a hash of the data file's path, so
+        // two data files with the same name never remove each other's caches.
+        string pathHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(dataFile))))[..8].ToLowerInvariant();
+        (string Folder, string Prefix, int KeyChars)[] folders =
         [
-            Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dataFile))!, ".qst-tokens", $"{name}.{hex[..16]}.tokens"),
-            Path.Combine(cache.EffectiveCacheRoot, $"{hex}.tokens"),
+            (Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dataFile))!, ".qst-tokens"), $"{name}.", 16),
+            (cache.EffectiveCacheRoot, $"{name}.{pathHash}.", 64),
         ];
+        string[] places = folders.Select(f => Path.Combine(f.Folder, f.Prefix + hex[..f.KeyChars] + ".tokens")).ToArray();
         foreach (string place in places)
             if (TokenCacheFile.TryRead(place, key) is var (cached, tail))
             {
@@ -54,6 +59,8 @@ public static class TokenCache
 
         var built = Build(dataFile, tokenizer, template, options, cache);
         string? written = places.FirstOrDefault(p => TryWrite(p, key, built.Summary[name.Length..], built.Examples));
+        if (written is not null)
+            foreach (var (folder, prefix, keyChars) in folders) TokenCacheCleanup.RemoveStale(folder, prefix, keyChars, written);
         cache.Report?.Invoke(new TokenCacheProgress(dataFile, built.Examples.Count, built.Examples.Count, clock.Elapsed,
             written is null ? "not written (no writable folder)" : $"built ({written})"));
         return new TokenCacheResult(built.Examples, built.Summary, written, Hit: false);

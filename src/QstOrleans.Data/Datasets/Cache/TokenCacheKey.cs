@@ -13,7 +13,7 @@ namespace QstOrleans.Data.Datasets.Cache;
 internal static class TokenCacheKey
 {
     /// <summary>Bump when tokenization, rendering or truncation code changes its output: old caches then miss.</summary>
-    public const int Revision = 1;
+    public const int Revision = 2;                                           // 2: own tokenizer.json encoder
 
     // Files a tokenizer, its special tokens or a chat template can come from; weights are left out (they cannot
     // change token ids, and hashing gigabytes on every start would defeat the cache).
