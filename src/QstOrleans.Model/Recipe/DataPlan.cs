@@ -25,7 +25,8 @@ public sealed record DataPlan(InstructionBatches Batches, int StepsPerEpoch, int
 
     /// <summary>The loader's options for the <c>data</c> section.</summary>
     public static DataOptions Options(DataSection d) =>
-        new(DataOptions.ParseFormat(d.Format), d.MaxSourceTokens, d.MaxTargetTokens, d.MaxLength, d.Pack, d.GroupByLength, d.SkipInvalid);
+        new(DataOptions.ParseFormat(d.Format), d.MaxSourceTokens, d.MaxTargetTokens, d.MaxLength, d.Pack, d.GroupByLength, d.SkipInvalid,
+            string.IsNullOrWhiteSpace(d.ChatTemplate) ? null : d.ChatTemplate);
 
     /// <summary>
     /// Reads the training file into seeded micro-batches of <c>schedule.micro_batch_size</c>: from its token cache when

@@ -37,6 +37,9 @@ internal static class TokenCacheKey
             h.AppendData(HashFile(file));
         }
         Text($"template {(modelDirectory is null ? "none" : "model")} {template.Family} {template.BosToken} {template.EosToken} {template.Warning}");
+        string jinja = template.Jinja?.Text ?? "";
+        Text($"template text {jinja.Length}");                                  // --chat-template FILE lives outside the model folder
+        Text(jinja);
         Text($"options format {options.Format?.ToString() ?? "auto"} source {options.MaxSourceTokens} target {options.MaxTargetTokens} " +
              $"max {options.MaxLength} skip {options.SkipInvalid}");
         return (h.GetHashAndReset(), Convert.ToHexString(data).ToLowerInvariant());
