@@ -32,13 +32,14 @@ public static class TokenCache
         cache.Validate();
         if (!File.Exists(dataFile)) throw new FileNotFoundException($"Dataset file '{dataFile}' does not exist.", dataFile);
         string name = Path.GetFileName(dataFile);
+        var clock = Stopwatch.StartNew();
         if (!cache.Enabled)
         {
             var (examples, summary) = Build(dataFile, tokenizer, template, options, cache);
+            cache.Report?.Invoke(new TokenCacheProgress(dataFile, examples.Count, examples.Count, clock.Elapsed, "off (tokenized, not written)"));
             return new TokenCacheResult(examples, summary, null, Hit: false);
         }
 
-        var clock = Stopwatch.StartNew();
         var (key, _) = TokenCacheKey.Compute(dataFile, tokenizer, template, modelDirectory, options);
         string hex = Convert.ToHexString(key).ToLowerInvariant();
         // Beside the data: NAME.KEY16.tokens; in the shared root the name also carries a hash of the data file's path, so

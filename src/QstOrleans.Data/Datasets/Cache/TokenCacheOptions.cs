@@ -17,7 +17,7 @@ public sealed record TokenCacheOptions(
     /// <summary>What training uses: the cache beside the data, built on every core, with a progress line on standard error
     /// when it is a terminal (nothing in tests, services or pipes). The parallel build writes the same bytes as a
     /// single-threaded one (DataScale/TokenCacheDeterminismTests: many chunks, more threads than cores, forced GCs).</summary>
-    public static TokenCacheOptions Default { get; } = new(Report: Console.IsErrorRedirected ? null : TokenCacheProgress.WriteLine);
+    public static TokenCacheOptions Default { get; } = new(Report: Console.IsErrorRedirected ? null : p => (TokenCacheProgress.Display ?? TokenCacheProgress.WriteLine)(p));
 
     /// <summary>No cache: tokenize every time (what tests over committed fixtures use, so nothing is written beside them).</summary>
     public static TokenCacheOptions Off { get; } = new(Enabled: false);
@@ -47,6 +47,10 @@ public sealed record TokenCacheOptions(
 /// <param name="Outcome">Null while building; "hit" or "built" with the cache path when done.</param>
 public sealed record TokenCacheProgress(string DataFile, long Done, long Total, TimeSpan Elapsed, string? Outcome = null)
 {
+    /// <summary>Where <see cref="TokenCacheOptions.Default"/> sends progress on a terminal; null = <see cref="WriteLine"/>.
+    /// The CLI sets it once at start (a Spectre.Console progress bar).</summary>
+    public static Action<TokenCacheProgress>? Display { get; set; }
+
     /// <summary>Rewrites one line on standard error: "tokenizing data.jsonl: 42% (420000/1000000 records, 3.1 s)".</summary>
     public static void WriteLine(TokenCacheProgress p)
     {
