@@ -16,8 +16,8 @@ namespace QstOrleans.Data.Tokenization;
 /// <see cref="HfJson.HfTokenizer"/>, identical to @huggingface/transformers (see <see cref="HfTokenizerJson"/> for what is
 /// supported).</para>
 /// <para>Why tokenizer.model first when both exist: Llama-2 repos ship both, and their tokenizer.json is a
-/// SentencePiece-style BPE (Metaspace, byte fallback) that the BPE path does not support, while the SentencePiece
-/// model encodes exactly. Llama-3 HF repos have only tokenizer.json at the top (the tiktoken file sits in original/),
+/// SentencePiece-style BPE (Metaspace, byte fallback) converted from the SentencePiece model, which is the original and
+/// encodes exactly as Google's sentencepiece (the conversion can differ from it, e.g. on unigram models). Llama-3 HF repos have only tokenizer.json at the top (the tiktoken file sits in original/),
 /// so they take the tokenizer.json path.</para>
 /// <para>Special ids: tokenizer_config.json token strings first, then config.json, then generation_config.json,
 /// else the tokenizer's own. With no pad token anywhere, PAD falls back to an existing id (unk for
