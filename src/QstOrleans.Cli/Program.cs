@@ -30,6 +30,7 @@ var root = new RootCommand("QstOrleans: Quantized Side Tuning of Llama/OPT model
     EvalCommand.Create(),
     BenchCommand.Create(),
 };
+QstOrleans.Cli.Shared.TokenCacheProgressBar.Install();
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {

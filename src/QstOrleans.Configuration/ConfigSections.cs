@@ -38,6 +38,8 @@ public sealed record DataSection
     [Id(5)] public bool GroupByLength { get; set; }
     /// <summary><c>data.skip_invalid</c>: drop bad records (counted in the data report) instead of failing.</summary>
     [Id(6)] public bool SkipInvalid { get; set; }
+    /// <summary><c>data.chat_template</c>: "" = the model's own chat_template, "alpaca" or a jinja/JSON file (as the silos see it).</summary>
+    [Id(7)] public string ChatTemplate { get; set; } = "";
 }
 
 /// <summary><c>schedule</c>: how long the run trains and on what batch shape.</summary>

@@ -25,6 +25,7 @@ public static class TrainingConfigKeys
         new("data.skip_invalid", "--skip-invalid", "Drop bad records (counted in the data report) instead of failing"),
         new("data.max_source_tokens", "--max-source-tokens", "Prompt tokens kept per example"),
         new("data.max_target_tokens", "--max-target-tokens", "Response tokens kept per example"),
+        new("data.chat_template", "--chat-template", "Template of chat records: \"\" = the model's own chat_template, alpaca, or a jinja/JSON file"),
         new("schedule.epochs", "--epochs", "Passes over the data"),
         new("schedule.max_steps", "--max-steps", "Stop after N optimizer steps (0 = all epochs)"),
         new("schedule.micro_batch_size", "--micro-batch-size", "Sequences per forward pass"),

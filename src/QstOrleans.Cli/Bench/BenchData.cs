@@ -49,7 +49,7 @@ internal static class BenchData
             SyntheticDatasets.WriteAlpacaJsonl(data, rows, seed: 0);
             var config = TrainingConfig.Defaults;
             var options = DataPlan.Options(config.Data);
-            var cacheOptions = new TokenCacheOptions(CacheRoot: Path.Combine(work, "root"), Report: TokenCacheProgress.WriteLine);
+            var cacheOptions = new TokenCacheOptions(CacheRoot: Path.Combine(work, "root"), Report: TokenCacheProgress.Display ?? TokenCacheProgress.WriteLine);
 
             var tokenizer = ModelTokenizer.Load(model);
             var template = ChatTemplate.FromModelDirectory(model, tokenizer.BosToken, tokenizer.EosToken);

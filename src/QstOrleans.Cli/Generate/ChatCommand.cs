@@ -3,7 +3,7 @@ using QstOrleans.Data.Datasets;
 namespace QstOrleans.Cli.Generate;
 
 /// <summary>
-/// <c>qst chat [--model DIR] [--side FILE|DIR] [generate's sampling options]</c>: an interactive conversation on
+/// <c>qst chat [--model DIR] [--side FILE|DIR] [--chat-template alpaca|FILE] [generate's sampling options]</c>: an interactive conversation on
 /// stdin/stdout. When the model's tokenizer_config.json has a <c>chat_template</c>, the conversation is rendered with
 /// it (<see cref="ChatTemplate.RenderPrompt"/>, add_generation_prompt; special-token text mapped to ids) and a reply
 /// ends at EOS or the template's end-of-turn token (<c>&lt;|eot_id|&gt;</c>, <c>&lt;|im_end|&gt;</c>, ...).
@@ -24,10 +24,11 @@ internal static class ChatCommand
     /// <summary>How a conversation becomes a prompt: the model's own template (null = Alpaca) and what ends a reply.</summary>
     internal sealed record PromptFormat(ChatTemplate? Template, string? StopText, IReadOnlyCollection<int> StopTokens)
     {
-        public static PromptFormat For(LoadedGenerator loaded)
+        /// <param name="choice"><c>--chat-template</c>: null = the model's own (Alpaca without one), <c>alpaca</c>, or a file.</param>
+        public static PromptFormat For(LoadedGenerator loaded, string? choice = null)
         {
             var t = loaded.Tokenizer;
-            var template = ChatTemplate.FromModelDirectory(loaded.ModelDirectory, t.BosToken, t.EosToken);
+            var template = ChatTemplateChoice.Resolve(choice, loaded.ModelDirectory, t.BosToken, t.EosToken);
             if (template.Family != ChatTemplateFamily.Jinja) return new PromptFormat(null, ChatCommand.StopText, loaded.StopTokens);
             var stops = new HashSet<int>(loaded.StopTokens);
             foreach (string token in EndOfTurnTokens)
@@ -39,9 +40,10 @@ internal static class ChatCommand
     public static Command Create()
     {
         var (model, side, maxNew, temperature, topP, seed, nf4, dtype, threads) = GenerateCommand.CommonOptions();
+        var chatTemplate = new Option<string?>("--chat-template") { Description = "alpaca, or a jinja/JSON chat-template file (default: the model's own chat_template, else alpaca)" };
         var command = new Command("chat", "Chat with the model (its chat_template, else the Alpaca prompt template); /reset clears the conversation, /exit quits.")
         {
-            model, side, maxNew, temperature, topP, seed, nf4, dtype, threads,
+            model, side, maxNew, temperature, topP, seed, nf4, dtype, threads, chatTemplate,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -49,7 +51,7 @@ internal static class ChatCommand
             {
                 Model = r.GetValue(model), Side = r.GetValue(side), MaxNewTokens = r.GetValue(maxNew),
                 Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), Seed = r.GetValue(seed),
-                Nf4 = r.GetValue(nf4), Dtype = r.GetValue(dtype)!, Threads = r.GetValue(threads),
+                Nf4 = r.GetValue(nf4), Dtype = r.GetValue(dtype)!, Threads = r.GetValue(threads), ChatTemplate = r.GetValue(chatTemplate),
             };
             Run(settings, Console.In, Console.Out);
             return 0;
@@ -61,7 +63,7 @@ internal static class ChatCommand
     public static IReadOnlyList<string> Run(GenerateSettings s, TextReader input, TextWriter output)
     {
         using var loaded = LoadedGenerator.Load(s.Model, s.Side, s.Nf4, s.Dtype, s.Threads);
-        var format = PromptFormat.For(loaded);
+        var format = PromptFormat.For(loaded, s.ChatTemplate);
         output.WriteLine($"{loaded.Description}, {(format.Template is null ? "Alpaca prompt" : "the model's chat template")}. /reset clears the conversation, /exit quits.");
         var turns = new List<(string Instruction, string Response)>();
         var replies = new List<string>();

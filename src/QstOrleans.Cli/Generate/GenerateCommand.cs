@@ -21,6 +21,8 @@ public sealed record GenerateSettings
     public bool NoCache { get; init; }
     /// <summary>libtorch intra-op threads; 0 keeps libtorch's default. On a busy or small machine 1 is often fastest for small models.</summary>
     public int Threads { get; init; }
+    /// <summary><c>qst chat --chat-template</c>: null = the model's own template (else Alpaca), <c>alpaca</c> or a file.</summary>
+    public string? ChatTemplate { get; init; }
 
     internal GenerationOptions Options(IReadOnlyCollection<int> stopTokens) =>
         new(MaxNewTokens, Temperature, TopP, Seed, stopTokens, UseCache: !NoCache);

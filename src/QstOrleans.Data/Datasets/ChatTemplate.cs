@@ -15,6 +15,9 @@ public enum ChatTemplateFamily
     ChatMl,
     /// <summary>The model's own jinja <c>chat_template</c>, rendered by <see cref="Templates.JinjaChat"/>.</summary>
     Jinja,
+    /// <summary><c>--chat-template alpaca</c>: <c>bos</c> + the Alpaca header (or the system message), then per turn
+    /// <c>"### Instruction:\n" u "\n\n### Response: "</c> and the trained <c>a eos</c>, turns joined by "\n\n".</summary>
+    Alpaca,
 }
 
 /// <summary>
@@ -194,6 +197,21 @@ public sealed class ChatTemplate
                     Emit("\n", false);
                 }
                 break;
+            case ChatTemplateFamily.Alpaca:
+            {
+                // One turn renders exactly as an Alpaca record without input (AlpacaPrompt.Format).
+                bool system = messages[0].Role == ChatRole.System;
+                Emit(BosToken + (system ? messages[0].Content + "\n\n" : AlpacaPrompt.NoInputHeader), false);
+                for (int i = system ? 1 : 0; i < messages.Count; i++)
+                {
+                    var m = messages[i];
+                    if (m.Role == ChatRole.User)
+                        Emit((i > (system ? 1 : 0) ? "\n\n" : "") + "### Instruction:\n" + m.Content + "\n\n### Response: ", false);
+                    else
+                        Emit(m.Content + EosToken, true);
+                }
+                break;
+            }
             default:
                 Emit(BosToken, false);
                 for (int i = 0; i < messages.Count; i++)

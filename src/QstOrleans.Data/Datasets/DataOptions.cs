@@ -13,9 +13,10 @@ namespace QstOrleans.Data.Datasets;
 /// tokens (<see cref="SequencePacker"/>, the short remainder dropped), so every micro-batch is [B, MaxLength].</param>
 /// <param name="GroupByLength">Put examples of similar length into the same micro-batch (<see cref="BatchPlanner"/>).</param>
 /// <param name="SkipInvalid">Drop bad records (counted in the report) instead of failing on the first one.</param>
+/// <param name="ChatTemplate"><c>--chat-template</c>: null = the model's own, <c>alpaca</c> or a file (<see cref="ChatTemplateChoice"/>).</param>
 public sealed record DataOptions(
     DatasetFormat? Format = null, int MaxSourceTokens = 512, int MaxTargetTokens = 512, int MaxLength = 0,
-    bool Pack = false, bool GroupByLength = false, bool SkipInvalid = false)
+    bool Pack = false, bool GroupByLength = false, bool SkipInvalid = false, string? ChatTemplate = null)
 {
     /// <summary>The per-example limit and packing block size actually used.</summary>
     public int EffectiveMaxLength => MaxLength > 0 ? MaxLength : MaxSourceTokens + MaxTargetTokens;

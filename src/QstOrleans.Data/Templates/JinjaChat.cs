@@ -24,10 +24,14 @@ public sealed class JinjaChat
     public JinjaChat(string templateText, string bosToken, string eosToken, string source)
     {
         _template = JinjaTemplate.Parse(templateText);
+        Text = templateText;
         _bos = bosToken;
         _eos = eosToken;
         Source = source;
     }
+
+    /// <summary>The template's jinja source (part of the token cache's key).</summary>
+    public string Text { get; }
 
     /// <summary>Where the template came from, for error messages (e.g. "model/tokenizer_config.json chat_template").</summary>
     public string Source { get; }

@@ -12,11 +12,12 @@ namespace QstOrleans.Data.Tokenization;
 /// equal-score merge ties differently and refuses NFKC models) or a tiktoken ranks file (Llama 3, through
 /// <see cref="TiktokenTokenizer"/> with Llama-3's regex and special tokens taken from tokenizer_config.json's
 /// <c>added_tokens_decoder</c>, else Meta's default 256). A HF <c>tokenizer.json</c> with a (byte-level) BPE model
-/// (GPT-2, Llama-3 HF repos) goes through <see cref="BpeTokenizer"/> (see <see cref="HfTokenizerJson"/> for what is
+/// (GPT-2, Llama-3, Qwen HF repos) or a SentencePiece-style BPE with byte fallback (Mistral) goes through our
+/// <see cref="HfJson.HfTokenizer"/>, identical to @huggingface/transformers (see <see cref="HfTokenizerJson"/> for what is
 /// supported).</para>
 /// <para>Why tokenizer.model first when both exist: Llama-2 repos ship both, and their tokenizer.json is a
-/// SentencePiece-style BPE (Metaspace, byte fallback) that the BPE path does not support, while the SentencePiece
-/// model encodes exactly. Llama-3 HF repos have only tokenizer.json at the top (the tiktoken file sits in original/),
+/// SentencePiece-style BPE (Metaspace, byte fallback) converted from the SentencePiece model, which is the original and
+/// encodes exactly as Google's sentencepiece (the conversion can differ from it, e.g. on unigram models). Llama-3 HF repos have only tokenizer.json at the top (the tiktoken file sits in original/),
 /// so they take the tokenizer.json path.</para>
 /// <para>Special ids: tokenizer_config.json token strings first, then config.json, then generation_config.json,
 /// else the tokenizer's own. With no pad token anywhere, PAD falls back to an existing id (unk for
@@ -32,8 +33,9 @@ public sealed class ModelTokenizer
     /// <summary>Where <see cref="Load"/> looks, in order, relative to the model directory.</summary>
     public static readonly IReadOnlyList<string> SearchedFiles = ["tokenizer.model", "tokenizer.json", Path.Combine("original", "tokenizer.model")];
 
-    private readonly object _inner; // SentencePieceProcessor (ours, exact) or a Microsoft.ML.Tokenizers Tokenizer
+    private readonly object _inner; // SentencePieceProcessor or HfTokenizer (ours, exact) or a Microsoft.ML.Tokenizers Tokenizer
     private readonly HashSet<int> _specialIds;
+    private IReadOnlyDictionary<string, int>? _hfVocabulary;              // tokenizer.json only: piece -> id
 
     private ModelTokenizer(object inner, string file, TokenizerFileFormat format, int vocabSize,
         int bosId, int eosId, int padId, bool padIsFallback, HashSet<int> specialIds, Dictionary<string, int> specialTokens)
@@ -189,7 +191,10 @@ public sealed class ModelTokenizer
         var reverse = hf.Vocabulary.Concat(hf.AddedTokens).GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
         AddText(texts, bos, settings.BosToken, reverse);
         AddText(texts, eos, settings.EosToken, reverse);
-        return new ModelTokenizer(hf.Tokenizer, file, TokenizerFileFormat.HfTokenizerJson, vocab, bos, eos, pad, padFallback, special, texts);
+        return new ModelTokenizer(hf.Tokenizer, file, TokenizerFileFormat.HfTokenizerJson, vocab, bos, eos, pad, padFallback, special, texts)
+        {
+            _hfVocabulary = hf.Vocabulary,
+        };
     }
 
     /// <summary>
@@ -218,7 +223,12 @@ public sealed class ModelTokenizer
         var ids = new List<int>(text.Length / 2 + 2);
         if (addBos) ids.Add(BosId);
         if (text.Length == 0) return ids;
-        IReadOnlyList<int> body = _inner is SentencePieceProcessor sp ? sp.Encode(text) : ((Tokenizer)_inner).EncodeToIds(text);
+        IReadOnlyList<int> body = _inner switch
+        {
+            SentencePieceProcessor sp => sp.Encode(text),
+            HfJson.HfTokenizer hf => hf.Encode(text),
+            _ => ((Tokenizer)_inner).EncodeToIds(text),
+        };
         ids.AddRange(body);
         return ids;
     }
@@ -259,6 +269,8 @@ public sealed class ModelTokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         if (_inner is SentencePieceProcessor sp) return sp.EncodePieces(text);
+        if (_inner is HfJson.HfTokenizer hf)
+            return hf.Encode(text).Select(id => (hf.ByteLevel ? hf.Decode([id]) : hf.IdToToken(id)!, id)).ToList();
         var tk = (Tokenizer)_inner;
         return tk.EncodeToIds(text).Select(id => (tk.Decode([id]), id)).ToList();
     }
@@ -268,6 +280,7 @@ public sealed class ModelTokenizer
     {
         ArgumentNullException.ThrowIfNull(ids);
         var kept = skipSpecialTokens ? ids.Where(id => !_specialIds.Contains(id)).ToList() : ids.ToList();
+        if (_inner is HfJson.HfTokenizer hf) return hf.Decode(kept);
         if (_inner is not SentencePieceProcessor sp) return ((Tokenizer)_inner).Decode(kept);
         // Added tokens past the SentencePiece pieces are rendered from their text, between decoded runs.
         var text = new System.Text.StringBuilder();
@@ -293,9 +306,9 @@ public sealed class ModelTokenizer
                 return sp.PieceToId(token) ?? (SpecialTokens.TryGetValue(token, out int sid) ? sid : null);
             case TiktokenTokenizer tk:
                 return SingleTiktokenId(tk, token);
-            case BpeTokenizer bpe:
+            case HfJson.HfTokenizer:
                 if (SpecialTokens.TryGetValue(token, out int id)) return id;
-                return bpe.Vocabulary.TryGetValue(token, out id) ? id : null;
+                return _hfVocabulary!.TryGetValue(token, out id) ? id : null;
             default:
                 return null;
         }

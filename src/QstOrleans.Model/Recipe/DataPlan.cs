@@ -25,7 +25,8 @@ public sealed record DataPlan(InstructionBatches Batches, int StepsPerEpoch, int
 
     /// <summary>The loader's options for the <c>data</c> section.</summary>
     public static DataOptions Options(DataSection d) =>
-        new(DataOptions.ParseFormat(d.Format), d.MaxSourceTokens, d.MaxTargetTokens, d.MaxLength, d.Pack, d.GroupByLength, d.SkipInvalid);
+        new(DataOptions.ParseFormat(d.Format), d.MaxSourceTokens, d.MaxTargetTokens, d.MaxLength, d.Pack, d.GroupByLength, d.SkipInvalid,
+            string.IsNullOrWhiteSpace(d.ChatTemplate) ? null : d.ChatTemplate);
 
     /// <summary>
     /// Reads the training file into seeded micro-batches of <c>schedule.micro_batch_size</c>: from its token cache when
@@ -37,6 +38,15 @@ public sealed record DataPlan(InstructionBatches Batches, int StepsPerEpoch, int
     public static InstructionBatches Load(TrainingConfig config, string dataFile, ModelTokenizer tokenizer, string modelDirectory,
         TokenCacheOptions? cache = null) =>
         InstructionBatches.Load(dataFile, tokenizer, Options(config.Data), config.Schedule.MicroBatchSize, (int)config.Schedule.Seed, modelDirectory,
+            cache ?? TokenCacheOptions.Default);
+
+    /// <summary>
+    /// Reads a validation file (<c>--val-data</c>, <c>qst eval</c>) with <paramref name="options"/> (the training file's,
+    /// never packed) through the same token cache as the training file, so restarts and resumes tokenize it only once.
+    /// </summary>
+    public static InstructionBatches LoadValidation(string validationFile, ModelTokenizer tokenizer, DataOptions options, int microBatchSize,
+        string modelDirectory, TokenCacheOptions? cache = null) =>
+        InstructionBatches.Load(validationFile, tokenizer, options with { Pack = false }, microBatchSize, 0, modelDirectory,
             cache ?? TokenCacheOptions.Default);
 
     /// <summary>

@@ -49,7 +49,7 @@ public sealed record EvaluationSets(IReadOnlyList<TokenizedExample>? ValidationE
     {
         int microBatchSize = config.Schedule.MicroBatchSize;
         var data = validationFile is null ? null
-            : InstructionBatches.Load(validationFile, tokenizer, DataPlan.Options(config.Data) with { Pack = false }, microBatchSize, 0, modelDirectory);
+            : DataPlan.LoadValidation(validationFile, tokenizer, DataPlan.Options(config.Data), microBatchSize, modelDirectory);
         var mmlu = mmluFiles.Count == 0 ? null : LoadMmlu(mmluFiles, tokenizer);
         return new EvaluationSets(data?.Examples, data is null ? null : Batches(data, data.Examples, microBatchSize), mmlu);
     }
@@ -79,7 +79,7 @@ public sealed record EvaluationSets(IReadOnlyList<TokenizedExample>? ValidationE
         if (validationFile is not null && fraction > 0) throw new ArgumentException("give --val-data or --val-fraction, not both");
         // Validation examples are scored one by one (never packed), with the training file's truncation.
         if (validationFile is not null)
-            return (all, InstructionBatches.Load(validationFile, tokenizer, all.Options with { Pack = false }, microBatchSize, 0, modelDirectory).Examples);
+            return (all, DataPlan.LoadValidation(validationFile, tokenizer, all.Options, microBatchSize, modelDirectory).Examples);
         if (fraction == 0) return (all, null);
         if (fraction is < 0 or >= 1) throw new ArgumentException($"--val-fraction must be in (0, 1), got {fraction}");
         // Example i is held out when floor((i+1)·F) > floor(i·F): evenly spread through the file, deterministic,

@@ -96,9 +96,7 @@ public sealed class InstructionBatches
     {
         if (microBatchSize < 1) throw new ArgumentOutOfRangeException(nameof(microBatchSize), "micro-batch size must be >= 1");
         options.Validate();
-        var template = modelDirectory is null
-            ? ChatTemplate.Recognize(null, tokenizer.BosToken, tokenizer.EosToken)
-            : ChatTemplate.FromModelDirectory(modelDirectory, tokenizer.BosToken, tokenizer.EosToken);
+        var template = ChatTemplateChoice.Resolve(options.ChatTemplate, modelDirectory, tokenizer.BosToken, tokenizer.EosToken);
         var tokenized = TokenCache.Load(dataFile, tokenizer, template, modelDirectory, options, cache ?? TokenCacheOptions.Off);
         return new InstructionBatches(tokenized.Examples, options, microBatchSize, seed, tokenizer.PadId, tokenizer.EosId, dataFile,
             tokenized.Summary);

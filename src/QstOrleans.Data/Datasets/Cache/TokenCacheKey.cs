@@ -13,7 +13,7 @@ namespace QstOrleans.Data.Datasets.Cache;
 internal static class TokenCacheKey
 {
     /// <summary>Bump when tokenization, rendering or truncation code changes its output: old caches then miss.</summary>
-    public const int Revision = 1;
+    public const int Revision = 2;                                           // 2: own tokenizer.json encoder
 
     // Files a tokenizer, its special tokens or a chat template can come from; weights are left out (they cannot
     // change token ids, and hashing gigabytes on every start would defeat the cache).
@@ -37,6 +37,9 @@ internal static class TokenCacheKey
             h.AppendData(HashFile(file));
         }
         Text($"template {(modelDirectory is null ? "none" : "model")} {template.Family} {template.BosToken} {template.EosToken} {template.Warning}");
+        string jinja = template.Jinja?.Text ?? "";
+        Text($"template text {jinja.Length}");                                  // --chat-template FILE lives outside the model folder
+        Text(jinja);
         Text($"options format {options.Format?.ToString() ?? "auto"} source {options.MaxSourceTokens} target {options.MaxTargetTokens} " +
              $"max {options.MaxLength} skip {options.SkipInvalid}");
         return (h.GetHashAndReset(), Convert.ToHexString(data).ToLowerInvariant());

@@ -14,12 +14,10 @@ public sealed record TokenCacheOptions(
     bool Enabled = true, string? CacheRoot = null, int ChunkSize = 2048, int MaxDegreeOfParallelism = 0,
     Action<TokenCacheProgress>? Report = null)
 {
-    /// <summary>On, with a progress line on standard error when it is a terminal (nothing in tests, services or pipes).</summary>
-    /// <summary>What training uses: the cache beside the data, built single-threaded for now. Two bitwise tests (a resumed local
-    /// run, a TLS cluster job) once differed from the single-process reference at the first step computed after the cache was
-    /// built in parallel under heavy load, not reproduced since; until the parallel build is proven identical under load
-    /// (or the tokenizer is shown thread-safe), it stays opt-in (<c>MaxDegreeOfParallelism: 0</c>; <c>qst bench data</c> uses it).</summary>
-    public static TokenCacheOptions Default { get; } = new(MaxDegreeOfParallelism: 1, Report: Console.IsErrorRedirected ? null : TokenCacheProgress.WriteLine);
+    /// <summary>What training uses: the cache beside the data, built on every core, with a progress line on standard error
+    /// when it is a terminal (nothing in tests, services or pipes). The parallel build writes the same bytes as a
+    /// single-threaded one (DataScale/TokenCacheDeterminismTests: many chunks, more threads than cores, forced GCs).</summary>
+    public static TokenCacheOptions Default { get; } = new(Report: Console.IsErrorRedirected ? null : p => (TokenCacheProgress.Display ?? TokenCacheProgress.WriteLine)(p));
 
     /// <summary>No cache: tokenize every time (what tests over committed fixtures use, so nothing is written beside them).</summary>
     public static TokenCacheOptions Off { get; } = new(Enabled: false);
@@ -49,6 +47,10 @@ public sealed record TokenCacheOptions(
 /// <param name="Outcome">Null while building; "hit" or "built" with the cache path when done.</param>
 public sealed record TokenCacheProgress(string DataFile, long Done, long Total, TimeSpan Elapsed, string? Outcome = null)
 {
+    /// <summary>Where <see cref="TokenCacheOptions.Default"/> sends progress on a terminal; null = <see cref="WriteLine"/>.
+    /// The CLI sets it once at start (a Spectre.Console progress bar).</summary>
+    public static Action<TokenCacheProgress>? Display { get; set; }
+
     /// <summary>Rewrites one line on standard error: "tokenizing data.jsonl: 42% (420000/1000000 records, 3.1 s)".</summary>
     public static void WriteLine(TokenCacheProgress p)
     {
