@@ -74,4 +74,8 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     /// <summary>Called by a stage or the side trainer when the job's work failed for a deterministic reason.</summary>
     [OneWay, ControlPlane]
     Task Fail(string message);
+
+    /// <summary>Whether the job exists and who submitted it (access checks inside the cluster; see <c>Qst:Auth</c>).</summary>
+    [ControlPlane]
+    Task<QstOrleans.Contracts.Security.JobOwnership> GetOwnership();
 }
