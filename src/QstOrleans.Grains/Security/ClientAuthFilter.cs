@@ -8,7 +8,8 @@ namespace QstOrleans.Grains.Security;
 /// With a tokens file (<see cref="AuthOptions.TokensFile"/>): every call whose source is an outside client must carry a
 /// known token (<see cref="QstAuth.TokenKey"/>). The token is removed from the request context at once (it never reaches
 /// grain code, storage, logs or further calls), and the verified principal is set under <see cref="QstAuth.PrincipalKey"/>,
-/// overwriting anything the client sent there; <see cref="JobAccess"/> then checks job ownership. Calls between grains
+/// overwriting anything the client sent there; <see cref="JobAccess"/> then checks job ownership. Orleans' system targets
+/// (the client handshake) are not checked: they hold no job data and run no QstOrleans code. Calls between grains
 /// pass untouched (the pipeline's internal calls are not client calls; they tell themselves apart as
 /// <see cref="ControlPlaneFilter"/> does), and carry the principal of the client call that started them.
 /// </summary>
@@ -16,7 +17,9 @@ internal sealed class ClientAuthFilter(TokenDirectory tokens, IGrainFactory grai
 {
     public async Task Invoke(IIncomingGrainCallContext context)
     {
-        if (context.SourceId is not { } source || !ControlPlaneFilter.IsExternalClient(source))
+        // Orleans' own system targets pass: a client's handshake (cluster manifest, client directory) calls them before it
+        // can make any grain call, and refusing it would look like an unreachable cluster instead of a refused token.
+        if (context.SourceId is not { } source || !ControlPlaneFilter.IsExternalClient(source) || SystemTargetGrainId.IsSystemTargetGrainId(context.TargetId))
         {
             await context.Invoke();
             return;
