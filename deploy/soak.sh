@@ -7,7 +7,7 @@
 #   deploy/soak.sh [MINUTES]        (default 6: chaos stops after MINUTES, or earlier when the job ends)
 #   env: SILOS (3)  STAGES (2)  STEPS (3000)  KILL_MIN / KILL_MAX (seconds between kills: 20 / 50)  SEED (5)
 #        RUN_DIR (./runs/soak, emptied first)  CONFIGURATION (Debug: what `dotnet build` made)  REDIS_PORT (free port)
-#        SAMPLE (seconds between RSS samples: 5)
+#        SAMPLE (seconds between RSS samples: 5)  CHECKPOINT_EVERY (optimizer steps: 25)
 # Every process it starts (redis-server, silos, the client) has its PID recorded in $RUN_DIR/pids; it stops exactly
 # those, also when interrupted. Needs redis-server, python3 and a built solution.
 set -euo pipefail
@@ -21,6 +21,7 @@ kill_min=${KILL_MIN:-20}
 kill_max=${KILL_MAX:-50}
 seed=${SEED:-5}
 sample=${SAMPLE:-5}
+checkpoint_every=${CHECKPOINT_EVERY:-25}
 configuration=${CONFIGURATION:-Debug}
 run_dir=${RUN_DIR:-runs/soak}
 qst_dll=src/QstOrleans.Cli/bin/$configuration/net10.0/qst.dll
@@ -53,11 +54,13 @@ dotnet "$qst_dll" make-model --preset tiny --out "$model" --seed 3 >/dev/null
 dotnet "$qst_dll" make-data --out "$data" --count 256 --seed 3 >/dev/null
 train_args=(--model "$model" --data "$data" --max-steps "$steps" --epochs 1000 --micro-batch-size 4 --lr 1e-3 --seed "$seed")
 
-echo "reference: train-local, $steps steps, uninterrupted..."
-ref_start=$(date +%s)
-dotnet "$qst_dll" train-local "${train_args[@]}" --threads 2 --out "$run_dir/ref-run" > "$run_dir/ref.log" 2>&1
-ref_seconds=$(( $(date +%s) - ref_start ))
-dotnet "$qst_dll" export --run "$run_dir/ref-run" --out "$run_dir/ref-export" >/dev/null
+# The uninterrupted reference runs beside the cluster (on a busy box that halves the wall time); compared at the end.
+echo "reference: train-local, $steps steps, uninterrupted (in the background)"
+ref_start=$(date +%s) ref_end=""
+dotnet "$qst_dll" train-local "${train_args[@]}" --threads 2 --out "$run_dir/ref-run" > "$run_dir/ref.log" 2>&1 &
+ref_pid=$!
+record $ref_pid
+ref_check() { [ -n "$ref_end" ] || kill -0 "$ref_pid" 2>/dev/null || ref_end=$(date +%s); }
 
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no > "$run_dir/redis.log" 2>&1 &
 record $!
@@ -91,7 +94,7 @@ done
 for name in "${names[@]}"; do wait_up "$name"; done
 echo "cluster up: ${names[*]} (redis $redis)"
 
-dotnet "$qst_dll" train "${train_args[@]}" --stages "$stages" --job-id soak --checkpoint-every 25 --plain \
+dotnet "$qst_dll" train "${train_args[@]}" --stages "$stages" --job-id soak --checkpoint-every "$checkpoint_every" --plain \
   --redis "$redis" --cluster-id soak --out "$run_dir/chaos-export" > "$run_dir/train.log" 2>&1 &
 train_pid=$!
 record $train_pid
@@ -105,6 +108,7 @@ next_kill=$(( begin + kill_min + RANDOM % (kill_max - kill_min + 1) ))
 kills=0
 while kill -0 "$train_pid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
   now=$(date +%s)
+  ref_check
   for name in "${names[@]}"; do
     pid=${silo_pid[$name]}
     rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
@@ -130,6 +134,12 @@ wait "$train_pid"
 train_exit=$?
 set -e
 job_seconds=$(( $(date +%s) - begin ))
+echo "job ended (exit $train_exit) after $job_seconds s; waiting for the reference run..."
+ref_check
+wait "$ref_pid" || true
+ref_check
+ref_seconds=$(( ref_end - ref_start ))
+dotnet "$qst_dll" export --run "$run_dir/ref-run" --out "$run_dir/ref-export" >/dev/null || true
 
 python3 - "$run_dir" "$minutes" "$chaos_seconds" "$job_seconds" "$kills" "$train_exit" "$steps" "$silos" "$stages" "$ref_seconds" <<'PY'
 import json, struct, sys, csv, collections

@@ -38,6 +38,7 @@ public sealed class OneDefaultPerKnobTests
         {
             ["method.name"] = "lora", ["data.format"] = "chat", ["optimizer.lr_schedule"] = "cosine", ["precision.dtype"] = "fp32",
             ["precision.backbone_format"] = "bf16", ["runtime.device"] = "cuda:1", ["pipeline.taps"] = "full",
+            ["optimizer.non_finite"] = "skip",
         };
         var file = new JsonObject();
         foreach (var entry in TrainingConfigKeys.All)
