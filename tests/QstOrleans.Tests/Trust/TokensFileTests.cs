@@ -65,6 +65,17 @@ public sealed class TokensFileTests : IDisposable
         Assert.Contains("already", again.Message);
     }
 
+    [Fact]
+    public async Task ASiloWithABadTokensFileExits2NamingTheKey()
+    {
+        File.WriteAllText(PathOf("plain"), "alice user my-plain-token\n");
+        using var silo = new ChildProcess("silo-bad-tokens", "dotnet", [RepoPaths.SiloDll, "--Qst:Auth:TokensFile", PathOf("plain"),
+            "--Qst:SiloPort", Loopback.FreePort().ToString(), "--Qst:GatewayPort", Loopback.FreePort().ToString(), "--Qst:Http:Port", "0"], _dir);
+        Assert.Equal(2, await silo.WaitForExit(TimeSpan.FromSeconds(90)));
+        Assert.Contains($"error: Qst:Auth:TokensFile: '{PathOf("plain")}' line 1: the third field must be the SHA-256", silo.Output);
+        Assert.DoesNotContain("my-plain-token", silo.Output);
+    }
+
     static string Run(string file, string name, string role)
     {
         string script = Path.Combine(RepoPaths.Root, "deploy", "add-user.sh");
