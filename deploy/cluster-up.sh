@@ -12,6 +12,9 @@
 #        CONFIGURATION (Release)  CHECKPOINTS ($RUN_DIR/checkpoints: a directory every silo shares)
 #        TLS (1: mutual TLS with a CA and certificates made under $RUN_DIR/tls by deploy/make-certs.sh, a client
 #             certificate "client" included; 0: plain TCP)
+#        AUTH (1: silos require client tokens: $RUN_DIR/tokens with a user "admin" made by deploy/add-user.sh, its token
+#              in $RUN_DIR/admin.token (mode 0600; give clients QST_TOKEN); 0: any client may submit and control jobs)
+# TLS + tokens (the default) is the secured setup: TLS keeps tokens off the wire in clear.
 # Grain state and reminders go to the same Redis (the silo's defaults with Redis clustering). This Redis keeps
 # nothing on disk (--save ''): the cluster survives silo crashes, not a restart of Redis itself.
 set -euo pipefail
@@ -28,6 +31,7 @@ gateway_base=${GATEWAY_PORT_BASE:-30000}
 http_base=${HTTP_PORT_BASE:-8080}
 configuration=${CONFIGURATION:-Release}
 tls=${TLS:-1}
+auth=${AUTH:-1}
 
 command -v redis-server >/dev/null || {
   echo "redis-server is not installed: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server" >&2; exit 1; }
@@ -42,6 +46,12 @@ if [ "$tls" = 1 ]; then
   [ ${#names[@]} -eq 0 ] || deploy/make-certs.sh "$run_dir/tls" "${names[@]}" >/dev/null
   client_flags=" --tls-cert $run_dir/tls/client.pem --tls-key $run_dir/tls/client.key --tls-ca $run_dir/tls/ca.pem"
   echo "mutual TLS: CA and certificates in $run_dir/tls (TLS=0 for plain TCP)"
+fi
+client_env=""
+if [ "$auth" = 1 ]; then
+  [ -f "$run_dir/admin.token" ] || (umask 077; deploy/add-user.sh "$run_dir/tokens" admin admin > "$run_dir/admin.token")
+  client_env="QST_TOKEN=\$(cat $run_dir/admin.token) "
+  echo "client tokens: $run_dir/tokens (add users with deploy/add-user.sh $run_dir/tokens NAME; AUTH=0 for none)"
 fi
 
 echo "building the silo ($configuration)..."
@@ -62,6 +72,7 @@ for i in $(seq 0 $((silos - 1))); do
   if [ "$tls" = 1 ]; then
     args+=(--Qst:Tls:Certificate "$run_dir/tls/$name.pem" --Qst:Tls:Key "$run_dir/tls/$name.key" --Qst:Tls:Ca "$run_dir/tls/ca.pem")
   fi
+  [ "$auth" = 1 ] && args+=(--Qst:Auth:TokensFile "$run_dir/tokens")
   for s in $(seq 0 $((slots - 1))); do
     # CPU silos each number their slots from 0; CUDA silos on one host take distinct GPUs.
     if [ "$device" = cuda ]; then index=$((i * slots + s)); else index=$s; fi
@@ -80,4 +91,4 @@ for i in $(seq 0 $((silos - 1))); do
   done
   echo "$name up (pid $(cat "$run_dir/$name.pid"), gateway $((gateway_base + i)), log $run_dir/$name.log)"
 done
-echo "cluster '$cluster_id' ready: qst train --redis 127.0.0.1:$redis_port --cluster-id $cluster_id --stages $((silos * slots))$client_flags"
+echo "cluster '$cluster_id' ready: ${client_env}qst train --redis 127.0.0.1:$redis_port --cluster-id $cluster_id --stages $((silos * slots))$client_flags"

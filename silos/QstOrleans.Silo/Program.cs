@@ -89,7 +89,7 @@ if (hostOptions.Clustering == "redis")
     }
     catch (Exception e)
     {
-        log.LogCritical("silo {Silo} failed to start: cannot read the membership table in {Redis}: {Message}", siloOptions.SiloName, hostOptions.Redis, e.Message);
+        log.LogCritical("silo {Silo} failed to start: cannot read the membership table in {Redis}: {Message}", siloOptions.SiloName, RedisSecrets.Redact(hostOptions.Redis!), e.Message);
         return 1;
     }
     if (clash is not null)

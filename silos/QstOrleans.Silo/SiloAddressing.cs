@@ -56,10 +56,10 @@ public static class SiloAddressing
         }
         catch (ArgumentException e)
         {
-            throw new ArgumentException($"{section}:Redis: '{redis}' is not a Redis connection string: {e.Message}");
+            throw new ArgumentException($"{section}:Redis: '{QstOrleans.Contracts.Security.RedisSecrets.Redact(redis)}' is not a Redis connection string: {e.Message}");
         }
         var endPoint = options.EndPoints.FirstOrDefault()
-            ?? throw new ArgumentException($"{section}:Redis: '{redis}' names no server (e.g. 10.0.0.5:6379)");
+            ?? throw new ArgumentException($"{section}:Redis: '{QstOrleans.Contracts.Security.RedisSecrets.Redact(redis)}' names no server (e.g. 10.0.0.5:6379)");
         shown = endPoint.ToString() ?? redis;
         switch (endPoint)
         {

@@ -144,6 +144,7 @@ public static partial class SiloConfiguration
             throw new ArgumentException($"{Section}:MaxRecoveriesWithoutProgress: must be at least 1, got {silo.MaxRecoveriesWithoutProgress}");
         host.FailureDetection.Validate(Section);
         silo.Roots.Validate($"{Section}:Roots");
+        if (!string.IsNullOrWhiteSpace(silo.Auth.TokensFile)) QstOrleans.Grains.Security.TokensFile.Load(silo.Auth.TokensFile, $"{Section}:Auth:TokensFile");
         CheckHttp(host);
         host = host with { Clustering = clustering };
         if (clustering == "redis")

@@ -106,11 +106,16 @@ public static class StartupChecks
             await using var redis = await ConnectionMultiplexer.ConnectAsync(options);
             await redis.GetDatabase().PingAsync();
         }
+        catch (Exception e) when (QstOrleans.Contracts.Security.RedisSecrets.IsAuthenticationFailure(e))
+        {
+            throw new SiloStartupException($"{key}: Redis at {QstOrleans.Contracts.Security.RedisSecrets.Redact(connection)} refused the credentials: " +
+                $"give its password in the connection string ({key} = \"host:port,password=...\")");
+        }
         catch (Exception e) when (e is RedisException or SocketException or TimeoutException)
         {
             // StackExchange.Redis explains retries over several sentences; the first names what happened.
             string reason = e.Message.Split(". ")[0].Split('\n')[0].TrimEnd('.');
-            throw new SiloStartupException($"{key}: Redis at {connection} does not answer ({reason}); start it or fix the connection string");
+            throw new SiloStartupException($"{key}: Redis at {QstOrleans.Contracts.Security.RedisSecrets.Redact(connection)} does not answer ({reason}); start it or fix the connection string");
         }
     }
 }

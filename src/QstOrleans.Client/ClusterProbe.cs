@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using QstOrleans.Contracts.Security;
 using StackExchange.Redis;
 
 namespace QstOrleans.Client;
@@ -28,10 +29,15 @@ internal static class ClusterProbe
         {
             connection = await ConnectionMultiplexer.ConnectAsync(config).WaitAsync(cancel);
         }
+        catch (RedisConnectionException e) when (RedisSecrets.IsAuthenticationFailure(e))
+        {
+            throw new QstConnectionException(ConnectionProblem.ClusteringStoreUnreachable,
+                $"Redis at {RedisSecrets.Redact(redis)} (--redis) refused the credentials: give its password in the connection string (--redis \"host:port,password=...\", or QST_REDIS)", e);
+        }
         catch (RedisConnectionException e)
         {
             throw new QstConnectionException(ConnectionProblem.ClusteringStoreUnreachable,
-                $"Redis at {redis} (--redis) refused the connection or did not answer within {ProbeTimeout.TotalSeconds:F0} s: {FirstLine(e.Message)}", e);
+                $"Redis at {RedisSecrets.Redact(redis)} (--redis) refused the connection or did not answer within {ProbeTimeout.TotalSeconds:F0} s: {FirstLine(e.Message)}", e);
         }
         await using (connection)
         {
@@ -41,7 +47,7 @@ internal static class ClusterProbe
             var known = connection.GetServers().SelectMany(s => s.Keys(pattern: "*/members/*", pageSize: 100)).Take(20)
                 .Select(k => k.ToString()).Distinct().Order(StringComparer.Ordinal).ToList();
             throw new QstConnectionException(ConnectionProblem.UnknownCluster,
-                $"no cluster '{options.ClusterId}' (service '{options.ServiceId}') in Redis at {redis}: check --cluster-id / --service-id; "
+                $"no cluster '{options.ClusterId}' (service '{options.ServiceId}') in Redis at {RedisSecrets.Redact(redis)}: check --cluster-id / --service-id; "
                 + (known.Count > 0 ? $"clusters there (service/members/cluster): {string.Join(", ", known)}" : "no cluster has registered there (are the silos running with this --redis?)"));
         }
     }

@@ -61,7 +61,7 @@ public sealed partial class QstClient : IAsyncDisposable
         {
             host.Dispose();
             string where = options.RedisConnectionString is { } redis
-                ? $"cluster '{options.ClusterId}' in Redis {redis}"
+                ? $"cluster '{options.ClusterId}' in Redis {QstOrleans.Contracts.Security.RedisSecrets.Redact(redis)}"
                 : $"gateway port(s) {string.Join(", ", options.GatewayPorts)} on 127.0.0.1";
             string tlsHint = options.Tls is not { IsSet: true }
                 ? "; if its silos use TLS (Qst:Tls:*), give this client a certificate of the cluster CA (--tls-cert, --tls-key, --tls-ca)"

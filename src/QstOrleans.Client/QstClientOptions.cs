@@ -23,6 +23,10 @@ public sealed record QstClientOptions
     /// <summary>With gateway ports: how long to wait for any of them to accept a TCP connection (silos still starting)
     /// before failing with <see cref="ConnectionProblem.NoSilo"/>; at most <see cref="ConnectTimeout"/>.</summary>
     public TimeSpan NoSiloGrace { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>This client's token when the silos require one (<c>Qst:Auth:TokensFile</c>): sent with every call, verified
+    /// by the gateway silo, never stored there. Use it with <see cref="Tls"/> so it never crosses the network in clear.
+    /// A cluster that refuses it throws <see cref="QstOrleans.Contracts.Security.QstAccessDeniedException"/>.</summary>
+    public string? Token { get; init; }
 
     /// <summary>The silos' default cluster id.</summary>
     public const string DefaultClusterId = "qst";
@@ -42,7 +46,20 @@ public sealed record QstClientOptions
             if (port is < 1 or > 65535) throw new ArgumentException($"--gateway: port {port} is outside 1..65535");
         if (string.IsNullOrWhiteSpace(ClusterId)) throw new ArgumentException("--cluster-id must not be empty");
         if (string.IsNullOrWhiteSpace(ServiceId)) throw new ArgumentException("--service-id must not be empty");
+        if (Token is not null && (Token.Length == 0 || Token.Any(char.IsWhiteSpace)))
+            throw new ArgumentException("--token (QST_TOKEN): the token must be non-empty and contain no spaces");
         // Bad TLS files are bad input: say so before any connection is tried (which would only time out).
         if (Tls is { IsSet: true } tls) QstOrleans.Contracts.Security.ClusterCertificates.Load(tls, TlsOptionNames).Dispose();
     }
+
+    // The record's ToString, without secrets: options end up in logs and exception messages.
+    bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append($"GatewayPorts = [{string.Join(", ", GatewayPorts)}], RedisConnectionString = {Redact(RedisConnectionString)}, ");
+        builder.Append($"ClusterId = {ClusterId}, ServiceId = {ServiceId}, Tls = {Tls}, ConnectTimeout = {ConnectTimeout}, ");
+        builder.Append($"NoSiloGrace = {NoSiloGrace}, Token = {(Token is null ? "(none)" : "(set)")}");
+        return true;
+    }
+
+    static string? Redact(string? redis) => redis is null ? null : QstOrleans.Contracts.Security.RedisSecrets.Redact(redis);
 }

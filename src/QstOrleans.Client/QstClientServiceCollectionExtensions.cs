@@ -4,6 +4,7 @@ using Orleans.Configuration;
 using Orleans.Hosting;
 using QstOrleans.Contracts;
 using QstOrleans.Contracts.Security;
+using Orleans.Runtime;
 
 namespace QstOrleans.Client;
 
@@ -51,6 +52,15 @@ public static class QstClientServiceCollectionExtensions
             // Mutual TLS (the silos' Qst:Tls:*): this client's certificate, and only peers signed by the cluster CA.
             var tls = ClusterCertificates.Load(files, QstClientOptions.TlsOptionNames);
             client.UseTls(tls.Local, tls.ConfigureMutualTls);
+        }
+        if (options.Token is { } token)
+        {
+            // Every call carries the token; the gateway silo verifies and removes it (async: the caller's context stays clean).
+            client.AddOutgoingGrainCallFilter(async call =>
+            {
+                RequestContext.Set(QstAuth.TokenKey, token);
+                await call.Invoke();
+            });
         }
         client.Configure<ClientMessagingOptions>(m => m.MaxMessageBodySize = Messaging.DefaultMaxMessageBodyBytes);
         client.Configure<GatewayOptions>(g => g.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));

@@ -79,6 +79,11 @@ public sealed record OptimizerSection
     [Id(6)] public string LrSchedule { get; set; } = "constant";
     /// <summary><c>optimizer.warmup_steps</c>: linear warmup steps (ignored by constant, as in HF).</summary>
     [Id(7)] public int WarmupSteps { get; set; }
+    /// <summary><c>optimizer.non_finite</c>: what a NaN/infinite loss or gradient norm does. <c>fail</c>: the run stops with an
+    /// error (bad input). <c>skip</c>: that step's update is not applied (weights and AdamW moments unchanged), a warning
+    /// is logged and the step is reported as skipped; the step still counts (data and the lr schedule advance as if it
+    /// had been applied), so step numbers, checkpoints and resume stay aligned with the data.</summary>
+    [Id(8)] public string NonFinite { get; set; } = "fail";
 }
 
 /// <summary><c>qst</c>: the side network (spec §1, §5); defaults reproduce the reference code's behaviour.</summary>

@@ -36,6 +36,7 @@ public static class TrainingConfigKeys
         new("optimizer.warmup_steps", "--warmup-steps", "Linear warmup steps"),
         new("optimizer.max_grad_norm", "--max-grad-norm", "Global gradient-norm clip (0 disables clipping)"),
         new("optimizer.weight_decay", "--weight-decay", "AdamW decoupled weight decay"),
+        new("optimizer.non_finite", "--non-finite", "A NaN/infinite loss or gradient: fail (stop with an error) or skip (drop that step's update, warn, go on)"),
         new("qst.r", "--r", "QST side reduction factor (d = H/r)"),
         new("qst.adapter_bottleneck", "--adapter-dim", "QST adapter bottleneck p"),
         new("qst.train_merge_gate", "--train-merge-gate", "Train lm_head_z (the reference never does)"),

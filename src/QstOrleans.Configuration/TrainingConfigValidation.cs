@@ -12,6 +12,7 @@ internal static class TrainingConfigValidation
     static readonly string[] Schedules = ["constant", "constant_with_warmup", "linear", "cosine"];
     static readonly string[] Dtypes = ["bf16", "bfloat16", "fp32", "float32"];
     static readonly string[] TapModes = ["lean", "full"];
+    static readonly string[] NonFinitePolicies = ["fail", "skip"];
     static readonly string[] BackboneFormats = ["nf4", "bf16", "bfloat16", "fp32", "float32"];
     static readonly string[] Activations = ["silu", "swish", "relu", "gelu"];
 
@@ -40,6 +41,7 @@ internal static class TrainingConfigValidation
         Require(o.MaxGradNorm >= 0, "optimizer.max_grad_norm must be >= 0 (0 = no clipping)", o.MaxGradNorm);
         OneOf("optimizer.lr_schedule", o.LrSchedule, Schedules);
         AtLeast("optimizer.warmup_steps", o.WarmupSteps, 0);
+        OneOf("optimizer.non_finite", o.NonFinite, NonFinitePolicies);
 
         AtLeast("qst.r", c.Qst.R, 1);
         AtLeast("qst.adapter_bottleneck", c.Qst.AdapterBottleneck, 1);

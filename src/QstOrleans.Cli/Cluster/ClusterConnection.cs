@@ -4,7 +4,7 @@ namespace QstOrleans.Cli.Cluster;
 
 /// <summary>
 /// The connection options every cluster command shares (<c>--gateway</c>, <c>--redis</c>, <c>--cluster-id</c>,
-/// <c>--service-id</c>, <c>--tls-cert/-key/-ca</c>), with environment fallbacks <c>QST_GATEWAY</c>, <c>QST_REDIS</c>, <c>QST_CLUSTER_ID</c>, <c>QST_TLS_*</c>,
+/// <c>--service-id</c>, <c>--tls-cert/-key/-ca</c>, <c>--token</c>), with environment fallbacks <c>QST_GATEWAY</c>, <c>QST_REDIS</c>, <c>QST_CLUSTER_ID</c>, <c>QST_TLS_*</c>, <c>QST_TOKEN</c>,
 /// and the error mapping for cluster commands: bad input → "error: …" and exit 2, an unreachable or
 /// failing cluster → "error: …" and exit 3.
 /// </summary>
@@ -21,6 +21,7 @@ internal sealed class ClusterConnection
     public Option<string?> TlsCertificate { get; } = new("--tls-cert") { Description = "This client's certificate (PEM) for a TLS cluster, signed by the cluster CA; env QST_TLS_CERT" };
     public Option<string?> TlsKey { get; } = new("--tls-key") { Description = "Its private key (PEM); env QST_TLS_KEY" };
     public Option<string?> TlsCa { get; } = new("--tls-ca") { Description = "The cluster CA's certificate (PEM); env QST_TLS_CA" };
+    public Option<string?> Token { get; } = new("--token") { Description = "This user's token when the silos require one (Qst:Auth:TokensFile); prefer env QST_TOKEN (a command line is visible to other users)" };
 
     public void AddTo(Command command)
     {
@@ -31,6 +32,7 @@ internal sealed class ClusterConnection
         command.Options.Add(TlsCertificate);
         command.Options.Add(TlsKey);
         command.Options.Add(TlsCa);
+        command.Options.Add(Token);
     }
 
     /// <summary>The client options the command line (or the environment) describes; null when no cluster is configured.</summary>
@@ -57,6 +59,7 @@ internal sealed class ClusterConnection
             Ca = p.GetValue(TlsCa) ?? NonEmpty(Environment.GetEnvironmentVariable("QST_TLS_CA")),
         };
         if (tls.IsSet) options = options with { Tls = tls };
+        if ((p.GetValue(Token) ?? Environment.GetEnvironmentVariable("QST_TOKEN")) is { Length: > 0 } token) options = options with { Token = token };
         options.Validate();
         return options;
     }

@@ -11,13 +11,15 @@ namespace QstOrleans.Cli.Shared;
 /// <summary>
 /// The exit codes every verb shares, and the one place an error becomes one line on stderr ("error: …", never a stack
 /// trace; <c>QST_DEBUG=1</c> adds it): 0 success, 1 failure, 2 bad input (a file, field, option or job id the user
-/// gave), 3 cluster unreachable, 4 detached from a remote job, 130 interrupted (Ctrl+C).
+/// gave), 3 cluster unreachable, 4 detached from a remote job, 5 refused by the cluster (no or wrong --token, another user's
+/// job), 130 interrupted (Ctrl+C).
 /// </summary>
 internal static class CliErrors
 {
     public const int Failure = 1;
     public const int BadInput = 2;
     public const int Unreachable = 3;
+    public const int AccessDenied = 5;
 
     public static int Run(Func<int> action)
     {
@@ -58,10 +60,11 @@ internal static class CliErrors
         return code;
     }
 
-    /// <summary>2 for bad input, 3 for a cluster that did not answer, 130 for an operation Ctrl+C cancelled, else 1.</summary>
+    /// <summary>2 for bad input, 3 for a cluster that did not answer, 5 for a refused client, 130 for an operation Ctrl+C cancelled, else 1.</summary>
     public static int ExitCodeOf(Exception e) => e switch
     {
         OperationCanceledException when Interrupts.Requested => Interrupts.ExitCode,
+        QstOrleans.Contracts.Security.QstAccessDeniedException => AccessDenied,
         ModelConfigException or ModelWeightsException or SafeTensorsFormatException or DataFormatException or ArgumentException
             or FileNotFoundException or DirectoryNotFoundException or NotSupportedException or InvalidDataException or FormatException
             or NonFiniteTrainingException => BadInput,

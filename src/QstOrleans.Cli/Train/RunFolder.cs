@@ -69,7 +69,9 @@ internal static class RunFolder
             yield return $"exported the side network to {Path.Combine(directory, SideNetworkExport.WeightsFile)} + {SideNetworkExport.ConfigFile}";
         }
         yield return $"wrote metrics to {Path.Combine(directory, MetricsWriter.FileName)}";
-        if (reports.Count > 0)
+        // optimizer.non_finite = skip can end a run whose every loss was NaN: nothing to plot, and not an error.
+        if (reports.Count > 0 && !reports.Any(r => float.IsFinite(r.Loss))) yield return "no loss curve: no step had a finite loss";
+        else if (reports.Count > 0)
         {
             string png = Path.Combine(directory, LossPlot.FileName);
             LossPlot.Write(reports.Select(MetricsRecord.From).ToList(), png, $"{model.Method} on {config.Name}");

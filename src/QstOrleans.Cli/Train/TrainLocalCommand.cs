@@ -95,7 +95,8 @@ internal static class TrainLocalCommand
             metrics?.Write(report);
             yield return string.Create(CultureInfo.InvariantCulture,
                 $"step {report.Step,5}  epoch {report.Epoch}  loss {report.Loss:F4}  lr {report.LearningRate:E2}  grad-norm {report.GradNorm:F3}  tokens/s {report.TokensPerSecond,8:F0}  peak-rss {report.PeakMemoryBytes / (1 << 20)} MiB")
-                + TrainLocalEvaluation.Format(report.Evaluation);
+                + TrainLocalEvaluation.Format(report.Evaluation)
+                + (report.Skipped ? "  warning: non-finite loss or gradient, update skipped (optimizer.non_finite = skip)" : "");
             // Checked between steps (the lazy step loop stops here): the weights are those of a whole optimizer step.
             if (cancel.IsCancellationRequested && report.Step < recipe.Plan.TotalSteps)
             {

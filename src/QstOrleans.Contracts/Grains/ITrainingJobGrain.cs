@@ -88,4 +88,8 @@ public interface ITrainingJobGrain : IGrainWithStringKey
     /// paused job commits nothing new. Throws <see cref="JobNotFoundException"/> for an unknown id.
     /// </summary>
     Task<int> RequestCheckpoint();
+
+    /// <summary>Whether the job exists and who submitted it (access checks inside the cluster; see <c>Qst:Auth</c>).</summary>
+    [ControlPlane]
+    Task<QstOrleans.Contracts.Security.JobOwnership> GetOwnership();
 }

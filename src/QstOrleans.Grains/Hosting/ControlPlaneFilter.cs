@@ -32,6 +32,6 @@ internal sealed class ControlPlaneFilter(IOptions<ControlPlaneOptions> options) 
     }
 
     // Orleans' client ids have the grain type "sys.client"; a silo's hosted client is keyed "hosted-<silo address>".
-    static bool IsExternalClient(GrainId source) =>
+    internal static bool IsExternalClient(GrainId source) =>
         source.Type.ToString() == "sys.client" && !source.Key.ToString().StartsWith("hosted-", StringComparison.Ordinal);
 }

@@ -37,6 +37,7 @@ public static class LocalSiloHost
             SiloName = options.SiloName,
             Slots = options.Devices.Select(d => new SlotOptions { Device = d, MemoryGiB = options.SlotMemoryGiB }).ToList(),
             Checkpoints = new CheckpointOptions { Store = "local", Path = CheckpointDirectory(state) },
+            Auth = options.Auth,
         });
         silo.AddBlobGrainStorage(QstProviders.State, _ => new LocalDirectoryBlobStore(GrainStateDirectory(state)));
         // One process: a reminder would only re-activate a job in this same process; the startup task covers restarts.

@@ -23,4 +23,6 @@ public sealed record LocalSiloOptions
     public int? PrimarySiloPort { get; init; }
     /// <summary>Memory each slot declares to placement, GiB.</summary>
     public double SlotMemoryGiB { get; init; } = 8;
+    /// <summary>Client authentication (<see cref="Security.AuthOptions"/>); default off, as <c>train --local</c> runs.</summary>
+    public Security.AuthOptions Auth { get; init; } = new();
 }

@@ -41,6 +41,8 @@ public sealed class QstSiloOptions
     public TimeSpan RecoveryTimeout { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>Recoveries in a row without a completed optimizer step after which the job fails with the last reason.</summary>
     public int MaxRecoveriesWithoutProgress { get; set; } = 5;
+    /// <summary>Client authentication and job owners (<c>Qst:Auth:TokensFile</c>); unset = open to every client.</summary>
+    public Security.AuthOptions Auth { get; set; } = new();
 }
 
 public sealed class SlotOptions

@@ -32,6 +32,8 @@ public static class SiloBuilderExtensions
         builder.AddStartupTask<ResumeJobsOnStartup>();
         builder.AddStartupTask<TempFolderSweep>();
         builder.AddIncomingGrainCallFilter<ErrorBoundaryFilter>();
+        // Before every other check, so an unauthenticated client learns nothing (not even which paths exist).
+        if (!string.IsNullOrWhiteSpace(options.Auth.TokensFile)) Security.AuthSiloBuilderExtensions.AddQstAuthentication(builder, options.Auth);
         builder.AddIncomingGrainCallFilter<ControlPlaneFilter>();
         builder.AddIncomingGrainCallFilter<Inputs.InputGuardFilter>();
         builder.Configure<SiloMessagingOptions>(m => m.MaxMessageBodySize = options.MaxMessageBodyBytes);

@@ -28,6 +28,8 @@ public sealed class JobRecord
     [Id(11)] public int LossCount { get; set; }
     /// <summary>The class of the error that failed the job (null unless <see cref="State"/> is Failed).</summary>
     [Id(12)] public ErrorKind? Error { get; set; }
+    /// <summary>The verified user who submitted the job (null when the cluster had no tokens file then).</summary>
+    [Id(13)] public string? Owner { get; set; }
 
     public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
 }

@@ -57,6 +57,7 @@ public sealed partial class TrainingJobGrain(
             await _recovery.RecoverIfOrphaned("started again after its pipeline was lost");
             return await GetProgress();
         }
+        Record.Owner = SubmitterName;   // the verified caller (Security/): only they or an admin may touch the job
         JobPlan plan;
         SidePosition position;
         try

@@ -111,6 +111,7 @@ internal sealed class SideSession
                 while (!_stopping && _core.TryAccumulateNext() is { } accumulated)
                 {
                     var applied = await Complete(accumulated);
+                    if (applied.Result is { Skipped: true } skip) _log.LogWarning("job {Job}: step {Step} skipped, its update not applied: non-finite loss {Loss} or gradient norm {Norm} (optimizer.non_finite = skip)", _spec.JobId, skip.Step, skip.Loss, skip.GradNorm);
                     bool last = applied.StepCompleted && applied.Step >= _spec.TotalSteps;
                     if (last && _link is not null)
                     {

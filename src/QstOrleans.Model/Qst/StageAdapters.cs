@@ -70,13 +70,17 @@ public sealed class StageAdapters : IDisposable
         return GradientClipping.SquaredNorms(_adapters.Select(a => _weights[a].Weight.grad).ToList());
     }
 
-    /// <summary>Optimizer step <see cref="Version"/> + 1: scale the gradients by the shared clip coefficient, AdamW, zero them.</summary>
+    /// <summary>Optimizer step <see cref="Version"/> + 1: scale the gradients by the shared clip coefficient, AdamW, zero them.
+    /// A NaN coefficient is a step the side trainer skipped (<c>optimizer.non_finite = skip</c>): the gradients are dropped only.</summary>
     public void Apply(double lr, float clipCoefficient)
     {
         using (NewDisposeScope())
         {
-            GradientClipping.Scale(_adapters.Select(a => _weights[a].Weight.grad).ToList(), clipCoefficient);
-            _adamw.Step(lr);
+            if (!float.IsNaN(clipCoefficient))
+            {
+                GradientClipping.Scale(_adapters.Select(a => _weights[a].Weight.grad).ToList(), clipCoefficient);
+                _adamw.Step(lr);
+            }
             _adamw.ZeroGrad();
         }
         Version++;

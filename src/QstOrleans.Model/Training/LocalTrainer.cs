@@ -43,7 +43,7 @@ public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimize
                 if (step.ApplyIfDue() is not { } applied) continue;
                 double seconds = clock.Elapsed.TotalSeconds;
                 var report = new StepReport(applied.Step, epoch, applied.Loss, applied.LearningRate, applied.GradNorm,
-                    tokens / Math.Max(seconds, 1e-9), ProcessMemory.PeakResidentBytes());
+                    tokens / Math.Max(seconds, 1e-9), ProcessMemory.PeakResidentBytes(), Skipped: applied.Skipped);
                 yield return afterStep is null ? report : afterStep(report);
                 clock.Restart();
                 tokens = 0;

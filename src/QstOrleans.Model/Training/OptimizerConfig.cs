@@ -21,11 +21,14 @@ public sealed record OptimizerConfig
     public double MaxGradNorm { get; init; } = D.MaxGradNorm;
     public LrScheduleKind Schedule { get; init; } = LrSchedule.ParseKind(D.LrSchedule);
     public int WarmupSteps { get; init; } = D.WarmupSteps;
+    /// <summary><c>optimizer.non_finite = skip</c>: a step with a non-finite loss or gradient norm is skipped instead of failing.</summary>
+    public bool SkipNonFinite { get; init; } = D.NonFinite == "skip";
 
     /// <summary>The engine's view of the <c>optimizer</c> section.</summary>
     public static OptimizerConfig From(OptimizerSection s) => new()
     {
         LearningRate = s.LearningRate, Beta1 = s.Beta1, Beta2 = s.Beta2, Epsilon = s.Epsilon, WeightDecay = s.WeightDecay,
         MaxGradNorm = s.MaxGradNorm, Schedule = LrSchedule.ParseKind(s.LrSchedule), WarmupSteps = s.WarmupSteps,
+        SkipNonFinite = s.NonFinite == "skip",
     };
 }

@@ -60,8 +60,12 @@ public sealed class OptimizerStepper : IDisposable
     /// <param name="remoteSquaredNorms">Lean taps: Σ g² of parameters whose gradients live elsewhere (the stages' W_A
     /// slices), by index into <see cref="Parameters"/>; such parameters have no gradient here and are not stepped here
     /// (their holder applies the returned <see cref="StepUpdate.ClipCoefficient"/> and lr with its own AdamW).</param>
-    /// <returns>The lr used, the global gradient norm before clipping and the clip coefficient applied.</returns>
-    public StepUpdate Apply(IReadOnlyDictionary<int, double>? remoteSquaredNorms = null)
+    /// <param name="nonFiniteLoss">A micro-batch of this window had a non-finite loss (with <see cref="OptimizerConfig.SkipNonFinite"/>:
+    /// the step is skipped whatever the gradient norm).</param>
+    /// <returns>The lr used, the global gradient norm before clipping and the clip coefficient applied; with
+    /// <see cref="OptimizerConfig.SkipNonFinite"/> and a non-finite loss or norm, a skipped step (coefficient NaN, which tells
+    /// lean-taps stages to skip it too; never a real coefficient: a non-finite norm otherwise stops the run first).</returns>
+    public StepUpdate Apply(IReadOnlyDictionary<int, double>? remoteSquaredNorms = null, bool nonFiniteLoss = false)
     {
         if (!StepDue) throw new InvalidOperationException($"only {_accumulated} of {_accumulation} micro-batches accumulated");
         double lr = _schedule.At(Step);
@@ -75,6 +79,15 @@ public sealed class OptimizerStepper : IDisposable
             if (remoteSquaredNorms is not null)
                 foreach (var (index, square) in remoteSquaredNorms) squares[index] = square;
             double norm = GradientClipping.Norm(squares);
+            if (Config.SkipNonFinite && (nonFiniteLoss || !double.IsFinite(norm)))
+            {
+                // Skipped: no clipping and no AdamW step, so weights and moments stay as the last applied step left them; the
+                // window's gradients are dropped. The step still counts (data and lr schedule advance as if applied).
+                _adamw.ZeroGrad();
+                _accumulated = 0;
+                Step++;
+                return new StepUpdate(lr, norm, float.NaN, Skipped: true);
+            }
             float coefficient = GradientClipping.Coefficient(norm, Config.MaxGradNorm);
             GradientClipping.Scale(gradients, coefficient);
             _adamw.Step(lr);
@@ -175,4 +188,4 @@ public sealed class OptimizerStepper : IDisposable
 }
 
 /// <summary>What one optimizer step applied: the lr, the global gradient norm before clipping, the clip coefficient.</summary>
-public sealed record StepUpdate(double Lr, double GradNorm, float ClipCoefficient);
+public sealed record StepUpdate(double Lr, double GradNorm, float ClipCoefficient, bool Skipped = false);

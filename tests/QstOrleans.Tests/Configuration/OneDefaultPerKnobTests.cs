@@ -39,6 +39,7 @@ public sealed class OneDefaultPerKnobTests
             ["method.name"] = "lora", ["data.format"] = "chat", ["optimizer.lr_schedule"] = "cosine", ["precision.dtype"] = "fp32",
             ["precision.backbone_format"] = "bf16", ["runtime.device"] = "cuda:1", ["pipeline.taps"] = "full",
             ["data.chat_template"] = "alpaca",
+            ["optimizer.non_finite"] = "skip",
         };
         var file = new JsonObject();
         foreach (var entry in TrainingConfigKeys.All)

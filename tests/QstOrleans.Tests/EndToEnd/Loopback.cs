@@ -47,11 +47,11 @@ internal static class Loopback
     }
 
     /// <summary>Starts redis-server (no persistence) on a free port and waits for it.</summary>
-    public static (ChildProcess Process, int Port) StartRedis(string workingDirectory)
+    public static (ChildProcess Process, int Port) StartRedis(string workingDirectory, params string[] extraArguments)
     {
         int port = FreePort();
         var redis = new ChildProcess("redis-server", FindRedisServer(),
-            ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"], workingDirectory);
+            ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", .. extraArguments], workingDirectory);
         try
         {
             WaitForPort(port, TimeSpan.FromSeconds(10), redis);

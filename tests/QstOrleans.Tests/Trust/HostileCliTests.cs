@@ -33,6 +33,42 @@ public sealed class HostileCliTests(TinyModelFixture tiny) : IClassFixture<TinyM
         Assert.Equal(2, Qst(Train(model, tiny.DataFile)));
     }
 
+    [Fact]
+    public void NaNWeightsWithNonFiniteSkipTrainToTheEndAndSaveOnlyFiniteWeights()
+    {
+        string model = NaNModel("nan-skip-model");
+        string local = tiny.Scratch("nan-skip-local"), cluster = tiny.Scratch("nan-skip-cluster");
+        // Every step's loss is NaN: each is skipped, the run still ends normally (exit 0) instead of failing.
+        Assert.Equal(0, Qst("train-local", "--model", model, "--data", tiny.DataFile, "--max-steps", "2", "--micro-batch-size", "4",
+            "--non-finite", "skip", "--out", local));
+        Assert.Equal(0, Qst(Train(model, tiny.DataFile, "--non-finite", "skip", "--out", cluster)));
+        AssertAllFinite(Path.Combine(local, "trainable.safetensors"));
+        AssertAllFinite(Path.Combine(cluster, "side_model.safetensors"));
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(local, "metrics.jsonl")).Length);   // both steps counted
+    }
+
+    static void AssertAllFinite(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        Assert.NotEmpty(file.Tensors);
+        foreach (var (name, info) in file.Tensors)
+        {
+            byte[] bytes = file.ReadBytes(name);
+            for (int i = 0; i < bytes.Length; )
+            {
+                float v = info.DType switch
+                {
+                    SafeTensorDType.F32 => BitConverter.ToSingle(bytes, i),
+                    SafeTensorDType.BF16 => BitConverter.Int32BitsToSingle(BitConverter.ToUInt16(bytes, i) << 16),
+                    SafeTensorDType.F16 => (float)BitConverter.ToHalf(bytes, i),
+                    _ => 0f,
+                };
+                Assert.True(float.IsFinite(v), $"{path}: {name} holds {v}");
+                i += info.DType switch { SafeTensorDType.F32 => 4, SafeTensorDType.BF16 or SafeTensorDType.F16 => 2, _ => bytes.Length };
+            }
+        }
+    }
+
     /// <summary>A copy of the tiny model whose final norm weights are NaN (every other tensor as it was).</summary>
     string NaNModel(string name)
     {
