@@ -144,10 +144,9 @@ public sealed partial class TrainingJobGrain(
         Telemetry.QstMeters.MicroBatchApplied(JobId, step, stepLoss, stepCompleted, run.Plan.LrSchedule);
         if (stepCompleted) Record.Step = step;
         _progress.Applied(Record, run, sequence, step, stepLoss, stepCompleted, metrics);   // loss history, epoch, step event; quiescence while paused
-        if (!stepCompleted) return Task.CompletedTask;
-        _recovery.StepCompleted();
-        if (step >= run.Plan.TotalSteps) Complete(step);
-        return Task.CompletedTask;
+        if (stepCompleted) { _recovery.StepCompleted(); if (step >= run.Plan.TotalSteps) Complete(step); }
+        // Pause() persisted the record before the micro-batches in flight drained: once they have, persist the steps they completed.
+        return Record.State == JobState.Paused && run.Feeder.InFlight == 0 ? Persist() : Task.CompletedTask;
     }
 
     void Complete(int step)
