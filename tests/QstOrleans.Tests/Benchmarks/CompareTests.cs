@@ -123,4 +123,15 @@ public sealed class CompareTests
         Assert.Contains("corresponds to the `qlora+gc` rows", md);
         Assert.Contains("llama2-70b", md);
     }
+
+    [Fact]
+    public void AModelFolderNamedOtherwiseIsMatchedToItsPresetByShape()
+    {
+        var folder = Shape with { Model = "my-copy-of-134m" };
+        ComparedRun Rec(string method, bool gc) => new() { Method = method, GradientCheckpointing = gc, Shape = folder, TokensPerSecond = 1, PeakAboveFloor = 1 << 20 };
+        string md = CompareMarkdown.Section([Rec("qst", false), Rec("qlora", true)]);
+        double ceiling = FlopCeiling.VersusQst(QstOrleans.Model.Config.ModelPresets.Get("llama-134m"), "qlora", true, 128);
+        Assert.Contains($"| {ceiling.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)}× |", md);
+        Assert.Contains("| my-copy-of-134m | 4 × 128 | qlora+gc |", md);   // and the memory model checked it
+    }
 }

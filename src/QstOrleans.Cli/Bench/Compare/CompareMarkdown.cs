@@ -32,7 +32,7 @@ public static class CompareMarkdown
             sb.Append('\n');
             var qst = rows.FirstOrDefault(r => r.Method == "qst");
             if (qst is null) continue;
-            var config = Preset(first.Shape.Model);
+            var config = Preset(first.Shape);
             sb.Append("Against QST (speed: QST's median ÷ the configuration's; memory: the configuration's ÷ QST's; FLOP ceiling: the configuration's ");
             sb.Append("matmul FLOPs per token ÷ QST's, `FlopCeiling`, the speed ratio if every FLOP cost the same; with this engine's chunked loss, ");
             sb.Append("which recomputes the head in backward for every method, and with a plain loss as the paper's code has):\n\n");
@@ -66,7 +66,7 @@ public static class CompareMarkdown
         var rows = new List<IReadOnlyList<string>>();
         foreach (var x in runs)
         {
-            var config = Preset(x.Shape.Model);
+            var config = Preset(x.Shape);
             if (config is null || Map(x.Method) is not { } method) continue;
             double model = MemoryModel.Estimate(config, method, x.Shape.Batch, x.Shape.Sequence, engine: EngineLevers.Current(x.GradientCheckpointing)).Total;
             rows.Add([x.Shape.Model, $"{x.Shape.Batch} × {x.Shape.Sequence}", x.Label, MiB(model), MiB(x.PeakAboveFloor),
@@ -95,11 +95,14 @@ public static class CompareMarkdown
         _ => null,
     };
 
-    /// <summary>The preset a record was measured on, or null for a model folder that is no preset.</summary>
-    static ModelConfig? Preset(string name)
+    /// <summary>The preset a record was measured on: by name, else the preset of the same shape (a <c>--model</c> folder
+    /// written from a preset is named after its folder); null when none matches.</summary>
+    static ModelConfig? Preset(BenchShape shape)
     {
-        try { return ModelPresets.Get(name); }
-        catch (ArgumentException) { return null; }
+        if (ModelPresets.Names.Contains(shape.Model)) return ModelPresets.Get(shape.Model);
+        return ModelPresets.Names.Select(n => ModelPresets.Get(n)).FirstOrDefault(c =>
+            c.HiddenSize == shape.Hidden && c.IntermediateSize == shape.Intermediate && c.NumLayers == shape.Layers &&
+            c.NumHeads == shape.Heads && c.VocabSize == shape.Vocab && c.Architecture == ModelArchitecture.Llama);
     }
 
     static string Str(int v) => v.ToString(CultureInfo.InvariantCulture);
