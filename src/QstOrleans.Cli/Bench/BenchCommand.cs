@@ -23,6 +23,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(BenchGpu.Create());
         bench.Subcommands.Add(BenchWire.Create());
         bench.Subcommands.Add(BenchData.Create());
+        bench.Subcommands.Add(Compare.CompareCommand.Create());
         bench.Subcommands.Add(RunOneCommand());
         bench.Subcommands.Add(RunNf4Command());
         bench.Subcommands.Add(BenchPipeline.RunCommand());
@@ -84,7 +85,7 @@ internal static class BenchCommand
         Write(results with { LoadAverage = $"{loadAtStart} at the start, {LoadAverage()} at the end" }, s.Output, log);
     }
 
-    static string LoadAverage() =>
+    internal static string LoadAverage() =>
         File.Exists("/proc/loadavg") ? string.Join(" / ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
 
     /// <summary>Release or Debug, and whether the engine's JIT optimizations are on (the NF4 kernels need them).</summary>
@@ -97,7 +98,7 @@ internal static class BenchCommand
     }
 
     /// <summary>results.json, RESULTS.md and the charts.</summary>
-    static void Write(BenchResults results, string output, TextWriter log)
+    internal static void Write(BenchResults results, string output, TextWriter log)
     {
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(output, "results.json"), BenchJson.Serialize(results));

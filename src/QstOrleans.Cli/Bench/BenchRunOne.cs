@@ -102,6 +102,7 @@ internal static class BenchRunOne
             Steps = measured.Count,
             TokensPerSecond = measured.Count * tokensPerStep / seconds,
             SecondsPerStep = seconds / measured.Count,
+            StepTokensPerSecond = measured.Select(r => r.TokensPerSecond).ToList(),
             FirstLoss = reports[0].Loss,
             LastLoss = reports[^1].Loss,
             RssBeforeLoad = floor,

@@ -17,6 +17,7 @@ public static class BenchMarkdown
         if (r.LoadAverage.Length > 0) sb.Append("Load average (1/5/15 min): ").Append(r.LoadAverage).Append(". ");
         sb.Append("Each configuration ran in its own process, one after another in one invocation, on a shared machine: ");
         sb.Append("compare the ratios, not the absolute figures.\n\n");
+        if (r.Comparisons.Count > 0) sb.Append(Compare.CompareMarkdown.Section(r.Comparisons));
         if (r.Methods.Count > 0) sb.Append(MethodsSection(r.Methods));
         if (r.MemoryModel.Count > 0) sb.Append(MemoryModelSection(r.MemoryModel));
         if (r.Nf4.Count > 0) sb.Append(Nf4Section(r.Nf4));

@@ -47,6 +47,8 @@ public sealed record MethodRun
     public long? GpuBaselineBytes { get; init; }
     public long? GpuAfterLoadBytes { get; init; }
     public long? GpuPeakBytes { get; init; }
+    /// <summary>Each measured step's tokens/s (after the warm-up), in order: <c>qst bench compare</c> takes medians over them.</summary>
+    public IReadOnlyList<double> StepTokensPerSecond { get; init; } = [];
     /// <summary>The run's GPU footprint: peak above the baseline.</summary>
     public long? GpuPeakAboveBaseline => GpuPeakBytes - GpuBaselineBytes;
 
@@ -123,4 +125,6 @@ public sealed record BenchResults
     public List<Nf4Result> Nf4 { get; init; } = [];
     public List<PipelineRun> Pipeline { get; init; } = [];
     public List<string> Notes { get; init; } = [];
+    /// <summary><c>qst bench compare</c>: interleaved runs per configuration (medians with min–max), per shape.</summary>
+    public List<ComparedRun> Comparisons { get; init; } = [];
 }

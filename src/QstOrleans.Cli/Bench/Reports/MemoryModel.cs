@@ -3,6 +3,16 @@ using QstOrleans.Model.Qst;
 
 namespace QstOrleans.Cli.Bench.Reports;
 
+/// <summary>The engine's memory levers the analytic model can follow (<see cref="MemoryModel.Estimate"/>).</summary>
+/// <param name="LossChunkTokens">Chunked LM head + cross-entropy over this many tokens at a time (null: whole [B·T, V] fp32 logits).</param>
+/// <param name="KeepDequantized">QLoRA keeps the dequantized bf16 weights from forward to backward (false: decodes again).</param>
+/// <param name="GradientCheckpointing">LoRA/QLoRA/full recompute each decoder layer in backward.</param>
+public sealed record EngineLevers(int? LossChunkTokens, bool KeepDequantized, bool GradientCheckpointing)
+{
+    /// <summary>Today's defaults: 256-token loss chunks, QLoRA decoding again in backward.</summary>
+    public static EngineLevers Current(bool gradientCheckpointing) => new(256, false, gradientCheckpointing);
+}
+
 /// <summary>The methods the analytic memory model knows (LST: QST's side network on an unquantized bf16 backbone).</summary>
 public enum BenchMethod
 {
@@ -80,8 +90,10 @@ public static class MemoryModel
     public static long TotalParameters(ModelConfig c) =>
         c.NumLayers * LayerLinearParameters(c) + (2L * c.NumLayers + 1) * c.HiddenSize + 2L * c.VocabSize * c.HiddenSize;
 
+    /// <param name="engine">Today's memory levers (chunked loss, re-dequantizing QLoRA, recompute); null = the plain engine
+    /// the formula above describes (unchunked fp32 logits, QLoRA keeping its bf16 weights, no recompute).</param>
     public static MemoryBreakdown Estimate(ModelConfig c, BenchMethod method, int batch, int sequence,
-        QstConfig? qstConfig = null, int loraRank = 8, bool doubleQuant = true)
+        QstConfig? qstConfig = null, int loraRank = 8, bool doubleQuant = true, EngineLevers? engine = null)
     {
         if (c.Architecture != ModelArchitecture.Llama) throw new NotSupportedException("the memory model covers Llama shapes only");
         var qst = qstConfig ?? new QstConfig();
@@ -101,7 +113,8 @@ public static class MemoryModel
             _ => throw new ArgumentOutOfRangeException(nameof(method), method, null),
         };
 
-        double head = 16.0 * v * tokens;
+        // Chunked loss (Model/Loss/ChunkedHeadLoss): only one [C, V] chunk's fp32 logits and their gradient live at a time.
+        double head = 16.0 * v * (engine is { LossChunkTokens: int chunk } ? Math.Min(chunk, tokens) : tokens);
         double activations;
         if (method is BenchMethod.Qst or BenchMethod.QstCached or BenchMethod.Lst)
         {
@@ -115,12 +128,16 @@ public static class MemoryModel
         }
         else
         {
-            double layers = n * LayerActivationBytesPerToken(h, c.QDim, c.IntermediateSize, c.NumHeads, sequence) * tokens;
+            double perLayer = LayerActivationBytesPerToken(h, c.QDim, c.IntermediateSize, c.NumHeads, sequence) * tokens;
+            // Recompute keeps each layer's fp32 input and rebuilds one layer's saved tensors at a time in backward.
+            bool recompute = engine is { GradientCheckpointing: true };
+            double layers = recompute ? n * 4.0 * h * tokens + perLayer : n * perLayer;
             double ends = 8.0 * h * tokens;  // embedding output and final norm input, fp32
             double savedWeights = method switch
             {
-                BenchMethod.QLora => 2.0 * linears,
-                BenchMethod.Full => 2.0 * (linears + v * h),
+                // Re-dequantizing in backward decodes into one scratch buffer per weight shape instead of keeping every copy.
+                BenchMethod.QLora => engine is { KeepDequantized: false } ? 2.0 * DistinctLinearElements(c) : 2.0 * linears,
+                BenchMethod.Full => recompute ? 2.0 * (LayerLinearParameters(c) + v * h) : 2.0 * (linears + v * h),
                 _ => 0,
             };
             activations = layers + ends + head + savedWeights;

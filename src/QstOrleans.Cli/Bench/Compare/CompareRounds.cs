@@ -1,0 +1,112 @@
+using QstOrleans.Cli.Bench.Reports;
+
+namespace QstOrleans.Cli.Bench.Compare;
+
+/// <summary>One configuration of the comparison: a method, with or without per-layer gradient checkpointing.</summary>
+public sealed record CompareConfig(string Method, bool GradientCheckpointing)
+{
+    public string Label => GradientCheckpointing ? Method + BenchRunOne.CheckpointedSuffix : Method;
+
+    /// <summary>Parses <c>qst,qlora,qlora+gc,…</c>; a suffix <c>+gc</c> turns checkpointing on.</summary>
+    /// <exception cref="ArgumentException">An unknown method, <c>+gc</c> on a method that cannot recompute, or a repeat; names <c>--configs</c>.</exception>
+    public static IReadOnlyList<CompareConfig> ParseList(string text)
+    {
+        var list = new List<CompareConfig>();
+        foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            bool gc = item.EndsWith(BenchRunOne.CheckpointedSuffix, StringComparison.Ordinal);
+            string method = gc ? item[..^BenchRunOne.CheckpointedSuffix.Length] : item;
+            if (!BenchRunOne.Methods.Contains(method))
+                throw new ArgumentException($"--configs: unknown method '{method}' in '{item}' (one of {string.Join(", ", BenchRunOne.Methods)}, optionally with +gc)");
+            if (gc && !BenchRunOne.Checkpointable.Contains(method))
+                throw new ArgumentException($"--configs: '{item}': only {string.Join(", ", BenchRunOne.Checkpointable)} recompute layers in backward (QST keeps no backbone graph)");
+            var config = new CompareConfig(method, gc);
+            if (list.Contains(config)) throw new ArgumentException($"--configs: '{item}' is listed twice");
+            list.Add(config);
+        }
+        if (list.Count == 0) throw new ArgumentException("--configs: no configuration given");
+        return list;
+    }
+}
+
+/// <summary>
+/// The comparison's arithmetic, apart from any process: the interleaved order (A B C … A B C …, so a burst of load from
+/// the shared machine hits every configuration alike) and the per-configuration summary (median, min, max).
+/// </summary>
+public static class CompareRounds
+{
+    /// <summary>Round-major order: every configuration once per round, in the given order.</summary>
+    public static IReadOnlyList<(int Round, CompareConfig Config)> Schedule(IReadOnlyList<CompareConfig> configs, int rounds)
+    {
+        if (rounds < 1) throw new ArgumentException($"--rounds: must be at least 1 (got {rounds})");
+        var order = new List<(int, CompareConfig)>(rounds * configs.Count);
+        for (int r = 0; r < rounds; r++)
+            foreach (var c in configs) order.Add((r, c));
+        return order;
+    }
+
+    /// <summary>Median (mean of the two middle values for an even count), min and max.</summary>
+    /// <exception cref="ArgumentException">No values.</exception>
+    public static (double Median, double Min, double Max) Summary(IEnumerable<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToArray();
+        if (sorted.Length == 0) throw new ArgumentException("no values to summarise", nameof(values));
+        int mid = sorted.Length / 2;
+        double median = sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+        return (median, sorted[0], sorted[^1]);
+    }
+
+    /// <summary>One configuration's rounds (in the order they ran) as one record.</summary>
+    /// <param name="positions">Where each round's process ran in the interleaved sequence.</param>
+    public static ComparedRun Summarize(CompareConfig config, IReadOnlyList<MethodRun> rounds, IReadOnlyList<int> positions,
+        string command, DateTimeOffset date, string loadAverage)
+    {
+        if (rounds.Count == 0) throw new ArgumentException($"{config.Label}: no completed round", nameof(rounds));
+        // Older children report only their mean; fall back to it so a record never claims steps it has not got.
+        var steps = rounds.SelectMany(r => r.StepTokensPerSecond.Count > 0 ? r.StepTokensPerSecond : Enumerable.Repeat(r.TokensPerSecond, r.Steps)).ToList();
+        var speed = Summary(steps);
+        var peak = Summary(rounds.Select(r => (double)r.PeakRssTraining));
+        static long Median(IEnumerable<double> v) => (long)Math.Round(Summary(v).Median);
+        var first = rounds[0];
+        return new ComparedRun
+        {
+            Method = config.Method,
+            GradientCheckpointing = config.GradientCheckpointing,
+            Shape = first.Shape,
+            TokensPerSecond = speed.Median,
+            TokensPerSecondMin = speed.Min,
+            TokensPerSecondMax = speed.Max,
+            StepsTimed = steps.Count,
+            Rounds = rounds.Count,
+            PeakRssTraining = (long)Math.Round(peak.Median),
+            PeakRssTrainingMin = (long)peak.Min,
+            PeakRssTrainingMax = (long)peak.Max,
+            RssAfterLoad = Median(rounds.Select(r => (double)r.RssAfterLoad)),
+            RssBeforeLoad = Median(rounds.Select(r => (double)r.RssBeforeLoad)),
+            PeakAboveLoad = Median(rounds.Select(r => (double)(r.PeakRssTraining - r.RssAfterLoad))),
+            PeakAboveFloor = Median(rounds.Select(r => (double)r.PeakAboveFloor)),
+            TrainableParameters = first.TrainableParameters,
+            WeightBytes = first.WeightBytes,
+            FirstLoss = first.FirstLoss,
+            LastLoss = first.LastLoss,
+            StepTokensPerSecond = steps,
+            Positions = positions,
+            Command = command,
+            Date = date,
+            LoadAverage = loadAverage,
+        };
+    }
+
+    /// <summary>
+    /// Replaces the comparison records of the same model, batch and sequence length with <paramref name="fresh"/>
+    /// and keeps every other record (other shapes, other benches' sections).
+    /// </summary>
+    public static BenchResults Merge(BenchResults existing, IReadOnlyList<ComparedRun> fresh)
+    {
+        var keys = fresh.Select(Key).ToHashSet();
+        var kept = existing.Comparisons.Where(c => !keys.Contains(Key(c)));
+        return existing with { Comparisons = [.. kept, .. fresh] };
+    }
+
+    static (string, int, int) Key(ComparedRun r) => (r.Shape.Model, r.Shape.Batch, r.Shape.Sequence);
+}

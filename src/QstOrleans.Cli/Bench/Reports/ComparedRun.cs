@@ -1,0 +1,51 @@
+namespace QstOrleans.Cli.Bench.Reports;
+
+/// <summary>
+/// One configuration of <c>qst bench compare</c>: every round's child process (<see cref="MethodRun"/>) summarised.
+/// Speed is the median over all measured steps of all rounds (min–max beside it); memory is the median over the rounds
+/// of each process's training peak (VmHWM reset after loading), and of that peak above the process's own after-load RSS.
+/// Bytes throughout.
+/// </summary>
+public sealed record ComparedRun
+{
+    /// <summary>qst, qst-cached, qlora, lora or full (without the <c>+gc</c> suffix: see <see cref="GradientCheckpointing"/>).</summary>
+    public required string Method { get; init; }
+    /// <summary>Each decoder layer recomputed in backward (lora/qlora/full; QST never keeps a backbone graph).</summary>
+    public bool GradientCheckpointing { get; init; }
+    public required BenchShape Shape { get; init; }
+    /// <summary>Median tokens/s over every measured step of every round.</summary>
+    public double TokensPerSecond { get; init; }
+    public double TokensPerSecondMin { get; init; }
+    public double TokensPerSecondMax { get; init; }
+    /// <summary>Measured steps behind <see cref="TokensPerSecond"/> (warm-up steps excluded), all rounds together.</summary>
+    public int StepsTimed { get; init; }
+    public int Rounds { get; init; }
+    /// <summary>Median over rounds of the training peak RSS (whole process).</summary>
+    public long PeakRssTraining { get; init; }
+    public long PeakRssTrainingMin { get; init; }
+    public long PeakRssTrainingMax { get; init; }
+    /// <summary>Median over rounds of RSS after loading the model (the level the training peak is taken above).</summary>
+    public long RssAfterLoad { get; init; }
+    /// <summary>Median over rounds of RSS with libtorch initialised, before the model.</summary>
+    public long RssBeforeLoad { get; init; }
+    /// <summary>Median over rounds of (training peak − after-load RSS): what the steps themselves cost.</summary>
+    public long PeakAboveLoad { get; init; }
+    /// <summary>Median over rounds of (training peak − RSS before loading): weights and steps together.</summary>
+    public long PeakAboveFloor { get; init; }
+    public long TrainableParameters { get; init; }
+    public long WeightBytes { get; init; }
+    /// <summary>First round's loss at its first and last step (a sanity check that it trained).</summary>
+    public float FirstLoss { get; init; }
+    public float LastLoss { get; init; }
+    /// <summary>Every measured step's tokens/s, round by round.</summary>
+    public IReadOnlyList<double> StepTokensPerSecond { get; init; } = [];
+    /// <summary>Where this configuration's processes ran in the interleaved sequence (0-based, all configurations counted).</summary>
+    public IReadOnlyList<int> Positions { get; init; } = [];
+    /// <summary>The command that measured it, when and under which load.</summary>
+    public string Command { get; init; } = "";
+    public DateTimeOffset Date { get; init; }
+    public string LoadAverage { get; init; } = "";
+
+    /// <summary>The row name used in tables: <c>qlora+gc</c> for a checkpointed QLoRA.</summary>
+    public string Label => GradientCheckpointing ? Method + BenchRunOne.CheckpointedSuffix : Method;
+}
