@@ -110,10 +110,10 @@ catch (Exception e)
     Console.Error.WriteLine(known is not null ? $"error: {known.Message}" : $"error: silo {siloOptions.SiloName} failed to start: {e.GetBaseException().Message.Split('\n')[0]}");
     return 1;
 }
-log.LogInformation("silo {Silo} up: cluster {Cluster}/{Service} via {Clustering}{Advertised}, silo port {SiloPort}, gateway port {GatewayPort}, slots {Slots}; {Storage}",
+log.LogInformation("silo {Silo} up: cluster {Cluster}/{Service} via {Clustering}{Advertised}, silo port {SiloPort}, gateway port {GatewayPort}, slots {Slots}, {Threads} compute threads; {Storage}",
     siloOptions.SiloName, hostOptions.ClusterId, hostOptions.ServiceId, hostOptions.Clustering,
     hostOptions.Clustering == "redis" ? $" advertising {hostOptions.AdvertisedAddress} ({hostOptions.AdvertisedAddressOrigin})" : "", hostOptions.SiloPort,
-    hostOptions.GatewayPort, string.Join(", ", siloOptions.Slots.Select(s => $"{s.Device} ({s.MemoryGiB} GiB)")),
+    hostOptions.GatewayPort, string.Join(", ", siloOptions.Slots.Select(s => $"{s.Device} ({s.MemoryGiB} GiB)")), ComputeThreads.Current,
     SiloStorage.Describe(hostOptions, siloOptions));
 await host.WaitForShutdownAsync();
 return 0;

@@ -133,6 +133,7 @@ public static partial class SiloConfiguration
         if (silo.MaxChunkBytes <= 0) throw new ArgumentException($"{Section}:MaxChunkBytes: must be positive, got {silo.MaxChunkBytes}");
         if (silo.MaxMessageBodyBytes < silo.MaxChunkBytes + (1 << 20))
             throw new ArgumentException($"{Section}:MaxMessageBodyBytes: {silo.MaxMessageBodyBytes} leaves no room for a {silo.MaxChunkBytes}-byte chunk plus headers");
+        if (silo.Threads < 0) throw new ArgumentException($"{Section}:Threads: must be 0 (one per core) or a positive thread count, got {silo.Threads}");
         if (silo.StageQueueCapacity < 1) throw new ArgumentException($"{Section}:StageQueueCapacity: must be at least 1, got {silo.StageQueueCapacity}");
         // Recovery timing (job grains): a zero or negative period would spin or never detect a stall.
         foreach (var (name, value) in new[] { ("StallTimeout", silo.StallTimeout), ("HealthCheckPeriod", silo.HealthCheckPeriod), ("RecoveryTimeout", silo.RecoveryTimeout),

@@ -24,6 +24,7 @@ public static class SiloBuilderExtensions
         builder.UseSiloMetadata(SlotMetadata.Encode(options.SiloName, slots));
         builder.AddPlacementDirector<DeviceSlotPlacement, DeviceSlotPlacementDirector>();
         builder.AddPlacementDirector<SideTrainerPlacement, SideTrainerPlacementDirector>();
+        ComputeThreads.Pin(options.Threads);   // process-wide, before any tensor op (see ComputeThreads)
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<CheckpointStores>();
         builder.Services.AddSingleton(new Inputs.InputGuard(options.Roots));

@@ -18,6 +18,7 @@ public sealed class SiloConfigurationTests
             (["--Qst:Slots:1:Device", "cpu:0"], "Qst:Slots: device 'cpu:0' is declared twice"),
             // Recovery timing.
             (["--Qst:StallTimeout", "00:00:00"], "Qst:StallTimeout: must be a positive time span"),
+            (["--Qst:Threads", "-1"], "Qst:Threads: must be 0 (one per core) or a positive thread count, got -1"),
             (["--Qst:HealthProbeTimeout", "-00:00:01"], "Qst:HealthProbeTimeout: must be a positive time span"),
             (["--Qst:MaxRecoveriesWithoutProgress", "0"], "Qst:MaxRecoveriesWithoutProgress: must be at least 1, got 0"),
             // Multi-host: failure detection timing and the advertised address (never loopback towards a remote Redis).
