@@ -112,6 +112,9 @@ public sealed record QstSection
     [Id(9)] public float GateInit { get; set; } = 0.5f;
     /// <summary><c>qst.merge_gate_init</c>: raw init of the merge gate λ (σ(1.0) = 0.7311).</summary>
     [Id(10)] public float MergeGateInit { get; set; } = 1.0f;
+    /// <summary><c>qst.side_heads</c>: attention heads of each side layer; 0 = the backbone's head counts (the reference's).
+    /// Fewer heads shrink the side attention's [B, heads, T, T] scores, which dominate QST's activation memory at long T.</summary>
+    [Id(11)] public int SideHeads { get; set; }
 }
 
 /// <summary><c>precision</c>: compute dtype and how the frozen backbone is stored.</summary>

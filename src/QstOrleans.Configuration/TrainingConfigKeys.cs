@@ -40,6 +40,7 @@ public static class TrainingConfigKeys
         new("qst.r", "--r", "QST side reduction factor (d = H/r)"),
         new("qst.adapter_bottleneck", "--adapter-dim", "QST adapter bottleneck p"),
         new("qst.train_merge_gate", "--train-merge-gate", "Train lm_head_z (the reference never does)"),
+        new("qst.side_heads", "--side-heads", "QST side attention heads (0 = the backbone's; fewer = less attention memory; plain multi-head)"),
         new("precision.dtype", "--dtype", "Compute dtype: bf16 or fp32"),
         new("precision.double_quant", "--double-quant", "Double-quantize the NF4 absmax"),
         new("precision.backbone_format", "--backbone", "Backbone weights: nf4, bf16 or fp32 (train)"),

@@ -45,6 +45,7 @@ internal static class TrainingConfigValidation
 
         AtLeast("qst.r", c.Qst.R, 1);
         AtLeast("qst.adapter_bottleneck", c.Qst.AdapterBottleneck, 1);
+        AtLeast("qst.side_heads", c.Qst.SideHeads, 0);
         OneOf("qst.activation", c.Qst.Activation, Activations);
         Require(c.Qst.AdapterDropout is >= 0 and < 1, "qst.adapter_dropout must be in [0, 1)", c.Qst.AdapterDropout);
 

@@ -16,7 +16,8 @@ namespace QstOrleans.Cli.Bench;
 
 /// <summary>What one <c>qst bench run-one</c> process measures.</summary>
 public sealed record RunOneSettings(string ModelDirectory, string Method, int Batch, int Sequence, int WarmupSteps, int Steps,
-    int Threads, string Dtype = "bf16", long Seed = 0, string Device = "cpu", bool GradientCheckpointing = false, bool KeepDequantized = false);
+    int Threads, string Dtype = "bf16", long Seed = 0, string Device = "cpu", bool GradientCheckpointing = false, bool KeepDequantized = false,
+    int SideHeads = 0);
 
 /// <summary>
 /// One method trained for a few steps in this process on seeded random tokens (every position a label),
@@ -59,6 +60,7 @@ internal static class BenchRunOne
             Optimizer = d.Optimizer with { MaxGradNorm = 1.0 },
             Precision = d.Precision with { Dtype = s.Dtype },
             Runtime = new RuntimeSection { Threads = s.Threads, Device = s.Device },
+            Qst = d.Qst with { SideHeads = s.SideHeads },
         };
         var build = ModelBuildOptions.From(training, device) with
         {

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using QstOrleans.Model.Backbone;
+using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Qst;
 using QstOrleans.Model.SafeTensors;
@@ -55,7 +57,8 @@ public static class SideWeights
     /// <summary>
     /// The <see cref="QstConfig"/> a side-weights file was trained with, read from its shapes: r = H / d
     /// (d = <c>norm_qst.weight</c>'s length), p = <c>downsample.0.adapter_A.weight</c>'s rows, and a trained
-    /// merge gate when <c>lm_head_z</c> is present. Other fields keep their defaults.
+    /// merge gate when <c>lm_head_z</c> is present, and the side head count recorded in the metadata's <c>qst_config</c>
+    /// (a train-local run's). Other fields keep their defaults.
     /// </summary>
     /// <exception cref="ModelWeightsException">A tensor needed to read the config is missing or its size does not divide H.</exception>
     public static QstConfig InferConfig(string path, ModelConfig model)
@@ -72,6 +75,10 @@ public static class SideWeights
             R = (int)(model.HiddenSize / d),
             AdapterBottleneck = (int)Shape("downsample.0.adapter_A.weight")[0],
             TrainMergeGate = file.Contains("lm_head_z"),
+            // The head count cannot be read from shapes (q/k/v/o are [d, d] for any count of plain multi-head
+            // attention): a train-local run records it in the metadata; a file without the record had the default.
+            SideHeads = file.Metadata.TryGetValue("qst_config", out var recorded)
+                ? JsonSerializer.Deserialize<QstConfig>(recorded, SideNetworkManifest.Json)?.SideHeads ?? 0 : 0,
         };
     }
 }

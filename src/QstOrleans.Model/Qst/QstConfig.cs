@@ -38,6 +38,13 @@ public sealed record QstConfig
     public float GateInit { get; init; } = D.GateInit;
     /// <summary>Raw init of the merge gate λ (σ(1.0) = 0.7311 on the backbone output).</summary>
     public float MergeGateInit { get; init; } = D.MergeGateInit;
+    /// <summary>
+    /// Attention heads of each side layer (<c>qst.side_heads</c>). 0, or the backbone's own head count, keeps the
+    /// reference's shape: the backbone's head and key/value-head counts. Any other count gives plain multi-head attention
+    /// (as many key/value heads as heads) with head dim d / heads: an opt-in architecture change that shrinks the side
+    /// attention's [B, heads, T, T] scores and probabilities per layer. Absent from an old <c>side_config.json</c> = 0.
+    /// </summary>
+    public int SideHeads { get; init; } = D.SideHeads;
 
     /// <summary>The engine's view of the <c>qst</c> section.</summary>
     public static QstConfig From(QstSection s) => new()
@@ -45,14 +52,21 @@ public sealed record QstConfig
         R = s.R, AdapterBottleneck = s.AdapterBottleneck, Activation = s.Activation, LayerNormAfterAdapter = s.LayerNormAfterAdapter,
         LayerNormBeforeAdapter = s.LayerNormBeforeAdapter, AdapterDropout = s.AdapterDropout, TrainMergeGate = s.TrainMergeGate,
         ReversedMergeGate = s.ReversedMergeGate, Fp32MasterWeights = s.Fp32MasterWeights, GateInit = s.GateInit, MergeGateInit = s.MergeGateInit,
+        SideHeads = s.SideHeads,
     };
 
-    /// <summary>The side layers' shape: width H/r, MLP I/r, head counts unchanged, RoPE base 10000 (qst.py forces it).</summary>
+    /// <summary>True when the side layers keep the backbone's head counts (the reference's shape).</summary>
+    public bool ReferenceHeads(ModelConfig model) => SideHeads == 0 || SideHeads == model.NumHeads;
+
+    /// <summary>The side layers' shape: width H/r, MLP I/r, RoPE base 10000 (qst.py forces it); head counts the backbone's
+    /// (the reference), or <see cref="SideHeads"/> heads of plain multi-head attention.</summary>
     public LayerShape SideShape(ModelConfig model)
     {
         int d = model.HiddenSize / R;
-        return new LayerShape(d, model.IntermediateSize / R, model.NumHeads, model.NumKeyValueHeads,
-            d / model.NumHeads, model.NormEps, 10000.0, null, Bias: model.Architecture == ModelArchitecture.Opt && model.EnableBias);
+        // Explicitly the backbone's count maps to the reference's shape too, so a GQA backbone keeps its KV heads.
+        var (heads, kvHeads) = ReferenceHeads(model) ? (model.NumHeads, model.NumKeyValueHeads) : (SideHeads, SideHeads);
+        return new LayerShape(d, model.IntermediateSize / R, heads, kvHeads,
+            d / heads, model.NormEps, 10000.0, null, Bias: model.Architecture == ModelArchitecture.Opt && model.EnableBias);
     }
 
     /// <summary>Width of the merged output f: the LM head's input (H, or OPT's word_embed_proj_dim).</summary>
@@ -70,8 +84,14 @@ public sealed record QstConfig
         Require(AdapterBottleneck >= 1, $"adapter bottleneck must be >= 1, got {AdapterBottleneck}");
         Require(model.HiddenSize % R == 0, $"hidden_size {model.HiddenSize} is not divisible by r = {R}");
         int d = model.HiddenSize / R;
-        Require(d % model.NumHeads == 0 && (d / model.NumHeads) % 2 == 0,
-            $"side width d = H/r = {d} must be a multiple of 2·num_attention_heads ({model.NumHeads}) so each side head has an even RoPE dimension");
+        Require(SideHeads >= 0, $"qst.side_heads must be >= 0 (0 = the backbone's {model.NumHeads}), got {SideHeads}");
+        if (ReferenceHeads(model))
+            Require(d % model.NumHeads == 0 && (d / model.NumHeads) % 2 == 0,
+                $"side width d = H/r = {d} must be a multiple of 2·num_attention_heads ({model.NumHeads}) so each side head has an even RoPE dimension" +
+                " (qst.side_heads sets fewer side heads)");
+        else
+            Require(d % SideHeads == 0 && (d / SideHeads) % 2 == 0,
+                $"qst.side_heads = {SideHeads} does not fit side width d = H/r = {d}: d must be a multiple of 2·side_heads so each side head has an even RoPE dimension");
         Require(model.IntermediateSize / R >= 1, $"intermediate_size {model.IntermediateSize} / r = {R} is zero");
         Require(Activation is "silu" or "swish" or "relu" or "gelu", $"unknown activation '{Activation}' (silu, relu, gelu)");
         Require(AdapterDropout is >= 0 and < 1, $"adapter dropout must be in [0, 1), got {AdapterDropout}");

@@ -90,6 +90,7 @@ public sealed class OneDefaultPerKnobTests
         Assert.Equal(0.3, d.Optimizer.MaxGradNorm);
         Assert.Equal("constant", d.Optimizer.LrSchedule);
         Assert.Equal(16, d.Qst.R);
+        Assert.Equal(0, d.Qst.SideHeads);                                               // 0 = the backbone's head count
         Assert.Equal(4, d.Pipeline.Window);
         Assert.Equal(100, d.Checkpoint.EverySteps);
     }
