@@ -1,7 +1,7 @@
 using QstOrleans.Grains.Hosting;
 using static TorchSharp.torch;
 
-namespace QstOrleans.Tests.Engine;
+namespace QstOrleans.Tests.Operations;
 
 /// <summary>
 /// A silo pins libtorch's intra-op threads for the whole process (<see cref="ComputeThreads"/>): threads that run their
