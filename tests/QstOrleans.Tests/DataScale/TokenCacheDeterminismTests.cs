@@ -49,6 +49,9 @@ public sealed class TokenCacheDeterminismTests(TinyModelFixture tiny) : IClassFi
             {
                 GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
                 collections++;
+                // A pause between collections: back to back, each one suspending every thread, they starved the 8 workers on
+                // 2 cores (a fresh-clone CI run sat 17+ minutes in this build at 100 % CPU). Still hundreds of GCs per build.
+                stop.Token.WaitHandle.WaitOne(2);
             }
         }) { IsBackground = true };
         var chunks = new List<TokenCacheProgress>();
