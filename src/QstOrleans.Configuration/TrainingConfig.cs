@@ -34,7 +34,7 @@ public sealed record TrainingConfig
     [Id(6)] public PipelineSection Pipeline { get; set; } = new();
     /// <summary>Checkpoint intervals (distributed runs).</summary>
     [Id(7)] public CheckpointSection Checkpoint { get; set; } = new();
-    /// <summary>Validation during training (train-local).</summary>
+    /// <summary>Validation during training (train-local and cluster jobs).</summary>
     [Id(8)] public EvaluationSection Evaluation { get; set; } = new();
     /// <summary>Threads and device of a single-process run.</summary>
     [Id(9)] public RuntimeSection Runtime { get; set; } = new();

@@ -49,9 +49,9 @@ public static class TrainingConfigKeys
         new("pipeline.taps", "--taps", "What stages send the side trainer: lean (U = W_A·x, p values per token) or full (hidden states)"),
         new("checkpoint.every_steps", "--checkpoint-every", "Checkpoint every N optimizer steps (0 = off) (train)"),
         new("checkpoint.every_minutes", "--checkpoint-minutes", "Checkpoint at the first step after M minutes (0 = off) (train)"),
-        new("evaluation.every_steps", "--eval-every", "Evaluate every N steps (0 = after the last step only) (train-local)"),
-        new("evaluation.val_fraction", "--val-fraction", "Hold out this fraction of the training file for validation (train-local)"),
-        new("runtime.threads", "--threads", "TorchSharp intra-op threads (train-local)"),
+        new("evaluation.every_steps", "--eval-every", "Evaluate every N steps (0 = after the last step only)"),
+        new("evaluation.val_fraction", "--val-fraction", "Hold out this fraction of the training file for validation"),
+        new("runtime.threads", "--threads", "TorchSharp intra-op threads (train-local; a silo's come from Qst:Threads)"),
         new("runtime.device", "--device", "cpu, cuda or cuda:N (train --local: the slots' device)"),
     ];
 

@@ -21,6 +21,18 @@ public static class ComputeThreads
         return threads;
     }
 
+    static int _pinnedByASilo;
+
+    /// <summary>
+    /// <see cref="Pin"/> for the first silo configured in this process only: a process may host several silos (tests, the
+    /// in-process cluster), and changing MKL's global thread count while another silo's workers compute is what pinning
+    /// exists to avoid.
+    /// </summary>
+    public static void PinOnceForSilos(int requested)
+    {
+        if (Interlocked.Exchange(ref _pinnedByASilo, 1) == 0) Pin(requested);
+    }
+
     /// <summary>The calling thread's intra-op thread count (what libtorch will use here).</summary>
     public static int Current => get_num_threads();
 }

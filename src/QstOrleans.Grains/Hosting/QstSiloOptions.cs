@@ -43,8 +43,8 @@ public sealed class QstSiloOptions
     public int MaxRecoveriesWithoutProgress { get; set; } = 5;
     /// <summary>Client authentication and job owners (<c>Qst:Auth:TokensFile</c>); unset = open to every client.</summary>
     public Security.AuthOptions Auth { get; set; } = new();
-    /// <summary>libtorch intra-op threads of this silo process (<c>Qst:Threads</c>; 0 = one per core), pinned when the silo is
-    /// configured (<see cref="ComputeThreads"/>). The process's stages and side trainers share them.</summary>
+    /// <summary>libtorch intra-op threads of this silo process (<c>Qst:Threads</c>; 0 = one per core), pinned when the first silo of
+    /// the process is configured (<see cref="ComputeThreads.PinOnceForSilos"/>). The process's stages and side trainers share them.</summary>
     public int Threads { get; set; }
 }
 

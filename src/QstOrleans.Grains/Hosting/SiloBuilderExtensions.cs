@@ -24,7 +24,8 @@ public static class SiloBuilderExtensions
         builder.UseSiloMetadata(SlotMetadata.Encode(options.SiloName, slots));
         builder.AddPlacementDirector<DeviceSlotPlacement, DeviceSlotPlacementDirector>();
         builder.AddPlacementDirector<SideTrainerPlacement, SideTrainerPlacementDirector>();
-        ComputeThreads.Pin(options.Threads);   // process-wide, before any tensor op (see ComputeThreads)
+        if (options.Threads < 0) throw new ArgumentException($"silo '{options.SiloName}': Threads must be 0 (one per core) or positive, got {options.Threads}");
+        ComputeThreads.PinOnceForSilos(options.Threads);   // process-wide, before any tensor op (see ComputeThreads)
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<CheckpointStores>();
         builder.Services.AddSingleton(new Inputs.InputGuard(options.Roots));

@@ -1,8 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using QstOrleans.Cli.ModelTools;
 using QstOrleans.Client;
-using QstOrleans.Data.Datasets;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Tests.EndToEnd;
 
@@ -32,27 +30,14 @@ public sealed class LocalSiloFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        MakeModelCommand.Run("tiny", ModelDirectory, seed: 11);
-        SyntheticDatasets.WriteAlpacaJsonl(DataFile, 32, seed: 11);
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleans(silo => silo.AddQstLocal(new LocalSiloOptions
+        InProcessSilo.WriteTinyInputs(ModelDirectory, DataFile);
+        _host = await InProcessSilo.StartAsync(new LocalSiloOptions
         {
             StateDirectory = Path.Combine(_state, "state"), Devices = ["cpu:0"], SiloPort = Loopback.FreePort(), GatewayPort = GatewayPort, ClusterId = ClusterId,
-        }));
-        _host = builder.Build();
-        await _host.StartAsync();
+        }, logging => logging.SetMinimumLevel(LogLevel.Warning));
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_host is not null)
-        {
-            await _host.StopAsync(TimeSpan.FromSeconds(10));
-            _host.Dispose();
-        }
-        try { Directory.Delete(_state, recursive: true); } catch (IOException) { }
-    }
+    public Task DisposeAsync() => InProcessSilo.StopAsync(_host, _state);
 }
 
 /// <summary>The classes sharing one <see cref="LocalSiloFixture"/>.</summary>

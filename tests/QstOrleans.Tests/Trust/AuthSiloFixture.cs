@@ -2,11 +2,10 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using QstOrleans.Cli.ModelTools;
 using QstOrleans.Client;
-using QstOrleans.Data.Datasets;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Grains.Security;
+using QstOrleans.Tests.Client;
 using QstOrleans.Tests.EndToEnd;
 
 namespace QstOrleans.Tests.Trust;
@@ -59,29 +58,16 @@ public sealed class AuthSiloFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        MakeModelCommand.Run("tiny", ModelDirectory, seed: 11);
-        SyntheticDatasets.WriteAlpacaJsonl(DataFile, 32, seed: 11);
+        InProcessSilo.WriteTinyInputs(ModelDirectory, DataFile);
         WriteDefaultTokens();
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.SetMinimumLevel(LogLevel.Information).AddProvider(new KeepingLoggerProvider(Logs));
-        builder.UseOrleans(silo => silo.AddQstLocal(new LocalSiloOptions
+        _host = await InProcessSilo.StartAsync(new LocalSiloOptions
         {
             StateDirectory = StateDirectory, Devices = ["cpu:0"], SiloPort = Loopback.FreePort(), GatewayPort = GatewayPort, ClusterId = ClusterId,
             Auth = new AuthOptions { TokensFile = TokensPath, ReloadCheckPeriod = TimeSpan.FromMilliseconds(100) },
-        }));
-        _host = builder.Build();
-        await _host.StartAsync();
+        }, logging => logging.SetMinimumLevel(LogLevel.Information).AddProvider(new KeepingLoggerProvider(Logs)));
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_host is not null)
-        {
-            await _host.StopAsync(TimeSpan.FromSeconds(10));
-            _host.Dispose();
-        }
-        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
-    }
+    public Task DisposeAsync() => InProcessSilo.StopAsync(_host, _root);
 
     sealed class KeepingLoggerProvider(ConcurrentQueue<string> lines) : ILoggerProvider
     {
