@@ -31,7 +31,7 @@ internal static class HfTokenizerJson
     internal sealed record Result(HfTokenizer Tokenizer, IReadOnlyDictionary<string, int> Vocabulary,
         IReadOnlyDictionary<string, int> AddedTokens, IReadOnlySet<int> SpecialIds);
 
-    public static Result Load(string path)
+    public static Result Load(string path, Caching.EncoderOptions? options = null)
     {
         JsonDocument doc;
         try
@@ -42,10 +42,10 @@ internal static class HfTokenizerJson
         {
             throw new InvalidDataException($"{path}:{(ex.LineNumber ?? 0) + 1}: invalid JSON: {ex.Message}", ex);
         }
-        using (doc) return Read(doc.RootElement, path);
+        using (doc) return Read(doc.RootElement, path, options);
     }
 
-    private static Result Read(JsonElement root, string path)
+    private static Result Read(JsonElement root, string path, Caching.EncoderOptions? options)
     {
         InvalidDataException Bad(string problem) => new($"{path}: {problem}");
         if (root.ValueKind != JsonValueKind.Object) throw Bad("the file is not a JSON object.");
@@ -109,7 +109,7 @@ internal static class HfTokenizerJson
         if (root.TryGetProperty("decoder", out var dec)) Decoders(dec, "decoder", decoders, path);
         bool byteLevel = preTokenizers.Any(p => p is HfPreTokenizer.ByteLevel) || decoders.Any(d => d is HfDecoder.ByteLevel);
 
-        var bpe = new HfBpeModel(vocab, merges, Flag(model, "byte_fallback", false), Flag(model, "ignore_merges", false), OptionalString(model, "unk_token"));
+        var bpe = new HfBpeModel(vocab, merges, Flag(model, "byte_fallback", false), Flag(model, "ignore_merges", false), OptionalString(model, "unk_token"), options);
         var tokenizer = new HfTokenizer(bpe, vocab, added, normalizers, preTokenizers, decoders, byteLevel);
         var addedIds = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var a in added) addedIds[a.Content] = a.Id;

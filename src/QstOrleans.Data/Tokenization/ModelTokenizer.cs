@@ -70,7 +70,10 @@ public sealed class ModelTokenizer
     /// <summary>Text of <see cref="EosId"/>.</summary>
     public string EosToken { get; }
 
-    public static ModelTokenizer Load(string modelDirectory)
+    public static ModelTokenizer Load(string modelDirectory) => Load(modelDirectory, Caching.EncoderOptions.Default);
+
+    /// <summary>As <see cref="Load(string)"/>, encoding as <paramref name="options"/> say (the same ids either way).</summary>
+    public static ModelTokenizer Load(string modelDirectory, Caching.EncoderOptions options)
     {
         if (!Directory.Exists(modelDirectory))
             throw new DirectoryNotFoundException($"Model directory '{modelDirectory}' does not exist.");
@@ -79,16 +82,16 @@ public sealed class ModelTokenizer
             throw new FileNotFoundException(
                 $"No tokenizer in '{modelDirectory}': looked for {string.Join(", ", SearchedFiles)}.");
         var settings = HfTokenizerSettings.Read(modelDirectory);
-        if (Path.GetFileName(file) == "tokenizer.json") return LoadHfJson(file, settings);
+        if (Path.GetFileName(file) == "tokenizer.json") return LoadHfJson(file, settings, options);
         var format = TokenizerFormatDetector.Detect(file);
         return format == TokenizerFileFormat.SentencePiece
-            ? LoadSentencePiece(file, settings)
+            ? LoadSentencePiece(file, settings, options)
             : LoadTiktoken(file, settings);
     }
 
-    private static ModelTokenizer LoadSentencePiece(string file, HfTokenizerSettings settings)
+    private static ModelTokenizer LoadSentencePiece(string file, HfTokenizerSettings settings, Caching.EncoderOptions options)
     {
-        var sp = SentencePieceProcessor.Load(file);
+        var sp = SentencePieceProcessor.Load(file, options);
         // Added tokens outside the SentencePiece vocabulary (e.g. a "[PAD]" = 32000) become special tokens.
         var extra = settings.AddedTokens.Where(kv => sp.PieceToId(kv.Key) is null)
             .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
@@ -162,9 +165,9 @@ public sealed class ModelTokenizer
         return new ModelTokenizer(tk, file, TokenizerFileFormat.Tiktoken, vocab, bos, eos, pad, padFallback, special, texts);
     }
 
-    private static ModelTokenizer LoadHfJson(string file, HfTokenizerSettings settings)
+    private static ModelTokenizer LoadHfJson(string file, HfTokenizerSettings settings, Caching.EncoderOptions options)
     {
-        var hf = HfTokenizerJson.Load(file);
+        var hf = HfTokenizerJson.Load(file, options);
         int Lookup(string token, string field) =>
             hf.AddedTokens.TryGetValue(token, out int id) ? id
             : hf.Vocabulary.TryGetValue(token, out id) ? id

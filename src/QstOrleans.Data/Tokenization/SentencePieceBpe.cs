@@ -1,3 +1,5 @@
+using QstOrleans.Data.Tokenization.Caching;
+
 namespace QstOrleans.Data.Tokenization;
 
 /// <summary>
@@ -12,12 +14,44 @@ namespace QstOrleans.Data.Tokenization;
 /// never merged (frozen). Pairs whose concatenation is a NORMAL, USER_DEFINED or UNUSED piece enter a priority queue
 /// (score descending, then left position ascending); a popped pair whose symbols changed since is stale and dropped.
 /// A final symbol that is an UNUSED piece is split back into the two symbols that formed it, recursively.</para>
+/// <para>Word cache (<see cref="EncoderOptions.WordCache"/>): sentencepiece segments the whole normalized text at once,
+/// but when no mergeable piece holds a '▁' after a character other than '▁' (true of models trained with
+/// split_by_whitespace, the default, Llama-2's included: "▁the", "▁▁▁▁" yes, "a▁b" no), no merge can cross a position
+/// where a '▁' follows another character. The text then splits there into words whose merges are independent, and
+/// because the agenda orders a word's pairs exactly as the whole text's (score, then position), each word's
+/// segmentation is the one sentencepiece produces inside the whole text, so it can be cached. Not used with
+/// treat_whitespace_as_suffix (words end, not start, with '▁') or with UNUSED pieces (their resegmentation reads
+/// splits recorded over the whole text).</para>
 /// </remarks>
 internal sealed class SentencePieceBpe
 {
+    private const char SpaceSymbol = '\u2581';
     private readonly SentencePieceVocabulary _vocab;
+    private readonly WordCache<(string Piece, int Id)>? _cache;
 
-    public SentencePieceBpe(SentencePieceVocabulary vocab) => _vocab = vocab;
+    public SentencePieceBpe(SentencePieceVocabulary vocab, bool whitespaceAsSuffix, EncoderOptions options)
+    {
+        _vocab = vocab;
+        if (options.WordCache && !whitespaceAsSuffix && WordsAreIndependent(vocab)) _cache = new();
+    }
+
+    /// <summary>True when words are segmented (and cached) one by one; see the class remarks.</summary>
+    public bool CachesWords => _cache is not null;
+
+    // No mergeable piece joins a character other than '▁' to a following '▁', and none is UNUSED.
+    private static bool WordsAreIndependent(SentencePieceVocabulary vocab)
+    {
+        foreach (var entry in vocab.Entries)
+        {
+            if (entry.Type is not (SentencePieceType.Normal or SentencePieceType.UserDefined or SentencePieceType.Unused)) continue;
+            if (entry.Type == SentencePieceType.Unused) return false;
+            string piece = entry.Piece;
+            int lead = 0;
+            while (lead < piece.Length && piece[lead] == SpaceSymbol) lead++;
+            if (piece.IndexOf(SpaceSymbol, lead) >= 0) return false;
+        }
+        return true;
+    }
 
     private struct Symbol
     {
@@ -36,6 +70,32 @@ internal sealed class SentencePieceBpe
 
     /// <summary>Appends the (piece, id) segmentation of <paramref name="normalized"/>; id is the unknown id for unknown pieces.</summary>
     public void Encode(string normalized, List<(string Piece, int Id)> output)
+    {
+        if (_cache is null)
+        {
+            Segment(normalized, output);
+            return;
+        }
+        // Words start at each '▁' that follows another character (a run of '▁' stays with the word it starts).
+        var scratch = new List<(string Piece, int Id)>();
+        for (int start = 0, i = 1; i <= normalized.Length; i++)
+        {
+            if (i < normalized.Length && (normalized[i] != SpaceSymbol || normalized[i - 1] == SpaceSymbol)) continue;
+            var word = normalized.AsSpan(start, i - start);
+            if (_cache.Find(word) is { } cached) output.AddRange(cached);
+            else
+            {
+                scratch.Clear();
+                Segment(word.ToString(), scratch);
+                output.AddRange(scratch);
+                _cache.Add(word, scratch.ToArray());
+            }
+            start = i;
+        }
+    }
+
+    // sentencepiece's BpeModel::Encode over one text.
+    private void Segment(string normalized, List<(string Piece, int Id)> output)
     {
         if (normalized.Length == 0) return;
         var symbols = new List<Symbol>(normalized.Length);

@@ -88,8 +88,13 @@ internal sealed class SentencePieceNormalizer
     private string NormalizeIdentity(string text)
     {
         if (text.Length == 0) return "";
-        var sb = new StringBuilder(text.Length + 1);
         string space = _escapeWhitespaces ? "\u2581" : " ";
+        if (!text.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF'))              // no surrogate: a vectorized replace does it
+        {
+            string body = _escapeWhitespaces ? text.Replace(' ', '\u2581') : text;
+            return !_addDummyPrefix ? body : _whitespaceAsSuffix ? body + space : space + body;
+        }
+        var sb = new StringBuilder(text.Length + 1);
         if (!_whitespaceAsSuffix && _addDummyPrefix) sb.Append(space);
         for (int i = 0; i < text.Length; i++)
         {

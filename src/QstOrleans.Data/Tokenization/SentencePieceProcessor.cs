@@ -1,4 +1,5 @@
 using System.Text;
+using QstOrleans.Data.Tokenization.Caching;
 
 namespace QstOrleans.Data.Tokenization;
 
@@ -28,12 +29,13 @@ public sealed class SentencePieceProcessor
     private readonly SentencePieceUnigram? _unigram;
     private readonly int[] _byteIds = new int[256];
 
-    public SentencePieceProcessor(SentencePieceModel model)
+    /// <param name="options">Null = <see cref="EncoderOptions.Default"/> (word cache on where it is exact).</param>
+    public SentencePieceProcessor(SentencePieceModel model, EncoderOptions? options = null)
     {
         _model = model;
         _vocab = new SentencePieceVocabulary(model);
         _normalizer = new SentencePieceNormalizer(model);
-        if (model.Algorithm == SentencePieceAlgorithm.Bpe) _bpe = new SentencePieceBpe(_vocab);
+        if (model.Algorithm == SentencePieceAlgorithm.Bpe) _bpe = new SentencePieceBpe(_vocab, model.TreatWhitespaceAsSuffix, options ?? EncoderOptions.Default);
         else _unigram = new SentencePieceUnigram(_vocab);
         for (int b = 0; b < 256; b++)
             _byteIds[b] = _vocab.Find(SentencePieceModelWriter.ByteName(b)) is int id && model.Pieces[id].Type == SentencePieceType.Byte ? id : -1;
@@ -41,7 +43,10 @@ public sealed class SentencePieceProcessor
             throw new InvalidDataException($"{model.File}: byte_fallback is on but not all 256 byte pieces <0x00>..<0xFF> exist.");
     }
 
-    public static SentencePieceProcessor Load(string file) => new(SentencePieceModel.Load(file));
+    public static SentencePieceProcessor Load(string file, EncoderOptions? options = null) => new(SentencePieceModel.Load(file), options);
+
+    /// <summary>True when the BPE segmentation caches words (<see cref="EncoderOptions.WordCache"/> and a model whose pieces never join words).</summary>
+    public bool CachesWords => _bpe?.CachesWords ?? false;
 
     public SentencePieceModel Model => _model;
     public int PieceCount => _model.Pieces.Count;

@@ -51,7 +51,8 @@ public sealed class InstructionBatches
             summary += $"; packed: {packed.Summary}";
         }
         else _units = examples;
-        _planner = new BatchPlanner(_units.Select(u => u.Length).ToArray(), seed, new BatchPlanOptions(microBatchSize, options.GroupByLength, DropLast: true));
+        int[] lengths = _units is Cache.MappedExamples mapped ? mapped.Lengths() : _units.Select(u => u.Length).ToArray();  // a cache hit copies no example
+        _planner = new BatchPlanner(lengths, seed, new BatchPlanOptions(microBatchSize, options.GroupByLength, DropLast: true));
         if (options.GroupByLength) summary += "; grouped by length";
         Summary = summary;
     }

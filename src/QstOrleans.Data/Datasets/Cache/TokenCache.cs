@@ -17,7 +17,7 @@ public sealed record TokenCacheResult(IReadOnlyList<TokenizedExample> Examples, 
 /// <para>Where: <c>.qst-tokens/NAME.KEY16.tokens</c> beside the data file; when that folder cannot be written,
 /// <c>NAME.PATH8.KEY.tokens</c> under <see cref="TokenCacheOptions.EffectiveCacheRoot"/>. Both are looked at on a read.
 /// After a build the data file's caches under other keys are removed (<see cref="TokenCacheCleanup"/>).</para>
-/// <para>Key (<see cref="TokenCacheKey"/>): the file's SHA-256, the tokenizer files, the template and the options that
+/// <para>Key (<see cref="TokenCacheKey"/>): the file's XxHash128, the tokenizer files, the template and the options that
 /// change examples; any change misses and rebuilds. A damaged cache file also misses.</para>
 /// <para>Build: the loader reads the records (errors name the file and line, as without the cache), then
 /// <see cref="ParallelTokenizer"/> tokenizes them on every core in a deterministic order.</para>

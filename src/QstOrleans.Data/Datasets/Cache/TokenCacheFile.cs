@@ -6,8 +6,8 @@ namespace QstOrleans.Data.Datasets.Cache;
 
 /// <summary>
 /// The on-disk token cache: every kept example's ids and labels, flat, behind a header that carries the key they were
-/// made under. Read through a memory map (no parse, no tokenizer); written to a temporary file and renamed, so a
-/// reader never sees half a cache.
+/// made under. Read through a memory map that stays open (<see cref="MappedExamples"/>: no parse, no tokenizer, no
+/// example copied until it is used); written to a temporary file and renamed, so a reader never sees half a cache.
 /// </summary>
 /// <remarks>
 /// Layout, little-endian: magic "QSTTOK" + version (8 bytes) | key (32 bytes) | example count N (int64) | token count T
@@ -63,41 +63,50 @@ internal static class TokenCacheFile
         if (!File.Exists(path)) return null;
         long length = new FileInfo(path).Length;
         if (length < HeaderBytes) return null;
+        MemoryMappedFile? map = null;
+        MemoryMappedViewAccessor? view = null;
         try
         {
-            using var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            using var view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-            var head = new byte[HeaderBytes];
-            view.ReadArray(0, head, 0, HeaderBytes);
-            if (!head.AsSpan(0, 8).SequenceEqual(Magic) || !head.AsSpan(8, KeyBytes).SequenceEqual(key)) return null;
-            long count = BitConverter.ToInt64(head, 8 + KeyBytes), tokens = BitConverter.ToInt64(head, 16 + KeyBytes);
-            int textLength = BitConverter.ToInt32(head, 24 + KeyBytes);
-            if (count < 0 || count > int.MaxValue || tokens < 0 || textLength < 0 || textLength > length) return null;
+            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+            if (Open(map, view, length, key) is { } opened) return opened;     // the examples own the map now
+        }
+        catch (IOException)
+        {
+            // Replaced or truncated while we opened it: a miss.
+        }
+        view?.Dispose();
+        map?.Dispose();
+        return null;
+    }
+
+    // Checks the header and offsets through one pointer and leaves the examples mapped (MappedExamples); null = not valid.
+    static unsafe (IReadOnlyList<TokenizedExample> Examples, string Summary)? Open(MemoryMappedFile map, MemoryMappedViewAccessor view, long length, byte[] key)
+    {
+        byte* file = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref file);
+        bool kept = false;
+        try
+        {
+            file += view.PointerOffset;
+            var head = new ReadOnlySpan<byte>(file, HeaderBytes);
+            if (!head[..8].SequenceEqual(Magic) || !head.Slice(8, KeyBytes).SequenceEqual(key)) return null;
+            long count = BitConverter.ToInt64(head[(8 + KeyBytes)..]), tokens = BitConverter.ToInt64(head[(16 + KeyBytes)..]);
+            int textLength = BitConverter.ToInt32(head[(24 + KeyBytes)..]);
+            if (count < 0 || count >= int.MaxValue || tokens < 0 || textLength < 0 || textLength > length) return null;
             long offsetsAt = HeaderBytes + textLength + Pad(HeaderBytes + textLength);
             long idsAt = offsetsAt + 8 * (count + 1), labelsAt = idsAt + 4 * tokens;
             if (labelsAt + 4 * tokens != length) return null;
 
-            var text = new byte[textLength];
-            view.ReadArray(HeaderBytes, text, 0, textLength);
-            var offsets = new long[count + 1];                                   // [N + 1]
-            view.ReadArray(offsetsAt, offsets, 0, offsets.Length);
-            if (offsets[0] != 0 || offsets[^1] != tokens) return null;
-            var examples = new TokenizedExample[count];
-            for (int i = 0; i < count; i++)
-            {
-                long at = offsets[i], n = offsets[i + 1] - at;
-                if (n < 0) return null;
-                var ids = new int[n];
-                var labels = new int[n];
-                view.ReadArray(idsAt + 4 * at, ids, 0, (int)n);
-                view.ReadArray(labelsAt + 4 * at, labels, 0, (int)n);
-                examples[i] = new TokenizedExample(ids, labels);
-            }
-            return (examples, Encoding.UTF8.GetString(text));
+            string summary = Encoding.UTF8.GetString(file + HeaderBytes, textLength);
+            var examples = MappedExamples.Open(map, view, file, offsetsAt, idsAt, labelsAt, (int)count, tokens);
+            if (examples is null) return null;
+            kept = true;                                                         // released by the examples' finalizer
+            return (examples, summary);
         }
-        catch (IOException)
+        finally
         {
-            return null;                                                         // replaced or truncated while we read it
+            if (!kept) view.SafeMemoryMappedViewHandle.ReleasePointer();
         }
     }
 

@@ -5,7 +5,7 @@ using QstOrleans.Data.Tokenization;
 namespace QstOrleans.Data.Datasets.Cache;
 
 /// <summary>
-/// What a token cache depends on, hashed into one SHA-256: the data file's bytes, the tokenizer's files (and the
+/// What a token cache depends on, hashed into one SHA-256: the data file's bytes (their XxHash128), the tokenizer's files (and the
 /// model directory's small text/config files, where the chat template and special tokens live), the template
 /// used, and every option that changes the tokenized examples. Packing, grouping, batch size and seed act after
 /// the cache, so they are not part of it.
@@ -13,7 +13,7 @@ namespace QstOrleans.Data.Datasets.Cache;
 internal static class TokenCacheKey
 {
     /// <summary>Bump when tokenization, rendering or truncation code changes its output: old caches then miss.</summary>
-    public const int Revision = 2;                                           // 2: own tokenizer.json encoder
+    public const int Revision = 3;                                           // 2: own tokenizer.json encoder; 3: data by XxHash128
 
     // Files a tokenizer, its special tokens or a chat template can come from; weights are left out (they cannot
     // change token ids, and hashing gigabytes on every start would defeat the cache).
@@ -23,7 +23,7 @@ internal static class TokenCacheKey
     public static (byte[] Key, string DataHash) Compute(string dataFile, ModelTokenizer tokenizer, ChatTemplate template,
         string? modelDirectory, DataOptions options)
     {
-        byte[] data = HashFile(dataFile);
+        byte[] data = FingerprintData(dataFile);
         using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         void Text(string s) => h.AppendData(Encoding.UTF8.GetBytes(s + "\n"));
 
@@ -55,6 +55,23 @@ internal static class TokenCacheKey
                     if (TokenizerExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()) && !f.EndsWith(".tmp", StringComparison.Ordinal))
                         files.Add(Path.GetFullPath(f));
         return files;
+    }
+
+    /// <summary>
+    /// The data file's fingerprint: XxHash128 of every byte, streamed. Why not SHA-256: a start or resume hashes the
+    /// whole file (gigabytes for large data) before it can use the cache, and XxHash128 runs several times faster
+    /// while still reading every byte, so any edit is seen, also one that keeps the size and modification time
+    /// (which a (size, mtime) shortcut would miss). It is not collision-resistant against a crafted file, which a
+    /// local cache does not need: whoever can write the data file can write its cache file too.
+    /// </summary>
+    static byte[] FingerprintData(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        var hash = new System.IO.Hashing.XxHash128();
+        var buffer = new byte[1 << 20];
+        int n;
+        while ((n = stream.Read(buffer)) > 0) hash.Append(buffer.AsSpan(0, n));
+        return hash.GetCurrentHash();
     }
 
     /// <summary>SHA-256 of a file, streamed.</summary>

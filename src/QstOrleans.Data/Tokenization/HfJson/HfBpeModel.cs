@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using QstOrleans.Data.Tokenization.Caching;
 
 namespace QstOrleans.Data.Tokenization.HfJson;
 
@@ -13,7 +14,9 @@ namespace QstOrleans.Data.Tokenization.HfJson;
 /// <c>ignore_merges</c> (Llama-3) a pre-token that is itself a vocabulary entry is taken whole first.</para>
 /// <para>A final symbol missing from the vocabulary becomes its UTF-8 bytes as <c>&lt;0xXX&gt;</c> tokens with
 /// <c>byte_fallback</c> (Mistral, Llama-2), else the unknown token; with neither it is dropped, as transformers.js does.</para>
-/// <para>Stateless after construction: safe to call from many threads (the parallel token-cache build does).</para>
+/// <para>Safe to call from many threads (the parallel token-cache build does). A pre-token's ids depend on nothing
+/// else, so with <see cref="EncoderOptions.WordCache"/> they are kept per pre-token (<see cref="WordCache{T}"/>), as HF
+/// tokenizers' own BPE cache does.</para>
 /// </remarks>
 internal sealed class HfBpeModel
 {
@@ -22,10 +25,12 @@ internal sealed class HfBpeModel
     private readonly bool _byteFallback, _ignoreMerges;
     private readonly int? _unknownId;
     private readonly int[] _byteIds = new int[256];                              // -1 where <0xXX> is missing
+    private readonly WordCache<int>? _cache;
 
     public HfBpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, bool byteFallback,
-        bool ignoreMerges, string? unknownToken)
+        bool ignoreMerges, string? unknownToken, EncoderOptions? options = null)
     {
+        if ((options ?? EncoderOptions.Default).WordCache) _cache = new();
         _vocab = vocab;
         _ranks = new Dictionary<(string, string), int>(merges.Count);
         for (int rank = 0; rank < merges.Count; rank++) _ranks.TryAdd(merges[rank], rank);   // the first rank of a repeated merge wins
@@ -53,6 +58,19 @@ internal sealed class HfBpeModel
     public void Encode(string word, List<int> output)
     {
         if (word.Length == 0) return;
+        if (_cache?.Find(word) is { } cached)
+        {
+            output.AddRange(cached);
+            return;
+        }
+        int start = output.Count;
+        Segment(word, output);
+        _cache?.Add(word, CollectionsMarshal.AsSpan(output)[start..].ToArray());
+    }
+
+    // The merges of one pre-token (what the cache keeps).
+    private void Segment(string word, List<int> output)
+    {
         if (_ignoreMerges && _vocab.TryGetValue(word, out int whole))
         {
             output.Add(whole);

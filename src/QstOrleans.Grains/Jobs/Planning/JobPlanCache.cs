@@ -38,6 +38,12 @@ public sealed class JobPlanCache(int capacity = JobPlanCache.DefaultCapacity)
         return plan;
     }
 
+    /// <summary>Drops every plan: the next request plans again (reading the token cache, not re-tokenizing).</summary>
+    public void Clear()
+    {
+        lock (_lock) _entries.Clear();
+    }
+
     void Forget(string key, Task<JobPlan> failed)
     {
         lock (_lock)

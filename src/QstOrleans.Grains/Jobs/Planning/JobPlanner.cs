@@ -28,6 +28,9 @@ public sealed class JobPlanner(JobPlanCache cache, Func<JobSpec, IReadOnlyList<D
         return Place(data, live, fitToSlots);
     }
 
+    /// <summary>Forgets this silo's cached plans (tests: a recovery then has to plan from the token cache).</summary>
+    public void ForgetPlans() => cache.Clear();
+
     /// <summary>The cache key: the spec, and which data file (by identity) the batches came from.</summary>
     public static string KeyOf(JobSpec spec) => $"{JobSpecHash.OfRequest(spec)}|{DataFileIdentity(spec.DataFile)}";
 
