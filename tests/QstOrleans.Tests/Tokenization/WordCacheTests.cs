@@ -61,13 +61,13 @@ public sealed class WordCacheTests
         var cache = new WordCache<int>();
         for (int i = 0; i < WordCache<int>.Capacity + 10; i++) cache.Add($"w{i}", [i]);
         Assert.Equal(WordCache<int>.Capacity, cache.Count);
-        Assert.Equal([7], cache.Find("w7"));
+        Assert.Equal([7], cache.Find("w7")!);
         Assert.Null(cache.Find($"w{WordCache<int>.Capacity + 5}"));
 
         var small = new WordCache<int>();
         small.Add(new string('a', WordCache<int>.MaxWordLength + 1), [1]);
         small.Add(new string('a', WordCache<int>.MaxWordLength), [2]);
         Assert.Equal(1, small.Count);
-        Assert.Equal([2], small.Find(new string('a', WordCache<int>.MaxWordLength)));
+        Assert.Equal([2], small.Find(new string('a', WordCache<int>.MaxWordLength))!);
     }
 }
