@@ -58,6 +58,7 @@ public sealed record DataPlan(InstructionBatches Batches, int StepsPerEpoch, int
     {
         if (batches.PadId < 0 || batches.PadId >= vocabSize)
             throw new ArgumentException($"{dataFile}: the padding token id {batches.PadId} is outside the model's vocabulary (0..{vocabSize - 1})");
+        if (batches.IdsProvenBelow(vocabSize)) return;                          // a cache hit: one pass, no example copied
         for (int e = 0; e < batches.Examples.Count; e++)
         {
             var example = batches.Examples[e];

@@ -2,6 +2,7 @@ using QstOrleans.Data.Datasets;
 using QstOrleans.Data.Datasets.Cache;
 using QstOrleans.Data.Tokenization;
 using QstOrleans.Data.Tokenization.Caching;
+using QstOrleans.Model.Recipe;
 using QstOrleans.Tests.Cli;
 
 namespace QstOrleans.Tests.DataScale;
@@ -69,5 +70,29 @@ public sealed class MappedExamplesTests(TinyModelFixture tiny) : IClassFixture<T
 
         File.Delete(hit.CachePath!);                                                  // a rebuild elsewhere may remove it
         AssertSameExamples(built.Examples, mapped);
+    }
+
+    [Fact]
+    public void AHitChecksTheVocabularyInOnePassAndStillNamesTheOffendingExample()
+    {
+        string data = _dir["data.jsonl"];
+        SyntheticDatasets.WriteAlpacaJsonl(data, 300, seed: 13);
+        var (tokenizer, _) = Load(EncoderOptions.Default);
+        var options = new DataOptions();
+        var cache = new TokenCacheOptions(CacheRoot: _dir["root"]);
+        var built = InstructionBatches.Load(data, tokenizer, options, 4, 0, tiny.ModelDirectory, cache);
+        var hit = InstructionBatches.Load(data, tokenizer, options, 4, 0, tiny.ModelDirectory, cache);
+        Assert.IsType<MappedExamples>(hit.Examples);
+
+        // The largest id, and the first example holding it, found the plain way over the built (copied) examples.
+        int maxId = built.Examples.Max(e => Math.Max(e.InputIds.Max(), e.Labels.Max()));
+        int firstWithMax = built.Examples.ToList().FindIndex(e => e.InputIds.Contains(maxId) || e.Labels.Contains(maxId)) + 1;
+
+        Assert.True(hit.IdsProvenBelow(maxId + 1));
+        Assert.False(hit.IdsProvenBelow(maxId));                                     // the id equal to the limit is out
+        Assert.False(built.IdsProvenBelow(maxId + 1));                               // not a hit: nothing proven, checked per example
+        DataPlan.CheckVocabulary(hit, maxId + 1, data);
+        var refused = Assert.Throws<ArgumentException>(() => DataPlan.CheckVocabulary(hit, maxId, data));
+        Assert.Contains($"example {firstWithMax}:", refused.Message);
     }
 }

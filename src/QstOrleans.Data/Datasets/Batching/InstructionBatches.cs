@@ -73,6 +73,12 @@ public sealed class InstructionBatches
     /// <summary>The tokenized examples in file order, before packing.</summary>
     public IReadOnlyList<TokenizedExample> Examples { get; }
 
+    /// <summary>
+    /// True when the examples are known to hold only ids in [0, <paramref name="vocabSize"/>) (labels: or -100) without
+    /// copying them: a token-cache hit scans its mapped ids in one pass. False = not proven, check example by example.
+    /// </summary>
+    public bool IdsProvenBelow(int vocabSize) => Examples is Cache.MappedExamples mapped && mapped.AllIdsBelow(vocabSize);
+
     /// <summary>Right-pads examples into one batch with this data's pad id (validation batches).</summary>
     public Batch Collate(IReadOnlyList<TokenizedExample> examples) => InstructionCollator.Collate(examples, PadId);
 

@@ -56,6 +56,24 @@ internal sealed unsafe class MappedExamples : IReadOnlyList<TokenizedExample>
         }
     }
 
+    /// <summary>
+    /// True when every input id lies in [0, <paramref name="vocabSize"/>) and every label does or is -100 (ignored):
+    /// one pass over the mapped ids and labels, no example copied (a resume checks a million examples this way).
+    /// </summary>
+    public bool AllIdsBelow(int vocabSize)
+    {
+        long tokens = _offsets[Count];
+        uint limit = (uint)vocabSize;
+        for (long t = 0; t < tokens; t++)
+        {
+            if ((uint)_ids[t] >= limit) return false;
+            int label = _labels[t];
+            if (label != -100 && (uint)label >= limit) return false;
+        }
+        GC.KeepAlive(this);
+        return true;
+    }
+
     /// <summary>Every example's length, from the offsets alone (no example is copied).</summary>
     public int[] Lengths()
     {
