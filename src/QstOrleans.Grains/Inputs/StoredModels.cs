@@ -133,9 +133,11 @@ public sealed class StoredModels(CheckpointStores stores, InputGuard guard, ILog
             }
             await File.WriteAllTextAsync(Path.Combine(partial, ModelManifest.FileName), text, new UTF8Encoding(false));   // last: marks the copy complete
             Directory.CreateDirectory(CacheRoot);
+            // Another silo sharing this temp directory may have put its copy in place meanwhile (and be loading from it): keep that one.
+            if (IsComplete(local, sha256)) return;
             if (Directory.Exists(local)) Directory.Delete(local, recursive: true);   // an incomplete copy (a file removed by hand)
             try { Directory.Move(partial, local); }
-            catch (IOException) when (IsComplete(local, sha256)) { /* another silo process sharing this temp directory won */ }
+            catch (IOException) when (IsComplete(local, sha256)) { /* another silo process won the rename */ }
             log.LogInformation("model {Uri} copied to {Local} ({Files} files, {Bytes} bytes)", uri, local, entries.Count, entries.Sum(e => e.Size));
         }
         finally
