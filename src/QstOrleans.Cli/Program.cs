@@ -17,6 +17,7 @@ var root = new RootCommand("QstOrleans: Quantized Side Tuning of Llama/OPT model
     TokenCommands.CreateDetokenize(),
     TrainLocalCommand.Create(),
     TrainCommand.Create(),
+    UploadCommand.Create(),
     JobsCommand.Create(),
     StatusCommand.Create(),
     JobControlCommands.Cancel(),

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using QstOrleans.Contracts.Grains;
 using QstOrleans.Contracts.Wire;
 
@@ -10,7 +9,9 @@ namespace QstOrleans.Client;
 /// <param name="Sha256">SHA-256 of the file, lower-case hex.</param>
 /// <param name="AlreadyStored">The cluster had the same content under that name: nothing was sent.</param>
 /// <param name="Location">Where the cluster's store keeps it (for messages).</param>
-public sealed record DatasetUpload(string Uri, long Size, string Sha256, bool AlreadyStored, string Location);
+/// <param name="SentBytes">Bytes this call sent (less than <paramref name="Size"/> when it continued an interrupted upload).</param>
+/// <param name="ResumedAtByte">Where this call continued an interrupted upload of the same file (0: from the start).</param>
+public sealed record DatasetUpload(string Uri, long Size, string Sha256, bool AlreadyStored, string Location, long SentBytes = 0, long ResumedAtByte = 0);
 
 /// <summary>
 /// Datasets from where the client is: uploads a local file into the cluster's store, in chunks of at most
@@ -23,18 +24,20 @@ public static class QstClientDatasets
     /// <summary>
     /// Uploads <paramref name="localFile"/> into the cluster's store as <c>datasets/{sha256}/{name}</c> and returns its URI.
     /// Idempotent: the same content under the same name is stored once (a second call sends nothing). Nothing becomes visible
-    /// until the whole file has arrived and verified; on any error the partial upload is dropped.
+    /// until the whole file has arrived and verified; on a refusal or error the partial upload is dropped, but a cancelled (or
+    /// killed) upload stays on its silo and the same call later sends only the rest (<see cref="DatasetUpload.ResumedAtByte"/>).
     /// </summary>
     /// <param name="client">The connected client.</param>
     /// <param name="localFile">A data file on this machine.</param>
     /// <param name="name">The name in the store (default: the file's name, made a safe blob segment).</param>
-    /// <param name="cancel">Stops between chunks (the upload is then dropped).</param>
+    /// <param name="cancel">Stops between chunks (what was sent stays for a later call to continue).</param>
     /// <param name="chunkBytes">Bytes per call (1 to <see cref="IDatasetUploadGrain.MaxChunkBytes"/>).</param>
+    /// <param name="progress">Bytes the cluster holds, after each chunk.</param>
     /// <exception cref="FileNotFoundException">No such local file.</exception>
     /// <exception cref="InvalidDataException">The cluster refused the upload (over its data cap, a chunk's checksum, the file
     /// changed while being sent); the message names the chunk or the rule.</exception>
     public static async Task<DatasetUpload> UploadDatasetAsync(this QstClient client, string localFile, string? name = null,
-        CancellationToken cancel = default, int chunkBytes = IDatasetUploadGrain.MaxChunkBytes)
+        CancellationToken cancel = default, int chunkBytes = IDatasetUploadGrain.MaxChunkBytes, IProgress<long>? progress = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(localFile);
         if (chunkBytes < 1 || chunkBytes > IDatasetUploadGrain.MaxChunkBytes)
@@ -44,34 +47,10 @@ public static class QstClientDatasets
         string storedName = StoreUris.SafeName(name ?? file.Name);
         if (name is not null && storedName != name)
             throw new ArgumentException($"dataset name '{name}' must be one segment of [A-Za-z0-9._-] not starting with '.' (e.g. '{storedName}')", nameof(name));
-        string sha256 = await HashAsync(file.FullName, cancel);
-        var grain = client.Grains.GetGrain<IDatasetUploadGrain>(Guid.NewGuid().ToString("N"));
-        var start = await Call(() => grain.Begin(new DatasetUploadRequest(storedName, file.Length, sha256)));
-        if (start.AlreadyStored) return new DatasetUpload(start.Uri, file.Length, sha256, true, start.Location);
-        try
-        {
-            await using var input = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true);
-            var buffer = new byte[(int)Math.Min(chunkBytes, Math.Max(1, file.Length))];
-            long offset = 0;
-            for (int index = 0; ; index++)
-            {
-                cancel.ThrowIfCancellationRequested();
-                int read = await input.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancel);
-                if (read == 0) break;
-                var chunk = buffer.AsSpan(0, read).ToArray();
-                long at = offset;
-                int i = index;
-                await Call(() => grain.Append(i, at, chunk, StoreUris.Hex(SHA256.HashData(chunk))));
-                offset += read;
-            }
-            string uri = await Call(() => grain.Commit());
-            return new DatasetUpload(uri, file.Length, sha256, false, start.Location);
-        }
-        catch
-        {
-            try { await grain.Abort(); } catch (Exception) { /* the upload is dropped either way: its silo keeps nothing visible */ }
-            throw;
-        }
+        string sha256 = await FileUpload.HashAsync(file.FullName, cancel);
+        await using var input = FileUpload.Open(file.FullName);
+        var sent = await FileUpload.SendAsync(client, input, new DatasetUploadRequest(storedName, file.Length, sha256), chunkBytes, progress, cancel);
+        return new DatasetUpload(sent.Uri, file.Length, sha256, sent.Start.AlreadyStored, sent.Start.Location, sent.SentBytes, sent.Start.ReceivedBytes);
     }
 
     /// <summary>
@@ -83,22 +62,7 @@ public static class QstClientDatasets
     {
         var file = new FileInfo(localFile);
         if (!file.Exists) throw new FileNotFoundException($"data file '{localFile}' does not exist", localFile);
-        string sha256 = await HashAsync(file.FullName, cancel);
-        return await Call(() => client.Grains.GetGrain<IDatasetUploadGrain>($"probe-{Guid.NewGuid():N}").Sees(file.FullName, file.Length, sha256));
+        string sha256 = await FileUpload.HashAsync(file.FullName, cancel);
+        return await FileUpload.Call(() => client.Grains.GetGrain<IDatasetUploadGrain>($"probe-{Guid.NewGuid():N}").Sees(file.FullName, file.Length, sha256));
     }
-
-    static async Task<string> HashAsync(string path, CancellationToken cancel)
-    {
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true);
-        return StoreUris.Hex(await SHA256.HashDataAsync(stream, cancel));
-    }
-
-    /// <summary>A silo's refusal may arrive as <see cref="QstErrorException"/>; callers get its message as bad data.</summary>
-    static async Task<T> Call<T>(Func<Task<T>> call)
-    {
-        try { return await call(); }
-        catch (QstErrorException e) { throw new InvalidDataException(e.Message, e); }
-    }
-
-    static Task Call(Func<Task> call) => Call(async () => { await call(); return true; });
 }

@@ -9,13 +9,15 @@ namespace QstOrleans.Cli.Train;
 /// (<see cref="QstClientDatasets.UploadDatasetAsync"/>) and sends its <c>store:</c> URI. <c>auto</c> (the default) asks the
 /// cluster whether it reads the same file (same path inside its data roots, same size and SHA-256) and uploads only when it
 /// does not. An in-process cluster (<c>--local</c>) always reads the path itself; a <c>store:</c> URI is sent as given.
-/// Each choice prints one line saying what it did.
+/// Each choice prints one line saying what it did. <c>--model DIR</c> follows the same rule: a directory the silos do not see
+/// (same path inside their model roots, same files) is uploaded (<see cref="QstClientModels.UploadModelAsync"/>) and named by its
+/// <c>store:models/…</c> URI.
 /// </summary>
 internal static class DataUpload
 {
     public static Option<string> CreateOption() => new Option<string>("--upload")
     {
-        Description = "How --data reaches a cluster: auto (upload when the silos do not see the same file), always (upload), never (send the path)",
+        Description = "How --data and --model reach a cluster: auto (upload when the silos do not see the same files), always (upload), never (send the path)",
         DefaultValueFactory = _ => "auto",
     }.AcceptOnlyFromAmong("auto", "always", "never");
 
@@ -28,10 +30,19 @@ internal static class DataUpload
         return data;
     }
 
+    /// <summary>The model reference as typed, made absolute unless it is a store URI (then only checked).</summary>
+    /// <exception cref="ArgumentException">A malformed store URI (named).</exception>
+    public static string ModelReference(string model)
+    {
+        if (!StoreUris.IsStoreUri(model)) return Path.GetFullPath(model);
+        StoreUris.ParseModel(model);
+        return model;
+    }
+
     /// <summary>For an in-process cluster: only <c>auto</c>/<c>never</c> make sense (its silo is this process).</summary>
     public static void CheckLocal(string mode)
     {
-        if (mode == "always") throw new ArgumentException("--upload always needs a cluster: the in-process silo of --local reads the --data file itself");
+        if (mode == "always") throw new ArgumentException("--upload always needs a cluster: the in-process silo of --local reads the --data file and --model directory itself");
     }
 
     /// <summary>What the job should name for <paramref name="data"/> (an absolute path or a store URI) on a remote cluster.</summary>
@@ -47,9 +58,35 @@ internal static class DataUpload
             ? $"data: the cluster does not see {data} (outside its data roots, missing there or different): uploading {new FileInfo(data).Length} bytes"
             : $"data: uploading {data} ({new FileInfo(data).Length} bytes)");
         var upload = await client.UploadDatasetAsync(data, cancel: cancel);
-        Console.WriteLine(upload.AlreadyStored
-            ? $"data: already in the cluster's store as {upload.Uri} (nothing sent)"
-            : $"data: stored as {upload.Uri} in {upload.Location}");
+        Console.WriteLine(Describe(upload));
         return upload.Uri;
     }
+
+    /// <summary>What the job should name for <paramref name="model"/> (an absolute directory or a store URI) on a remote cluster.</summary>
+    public static async Task<string> ResolveModelAsync(QstClient client, string model, string mode, CancellationToken cancel)
+    {
+        if (StoreUris.IsStoreUri(model) || mode == "never") return model;
+        if (mode == "auto" && await client.ClusterSeesModelAsync(model, cancel))
+        {
+            Console.WriteLine($"model: the cluster reads {model} itself (same files, sizes and SHA-256 there)");
+            return model;
+        }
+        Console.WriteLine(mode == "auto"
+            ? $"model: the cluster does not see {model} (outside its model roots, missing there or different): uploading it"
+            : $"model: uploading {model}");
+        var upload = await client.UploadModelAsync(model, cancel: cancel);
+        Console.WriteLine(Describe(upload));
+        return upload.Uri;
+    }
+
+    /// <summary>One line on a dataset upload (also <c>qst upload</c>'s).</summary>
+    public static string Describe(DatasetUpload upload) => upload.AlreadyStored
+        ? $"data: already in the cluster's store as {upload.Uri} (nothing sent)"
+        : $"data: stored as {upload.Uri} in {upload.Location} ({upload.SentBytes} bytes sent" +
+          (upload.ResumedAtByte > 0 ? $", resumed at byte {upload.ResumedAtByte})" : ")");
+
+    /// <summary>One line on a model upload (also <c>qst upload</c>'s).</summary>
+    public static string Describe(ModelUpload upload) => upload.AlreadyStored
+        ? $"model: already in the cluster's store as {upload.Uri} (nothing sent)"
+        : $"model: stored as {upload.Uri} in {upload.Location} ({upload.Files} files, {upload.Size} bytes; {upload.SentBytes} bytes sent)";
 }

@@ -15,7 +15,7 @@ namespace QstOrleans.Cli.Train;
 /// unreachable, 4 detached (Ctrl+C while following a remote job; the job keeps running), 130 interrupted (local: the
 /// first Ctrl+C checkpoints at the next step boundary, a second one exits at once; see <see cref="LocalInterrupt"/>).
 /// Paths are made absolute before they are sent: silos open them, so they must see the same file system; a <c>--data</c>
-/// file they do not see is uploaded into the cluster's store (<c>--upload</c>, <see cref="DataUpload"/>).
+/// file or <c>--model</c> directory they do not see is uploaded into the cluster's store (<c>--upload</c>, <see cref="DataUpload"/>).
 /// <c>--out DIR</c> downloads the completed job's result through the cluster (<see cref="TrainOutput"/>).
 /// A <c>--local</c> run keeps its job state and checkpoints in <c>--state-dir</c> and derives its job id from the
 /// spec: the same command after a kill resumes the unfinished job from its latest checkpoint; once that job has
@@ -56,7 +56,7 @@ internal static class TrainCommand
             var result = TrainOutput.From(p.GetValue(output));
             var spec = new JobSpec
             {
-                ModelDirectory = Path.GetFullPath(p.GetValue(o.Model) ?? EmbeddedDefaults.EnsureModel()),
+                ModelDirectory = DataUpload.ModelReference(p.GetValue(o.Model) ?? EmbeddedDefaults.EnsureModel()),
                 DataFile = DataUpload.Reference(p.GetValue(o.Data) ?? EmbeddedDefaults.EnsureData()),
                 Config = config,
                 ValidationFile = TrainEvaluationOptions.FullPath(p.GetValue(valData)),
@@ -69,6 +69,7 @@ internal static class TrainCommand
                     p.GetValue(plain), cancel, (c, id) => result.SaveAsync(c, id, cancel), deviceKind: config.Runtime.Device));
             string id = p.GetValue(jobId) ?? $"train-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}";
             await using var client = await QstClient.ConnectAsync(remote!, cancel);
+            spec = spec with { ModelDirectory = await DataUpload.ResolveModelAsync(client, spec.ModelDirectory, p.GetValue(upload)!, cancel) };
             spec = spec with { DataFile = await DataUpload.ResolveAsync(client, spec.DataFile, p.GetValue(upload)!, cancel) };
             int code = await SubmitAndFollow(client, id, spec, pollInterval, p.GetValue(plain), p.GetValue(detach), remote: true, cancel);
             if (code == 0 && !p.GetValue(detach)) await result.SaveAsync(client, id, cancel);

@@ -12,9 +12,9 @@ namespace QstOrleans.Contracts.Wire;
 [GenerateSerializer, Immutable]
 public sealed record JobSpec
 {
-    /// <summary>The HF model directory, as the silos see it.</summary>
+    /// <summary>The HF model directory, as the silos see it, or a model in the cluster's store (<c>store:models/…</c>, <see cref="StoreUris"/>).</summary>
     [Id(0)] public required string ModelDirectory { get; init; }
-    /// <summary>The training data file, as the silos see it.</summary>
+    /// <summary>The training data file, as the silos see it, or a dataset in the cluster's store (<c>store:datasets/…</c>).</summary>
     [Id(1)] public required string DataFile { get; init; }
     /// <summary>Everything else the job needs. A new id (27): ids 2..26 were the flat fields of earlier versions.</summary>
     [Id(27)] public TrainingConfig Config { get; init; } = TrainingConfig.Defaults;

@@ -30,6 +30,7 @@ public static class SiloBuilderExtensions
         builder.Services.AddSingleton<CheckpointStores>();
         builder.Services.AddSingleton(new Inputs.InputGuard(options.Roots));
         builder.Services.AddSingleton<Inputs.StoredDatasets>();
+        builder.Services.AddSingleton<Inputs.StoredModels>();
         builder.Services.AddSingleton(_ => new Jobs.Planning.JobPlanner(new Jobs.Planning.JobPlanCache()));
         builder.AddStartupTask<ResumeJobsOnStartup>();
         builder.AddStartupTask<TempFolderSweep>();

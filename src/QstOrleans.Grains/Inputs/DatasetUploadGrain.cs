@@ -7,7 +7,10 @@ namespace QstOrleans.Grains.Inputs;
 /// One dataset upload (key = the client's upload id): the chunks go, in order and each checked against its SHA-256, into a
 /// silo-local temp file (<c>{temp}/qst-upload-*/</c>, swept at startup if a silo dies mid-upload); <see cref="Commit"/>
 /// checks the whole file's SHA-256 and hands it to <see cref="StoredDatasets.CommitAsync"/>. Any refusal drops what was
-/// received, so a bad or interrupted upload never becomes visible. The grain is not reentrant: chunks arrive one at a time.
+/// received, so a bad or aborted upload never becomes visible; an interrupted one can be continued by the same request (the
+/// client names the upload by its content, <see cref="IDatasetUploadGrain.KeyOf"/>). A file of a model upload
+/// (<see cref="DatasetUploadRequest.Model"/>) goes to <see cref="StoredModels.CommitAsync"/> instead. The grain is not
+/// reentrant: chunks arrive one at a time.
 /// </summary>
 public sealed class DatasetUploadGrain(StoredDatasets datasets, ILogger<DatasetUploadGrain> log) : Grain, IDatasetUploadGrain
 {
@@ -22,16 +25,20 @@ public sealed class DatasetUploadGrain(StoredDatasets datasets, ILogger<DatasetU
 
     public async Task<DatasetUploadStart> Begin(DatasetUploadRequest request)
     {
+        string location = await datasets.LocationAsync();
+        if (_request == request && _file is not null)   // the same upload again after an interruption: continue where it stopped
+        {
+            log.LogInformation("upload {Upload}: {Name} resumed at chunk {Index}, byte {Bytes} of {Size}", UploadId, request.Name, _nextIndex, _received, request.Size);
+            return new DatasetUploadStart(UriOf(request), AlreadyStored: false, location, _received, _nextIndex);
+        }
         Drop();
         if (StoreUris.SafeName(request.Name) != request.Name)
-            throw new ArgumentException($"upload '{UploadId}': dataset name '{request.Name}' must be one segment of [A-Za-z0-9._-] not starting with '.' (e.g. '{StoreUris.SafeName(request.Name)}')");
+            throw new ArgumentException($"upload '{UploadId}': file name '{request.Name}' must be one segment of [A-Za-z0-9._-] not starting with '.' (e.g. '{StoreUris.SafeName(request.Name)}')");
         if (!StoreUris.IsSha256(request.Sha256))
             throw new ArgumentException($"upload '{UploadId}' of '{request.Name}': the file's SHA-256 must be 64 lower-case hex digits, got '{request.Sha256}'");
-        if (request.Size < 0 || request.Size > datasets.Roots.MaxDataFileBytes)
-            throw new InputRefusedException("data file (--data)", request.Name,
-                $"is {request.Size} bytes, more than the silo's cap of {datasets.Roots.MaxDataFileBytes} (Qst:Roots:MaxDataFileBytes)");
-        string uri = StoreUris.ForDataset(request.Sha256, request.Name), location = await datasets.LocationAsync();
-        if (await datasets.LengthAsync(request.Sha256, request.Name) == request.Size)
+        CheckSize(request);
+        string uri = UriOf(request);
+        if (await StoredLength(request) == request.Size)
         {
             DeactivateOnIdle();
             return new DatasetUploadStart(uri, AlreadyStored: true, location);
@@ -71,7 +78,10 @@ public sealed class DatasetUploadGrain(StoredDatasets datasets, ILogger<DatasetU
         _file = null;
         try
         {
-            string uri = await datasets.CommitAsync(Path.Combine(_folder!, request.Name), request.Sha256, request.Name);
+            string file = Path.Combine(_folder!, request.Name);
+            string uri = request.Model is { } model
+                ? await datasets.Models.CommitAsync(file, model, request.Name)
+                : await datasets.CommitAsync(file, request.Sha256, request.Name);
             log.LogInformation("upload {Upload}: {Name} ({Bytes} bytes) committed as {Uri}", UploadId, request.Name, request.Size, uri);
             return uri;
         }
@@ -104,6 +114,52 @@ public sealed class DatasetUploadGrain(StoredDatasets datasets, ILogger<DatasetU
         using var stream = File.OpenRead(real);
         return StoreUris.Hex(SHA256.HashData(stream)) == sha256;
     }
+
+    public async Task<bool> SeesModel(string directory, string manifest)
+    {
+        DeactivateOnIdle();
+        return await Task.Run(() =>
+        {
+            try { datasets.Guard.CheckModelDirectory(directory); }
+            catch (ArgumentException) { return false; }   // outside the roots, missing, a bad entry
+            var real = RealPath.Of(directory);
+            var entries = ModelManifest.Parse(manifest, $"model (--model) '{directory}'");
+            var names = Directory.EnumerateFiles(real).Select(Path.GetFileName).Where(n => !n!.StartsWith('.')).ToHashSet(StringComparer.Ordinal);
+            if (!names.SetEquals(entries.Select(e => e.Name))) return false;
+            return entries.All(e =>
+            {
+                string path = Path.Combine(real, e.Name);
+                if (new FileInfo(path).Length != e.Size) return false;
+                using var stream = File.OpenRead(path);
+                return StoreUris.Hex(SHA256.HashData(stream)) == e.Sha256;
+            });
+        });
+    }
+
+    /// <summary>Datasets: the data cap. Model files: a JSON file under the model JSON cap, and the manifest is the model's id.</summary>
+    void CheckSize(DatasetUploadRequest request)
+    {
+        var roots = datasets.Roots;
+        if (request.Model is not { } model)
+        {
+            if (request.Size < 0 || request.Size > roots.MaxDataFileBytes)
+                throw new InputRefusedException("data file (--data)", request.Name,
+                    $"is {request.Size} bytes, more than the silo's cap of {roots.MaxDataFileBytes} (Qst:Roots:MaxDataFileBytes)");
+            return;
+        }
+        if (!StoreUris.IsSha256(model))
+            throw new ArgumentException($"upload '{UploadId}' of '{request.Name}': the model id must be its manifest's SHA-256 (64 lower-case hex digits), got '{model}'");
+        if (request.Name == ModelManifest.FileName && request.Sha256 != model)
+            throw new ArgumentException($"upload '{UploadId}': the manifest's SHA-256 {Short(request.Sha256)}… is not the model id {Short(model)}…");
+        if (request.Size < 0 || (request.Name.EndsWith(".json", StringComparison.OrdinalIgnoreCase) && request.Size > roots.MaxModelJsonBytes))
+            throw new InputRefusedException("model (--model)", request.Name, $"is {request.Size} bytes, more than the silo's cap of {roots.MaxModelJsonBytes} for JSON files (Qst:Roots:MaxModelJsonBytes)");
+    }
+
+    static string UriOf(DatasetUploadRequest request) =>
+        request.Model is { } model ? StoreUris.ForModel(model) : StoreUris.ForDataset(request.Sha256, request.Name);
+
+    Task<long?> StoredLength(DatasetUploadRequest request) =>
+        request.Model is { } model ? datasets.Models.LengthAsync(model, request.Name) : datasets.LengthAsync(request.Sha256, request.Name);
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
     {

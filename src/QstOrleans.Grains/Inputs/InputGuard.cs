@@ -19,8 +19,8 @@ public sealed class InputGuard(InputRoots roots)
     /// <exception cref="InputRefusedException">The first rule the spec's paths break.</exception>
     public void Check(JobSpec spec)
     {
-        CheckModelDirectory(spec.ModelDirectory);
-        // A store URI names the cluster's own blob, not a silo path: StoredDatasets checks its copy (CheckFetchedDataFile).
+        // A store URI names the cluster's own blobs, not a silo path: StoredDatasets / StoredModels check their copies.
+        if (!StoreUris.IsStoreUri(spec.ModelDirectory)) CheckModelDirectory(spec.ModelDirectory);
         if (!StoreUris.IsStoreUri(spec.DataFile)) CheckDataFile(spec.DataFile);
     }
 

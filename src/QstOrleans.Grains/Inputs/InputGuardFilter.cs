@@ -22,7 +22,7 @@ internal sealed class InputGuardFilter(InputGuard guard) : IIncomingGrainCallFil
                 SideSpec side => side.Job.ModelDirectory,
                 _ => null,
             };
-            if (model is null) continue;
+            if (model is null || StoreUris.IsStoreUri(model)) continue;   // the cluster's own store: StoredModels verifies its copy
             try { await Task.Run(() => guard.CheckModelDirectory(model)); }
             catch (InputRefusedException e) { throw ErrorBoundaryFilter.Translate(e); }   // crosses silos whatever the filter order
         }

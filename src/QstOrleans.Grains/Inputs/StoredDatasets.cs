@@ -12,7 +12,7 @@ namespace QstOrleans.Grains.Inputs;
 /// into a local cache file keyed by the hash (<see cref="LocalizeAsync"/>), which the usual loaders and token cache read.
 /// A silo-wide singleton.
 /// </summary>
-public sealed class StoredDatasets(CheckpointStores stores, InputGuard guard, ILogger<StoredDatasets> log)
+public sealed class StoredDatasets(CheckpointStores stores, InputGuard guard, StoredModels models, ILogger<StoredDatasets> log)
 {
     /// <summary>Where this silo keeps its copies: <c>{temp}/qst-datasets/{sha256}/{name}</c>. Never swept while in use: the
     /// temp sweep takes only <c>qst-side-*</c>, <c>qst-restore-*</c> and <c>qst-upload-*</c>; a copy removed by hand is fetched again.</summary>
@@ -28,6 +28,7 @@ public sealed class StoredDatasets(CheckpointStores stores, InputGuard guard, IL
     public async Task<string> LocationAsync() => (await stores.Blobs()).Location;
 
     /// <summary>The stored dataset's length, or null when the store has no blob of that hash and name.</summary>
+    /// <remarks>(Models: <see cref="StoredModels.LengthAsync"/>.)</remarks>
     public async Task<long?> LengthAsync(string sha256, string name)
     {
         string blob = StoreUris.BlobOf(sha256, name);
@@ -60,14 +61,19 @@ public sealed class StoredDatasets(CheckpointStores stores, InputGuard guard, IL
         return StoreUris.ForDataset(sha256, name);
     }
 
+    /// <summary>The stored models (<c>store:models/…</c>).</summary>
+    public StoredModels Models => models;
+
     /// <summary>
-    /// <paramref name="spec"/> itself when its data file is a path; else the same spec naming this silo's copy of the stored
-    /// dataset, fetched on first use (SHA-256 checked, written beside its final name and renamed) and checked against the data
-    /// caps like a client's file (<see cref="InputGuard.CheckFetchedDataFile"/>). Blocking I/O runs on the thread pool.
+    /// <paramref name="spec"/> itself when its data file and model are paths; else the same spec naming this silo's copies: a stored
+    /// dataset is fetched on first use (SHA-256 checked, written beside its final name and renamed) and checked against the data
+    /// caps like a client's file (<see cref="InputGuard.CheckFetchedDataFile"/>); a stored model see <see cref="StoredModels.LocalizeAsync"/>.
+    /// Blocking I/O runs on the thread pool.
     /// </summary>
-    /// <exception cref="ArgumentException">A malformed URI, or a dataset the store does not hold (naming the URI and the store).</exception>
+    /// <exception cref="ArgumentException">A malformed URI, or a dataset or model the store does not hold (naming the URI and the store).</exception>
     public async Task<JobSpec> LocalizeAsync(JobSpec spec)
     {
+        spec = spec with { ModelDirectory = await models.LocalizeAsync(spec.ModelDirectory) };
         if (!StoreUris.IsStoreUri(spec.DataFile)) return spec;
         string uri = spec.DataFile;
         var (sha256, name) = StoreUris.ParseDataset(uri);

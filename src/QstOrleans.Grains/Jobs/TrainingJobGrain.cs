@@ -37,10 +37,10 @@ public sealed partial class TrainingJobGrain(
     public override async Task OnActivateAsync(CancellationToken token)
     {
         if (Record.State == JobState.Paused) Gate.Close();
-        var losses = await JobStateWriter.OpenHistoryAsync(ServiceProvider.GetRequiredKeyedService<IGrainStorage>(QstProviders.State),
+        var (losses, metrics) = await JobStateWriter.OpenHistoryAsync(ServiceProvider.GetRequiredKeyedService<IGrainStorage>(QstProviders.State),
             GrainContext.GrainId, Record);
-        _progress = new JobProgressTracker(losses, Record);
-        _writer = new JobStateWriter(state, losses, log, JobId);
+        _progress = new JobProgressTracker(losses, Record, metrics);
+        _writer = new JobStateWriter(state, losses, log, JobId, metrics);
         _recovery = new TrainingJobRecovery(this, new RecoverySupervisor(RecoveryPolicy.From(silo)));
         this.RegisterGrainTimer(_recovery.Watch, new GrainTimerCreationOptions
         {

@@ -40,13 +40,16 @@ public sealed class SideTrainerCore : IDisposable
     /// <summary>The checkpoint part holding the step losses (raw little-endian float32, one per step).</summary>
     public const string LossesFile = "losses.f32";
 
-    public SideTrainerCore(SideSpec spec)
+    /// <param name="spec">The side trainer's spec.</param>
+    /// <param name="modelDirectory">Where this silo reads the model (its copy of a <c>store:models/…</c> URI); null = the spec's path.</param>
+    public SideTrainerCore(SideSpec spec, string? modelDirectory = null)
     {
         var job = spec.Job;
-        var config = ModelConfig.Load(job.ModelDirectory);
+        string model = modelDirectory ?? job.ModelDirectory;
+        var config = ModelConfig.Load(model);
         var backbone = SpecMapping.Backbone(job);
         _side = new QstSideNetwork(config, SpecMapping.Qst(job).Validate(config), backbone.Compute, job.Seed);
-        _head = BackboneLoader.LoadLmHead(job.ModelDirectory, config, backbone);
+        _head = BackboneLoader.LoadLmHead(model, config, backbone);
         _stepper = new OptimizerStepper(_side.parameters().Where(p => p.requires_grad).ToList(), SpecMapping.Optimizer(job),
             job.GradientAccumulation, spec.TotalSteps);
         _step = new SideMicroStep(_side, _head, new TrainingStep(_stepper));

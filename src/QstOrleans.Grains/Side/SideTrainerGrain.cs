@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Grains.Side.Evaluation;
@@ -37,8 +38,9 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
         }
         var store = await stores.ForJob(JobId);
         await StoreContinuity.EnsureHoldsExpected(spec, store, silo.SiloName);
-        var sets = await Task.Run(() => SideEvaluation.Load(spec.Job));   // before the core: a bad file fails first
-        var (core, position) = await Task.Run(() => Build(spec, store));
+        var local = await ServiceProvider.GetRequiredService<Inputs.StoredDatasets>().LocalizeAsync(spec.Job);   // store: URIs → this silo's copies
+        var sets = await Task.Run(() => SideEvaluation.Load(local));   // before the core: a bad file fails first
+        var (core, position) = await Task.Run(() => Build(spec, local.ModelDirectory, store));
         StageAdapterLink? link = null;
         if (core.IsLean)
         {
@@ -62,9 +64,9 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
     }
 
     /// <summary>Builds the core and restores the latest valid checkpoint (off the grain scheduler: it is heavy).</summary>
-    static async Task<(SideTrainerCore, SidePosition)> Build(SideSpec spec, CheckpointStore store)
+    static async Task<(SideTrainerCore, SidePosition)> Build(SideSpec spec, string modelDirectory, CheckpointStore store)
     {
-        var core = new SideTrainerCore(spec);
+        var core = new SideTrainerCore(spec, modelDirectory);
         string folder = Path.Combine(Path.GetTempPath(), $"qst-restore-{Guid.NewGuid():N}");
         try
         {

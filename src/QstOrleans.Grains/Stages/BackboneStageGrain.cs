@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using QstOrleans.Grains.Hosting;
 using QstOrleans.Grains.Placement;
@@ -57,10 +58,11 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         // TorchSharp's CUDA libraries refuses such a slot here, naming it, and the job fails with that reason).
         var device = QstOrleans.Model.Devices.ComputeDevice.Parse(key.SlotId[(key.SlotId.LastIndexOf('/') + 1)..], $"device slot {key.SlotId}");
         _device = device;
+        string model = await ServiceProvider.GetRequiredService<Inputs.StoredModels>().LocalizeAsync(spec.ModelDirectory);   // store: URI → this silo's copy
         _stage = await Task.Run(() =>
         {
-            var config = ModelConfig.Load(spec.ModelDirectory);
-            return BackboneLoader.LoadStage(spec.ModelDirectory, config, spec.First, spec.End,
+            var config = ModelConfig.Load(model);
+            return BackboneLoader.LoadStage(model, config, spec.First, spec.End,
                 SpecMapping.Backbone(spec.BackboneFormat, spec.DoubleQuant, spec.Dtype) with { Device = device });
         });
         _spec = spec;

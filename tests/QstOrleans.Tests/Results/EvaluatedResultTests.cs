@@ -3,6 +3,7 @@ using QstOrleans.Cli.ModelTools;
 using QstOrleans.Client;
 using QstOrleans.Data.Datasets;
 using QstOrleans.Model.Checkpoints;
+using QstOrleans.Model.Training;
 using QstOrleans.Tests.Distributed;
 using QstOrleans.Tests.Evaluation;
 
@@ -44,6 +45,8 @@ public sealed class EvaluatedResultTests : IDisposable
         Assert.Equal("lean", spec.Taps);
 
         JobProgress finished;
+        List<StepReport> reference;
+        List<JobStepCompleted> events;
         var first = QstTestSilo.Build(2, _dir.Path, durableState: true, serviceId: "evaluated-result-tests");
         try
         {
@@ -53,7 +56,7 @@ public sealed class EvaluatedResultTests : IDisposable
             finished = await JobWait.UntilFinished(job, TimeSpan.FromMinutes(3));
             Assert.True(finished.State == JobState.Completed, $"{finished.State}: {finished.Message}");
 
-            var reference = ClusterEvaluationReference.TrainLocal(spec, _dir["local"]);
+            reference = ClusterEvaluationReference.TrainLocal(spec, _dir["local"]).ToList();
             var unevaluated = ClusterEvaluationReference.TrainLocal(spec with { ValidationFile = null, MmluFile = null,
                 Config = spec.Config with { Evaluation = new() } }, null);
             Assert.All(unevaluated, r => Assert.Null(r.Evaluation));
@@ -61,7 +64,7 @@ public sealed class EvaluatedResultTests : IDisposable
             Assert.Equal(reference.Select(r => r.Loss), finished.Losses);
             Assert.Equal([2, 4], reference.Where(r => r.Evaluation is not null).Select(r => r.Step));
 
-            var events = await ClusterEvaluationReference.StepEvents(new QstClient(first.Client), JobId);
+            events = await ClusterEvaluationReference.StepEvents(new QstClient(first.Client), JobId);
             ClusterEvaluationReference.AssertSameMetrics(reference, events);
             Assert.Equal(events[^1].Evaluation, finished.Evaluation);
         }
@@ -77,7 +80,14 @@ public sealed class EvaluatedResultTests : IDisposable
         try
         {
             var client = new QstClient(second.Client);
-            Assert.Equal(JobState.Completed, (await client.StatusAsync(JobId)).State);
+            var restarted = await client.StatusAsync(JobId);
+            Assert.Equal(JobState.Completed, restarted.State);
+            // The per-step metrics were stored with the losses: after the restart the event stream still carries every step's
+            // grad norm, lr, epoch and evaluation, equal to train-local's and to what the first cluster pushed.
+            var replayed = await ClusterEvaluationReference.StepEvents(client, JobId);
+            ClusterEvaluationReference.AssertSameMetrics(reference, replayed);
+            Assert.Equal(events.Select(e => (e.Step, e.Epoch, e.LearningRate, e.Loss)), replayed.Select(e => (e.Step, e.Epoch, e.LearningRate, e.Loss)));
+            Assert.Equal(final, restarted.Evaluation);
             await client.DownloadResultAsync(JobId, _dir["downloaded"], chunkBytes: 16 << 10);
             foreach (var name in new[] { SideNetworkExport.WeightsFile, SideNetworkExport.ConfigFile })
                 Assert.True(File.ReadAllBytes(Path.Combine(_dir["local"], name)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(_dir["downloaded"], name))),

@@ -10,12 +10,12 @@ namespace QstOrleans.Grains.Jobs.Progress;
 /// <see cref="JobEventHub"/> that pushes its steps and state changes to watching clients.
 /// </summary>
 /// <remarks>Threading: not thread-safe; the job grain calls it from its turns only.</remarks>
-internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated)
+internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated, StepMetricsHistory? metrics = null)
 {
     readonly Stopwatch _clock = Stopwatch.StartNew();
     long _tokensOfEndedRuns;
-    /// <summary>Grad norm and evaluation of the steps this activation saw (in memory: history replayed after a restart has none).</summary>
-    readonly StepMetricsHistory _metrics = new();
+    /// <summary>Grad norm, lr, epoch and evaluation of each step (persisted beside the losses: see <see cref="StepMetricsHistory"/>).</summary>
+    readonly StepMetricsHistory _metrics = metrics ?? new();
 
     public LossHistory Losses => losses;
     public JobEventHub Events { get; } = new(activated);
@@ -35,15 +35,16 @@ internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated
         if (stepCompleted)
         {
             losses.Set(step, loss);
-            _metrics.Set(step, metrics);
             Epoch = (int)(sequence / run.Plan.MicroBatchesPerEpoch);
+            _metrics.Set(step, metrics, run.Plan.LrSchedule.At(step - 1), Epoch);
             Events.StepCompleted(new JobStepCompleted(step, run.Plan.TotalSteps, Epoch, loss, run.Plan.LrSchedule.At(step - 1), _metrics.GradNorm(step),
                 metrics?.Evaluation?.ValidationLoss, TokensPerSecond(run), metrics?.Evaluation));
         }
         if (job.State == JobState.Paused) Events.Observe(job, run.Feeder.InFlight);
     }
 
-    /// <summary>The steps after <paramref name="afterStep"/> as events, from the loss history (lr and epoch need the plan).</summary>
+    /// <summary>The steps after <paramref name="afterStep"/> as events, from the loss and metrics histories (lr and epoch from the
+    /// plan when the activation has one, else as stored with the step).</summary>
     public IEnumerable<JobStepCompleted> History(int afterStep, JobRecord job, JobPlan? plan)
     {
         var after = losses.Read(afterStep + 1);
@@ -52,8 +53,8 @@ internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated
             int step = afterStep + 1 + i;
             if (float.IsNaN(after[i])) continue;   // unknown (dropped before a checkpoint, recomputed later)
             yield return new JobStepCompleted(step, job.TotalSteps,
-                plan is null ? null : (int)(((long)step * plan.Spec.GradientAccumulation - 1) / Math.Max(1, plan.MicroBatchesPerEpoch)),
-                after[i], plan?.LrSchedule.At(step - 1) ?? double.NaN, _metrics.GradNorm(step), _metrics.Evaluation(step)?.ValidationLoss, 0,
+                plan is null ? _metrics.Epoch(step) : (int)(((long)step * plan.Spec.GradientAccumulation - 1) / Math.Max(1, plan.MicroBatchesPerEpoch)),
+                after[i], plan?.LrSchedule.At(step - 1) ?? _metrics.LearningRate(step) ?? double.NaN, _metrics.GradNorm(step), _metrics.Evaluation(step)?.ValidationLoss, 0,
                 _metrics.Evaluation(step));
         }
     }
