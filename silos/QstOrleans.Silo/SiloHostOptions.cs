@@ -146,6 +146,7 @@ public static partial class SiloConfiguration
         host.FailureDetection.Validate(Section);
         silo.Roots.Validate($"{Section}:Roots");
         if (!string.IsNullOrWhiteSpace(silo.Auth.TokensFile)) QstOrleans.Grains.Security.TokensFile.Load(silo.Auth.TokensFile, $"{Section}:Auth:TokensFile");
+        if (!string.IsNullOrWhiteSpace(silo.Auth.ClusterKeyFile)) QstOrleans.Grains.Security.ClusterKey.Load(silo.Auth.ClusterKeyFile, $"{Section}:Auth:ClusterKeyFile");
         CheckHttp(host);
         host = host with { Clustering = clustering };
         if (clustering == "redis")

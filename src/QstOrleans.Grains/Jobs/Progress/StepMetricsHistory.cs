@@ -11,6 +11,7 @@ internal sealed class StepMetricsHistory
 {
     readonly Dictionary<int, double> _gradNorms = new();
     readonly SortedDictionary<int, JobEvaluation> _evaluations = new();
+    readonly Dictionary<int, string> _skipped = new();
 
     /// <summary>The evaluation of the highest step evaluated so far; null before the first.</summary>
     public JobEvaluation? Latest { get; private set; }
@@ -19,6 +20,7 @@ internal sealed class StepMetricsHistory
     {
         if (metrics is null) return;
         if (!double.IsNaN(metrics.GradNorm)) _gradNorms[step] = metrics.GradNorm;
+        if (metrics.Skipped is { } why) _skipped[step] = why; else _skipped.Remove(step);
         if (metrics.Evaluation is not { } evaluation) return;
         _evaluations[step] = evaluation;
         if (Latest is null || evaluation.Step >= Latest.Step) Latest = evaluation;
@@ -29,4 +31,7 @@ internal sealed class StepMetricsHistory
 
     /// <summary>The evaluation of <paramref name="step"/>; null when it was not evaluated (or not reported to this activation).</summary>
     public JobEvaluation? Evaluation(int step) => _evaluations.GetValueOrDefault(step);
+
+    /// <summary>Why <paramref name="step"/> applied no update (<see cref="StepMetrics.Skipped"/>); null when it was applied or not reported.</summary>
+    public string? Skipped(int step) => _skipped.GetValueOrDefault(step);
 }
