@@ -59,7 +59,7 @@ builder.UseOrleans(silo =>
     silo.Configure<SiloOptions>(s => s.SiloName = siloOptions.SiloName);
     if (hostOptions.Clustering == "redis")
     {
-        silo.UseRedisClustering(hostOptions.Redis!);
+        silo.UseRedisClustering(o => o.ConfigurationOptions = SiloRedis.Options(hostOptions));
         silo.ConfigureEndpoints(IPAddress.Parse(hostOptions.AdvertisedAddress!), hostOptions.SiloPort, hostOptions.GatewayPort,
             hostOptions.ListenOnAnyHostAddress);
     }
