@@ -14,7 +14,9 @@
 #             certificate "client" included; 0: plain TCP)
 #        AUTH (1: silos require client tokens: $RUN_DIR/tokens with a user "admin" made by deploy/add-user.sh, its token
 #              in $RUN_DIR/admin.token (mode 0600; give clients QST_TOKEN); 0: any client may submit and control jobs)
-# TLS + tokens (the default) is the secured setup: TLS keeps tokens off the wire in clear.
+#        CLUSTER_KEY (1: $RUN_DIR/cluster.key, a random secret every silo stamps on its own grain calls, so clients cannot
+#              call the pipeline's internal methods whatever they name themselves; 0: silos trust client ids)
+# TLS + tokens + cluster key (the default) is the secured setup: TLS keeps tokens and the key off the wire in clear.
 # Grain state and reminders go to the same Redis (the silo's defaults with Redis clustering). This Redis keeps
 # nothing on disk (--save ''): the cluster survives silo crashes, not a restart of Redis itself.
 set -euo pipefail
@@ -32,6 +34,7 @@ http_base=${HTTP_PORT_BASE:-8080}
 configuration=${CONFIGURATION:-Release}
 tls=${TLS:-1}
 auth=${AUTH:-1}
+cluster_key=${CLUSTER_KEY:-1}
 
 command -v redis-server >/dev/null || {
   echo "redis-server is not installed: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server" >&2; exit 1; }
@@ -54,6 +57,11 @@ if [ "$auth" = 1 ]; then
   echo "client tokens: $run_dir/tokens (add users with deploy/add-user.sh $run_dir/tokens NAME; AUTH=0 for none)"
 fi
 
+if [ "$cluster_key" = 1 ]; then
+  [ -f "$run_dir/cluster.key" ] || (umask 077; openssl rand -hex 32 > "$run_dir/cluster.key")
+  echo "cluster key: $run_dir/cluster.key (silos only; CLUSTER_KEY=0 for none)"
+fi
+
 echo "building the silo ($configuration)..."
 dotnet build silos/QstOrleans.Silo -c "$configuration" -v quiet -nologo >/dev/null
 silo_dll=silos/QstOrleans.Silo/bin/$configuration/net10.0/QstOrleans.Silo.dll
@@ -73,6 +81,7 @@ for i in $(seq 0 $((silos - 1))); do
     args+=(--Qst:Tls:Certificate "$run_dir/tls/$name.pem" --Qst:Tls:Key "$run_dir/tls/$name.key" --Qst:Tls:Ca "$run_dir/tls/ca.pem")
   fi
   [ "$auth" = 1 ] && args+=(--Qst:Auth:TokensFile "$run_dir/tokens")
+  [ "$cluster_key" = 1 ] && args+=(--Qst:Auth:ClusterKeyFile "$run_dir/cluster.key")
   for s in $(seq 0 $((slots - 1))); do
     # CPU silos each number their slots from 0; CUDA silos on one host take distinct GPUs.
     if [ "$device" = cuda ]; then index=$((i * slots + s)); else index=$s; fi

@@ -59,7 +59,7 @@ builder.UseOrleans(silo =>
     silo.Configure<SiloOptions>(s => s.SiloName = siloOptions.SiloName);
     if (hostOptions.Clustering == "redis")
     {
-        silo.UseRedisClustering(hostOptions.Redis!);
+        silo.UseRedisClustering(o => o.ConfigurationOptions = SiloRedis.Options(hostOptions));
         silo.ConfigureEndpoints(IPAddress.Parse(hostOptions.AdvertisedAddress!), hostOptions.SiloPort, hostOptions.GatewayPort,
             hostOptions.ListenOnAnyHostAddress);
     }
@@ -77,6 +77,9 @@ builder.UseOrleans(silo =>
 
 using var host = builder.Build();
 var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("QstOrleans.Silo");
+if (hostOptions.Clustering == "redis" && string.IsNullOrWhiteSpace(siloOptions.Auth.ClusterKeyFile))
+    log.LogWarning("Qst:Auth:ClusterKeyFile is not set: the silos tell their own calls by the caller's client id, which a client can imitate; " +
+        "give every silo the same key file (deploy/cluster-up.sh makes one)");
 if (hostOptions.Clustering == "redis")
 {
     // Before joining: a live silo with this name or endpoint is a configuration error, not a restart.

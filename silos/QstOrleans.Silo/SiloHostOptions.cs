@@ -52,6 +52,9 @@ public sealed record SiloHostOptions
     public QstOrleans.Contracts.Security.TlsFiles Tls { get; init; } = new();
     /// <summary>The Orleans Dashboard's web UI (<c>Qst:Dashboard:*</c>); off unless a port is set.</summary>
     public Http.SiloDashboardOptions Dashboard { get; init; } = new();
+    /// <summary>Redis over TLS (<c>ssl=true</c> in <see cref="Redis"/>) with a private CA: that CA's certificate (PEM,
+    /// <c>Qst:RedisCaFile</c>); the Redis server's certificate must chain to it. Unset: the machine's trusted CAs.</summary>
+    public string? RedisCaFile { get; init; }
 }
 
 /// <summary>
@@ -146,6 +149,8 @@ public static partial class SiloConfiguration
         host.FailureDetection.Validate(Section);
         silo.Roots.Validate($"{Section}:Roots");
         if (!string.IsNullOrWhiteSpace(silo.Auth.TokensFile)) QstOrleans.Grains.Security.TokensFile.Load(silo.Auth.TokensFile, $"{Section}:Auth:TokensFile");
+        if (!string.IsNullOrWhiteSpace(host.RedisCaFile)) QstOrleans.Contracts.Security.RedisCa.Load(host.RedisCaFile, SiloRedis.CaSetting, host.Redis ?? "", $"{Section}:Redis");
+        if (!string.IsNullOrWhiteSpace(silo.Auth.ClusterKeyFile)) QstOrleans.Grains.Security.ClusterKey.Load(silo.Auth.ClusterKeyFile, $"{Section}:Auth:ClusterKeyFile");
         CheckHttp(host);
         host = host with { Clustering = clustering };
         if (clustering == "redis")

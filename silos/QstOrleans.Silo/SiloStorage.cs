@@ -23,7 +23,7 @@ public static class SiloStorage
         switch (state.Provider)
         {
             case "redis":
-                silo.AddRedisGrainStorage(QstProviders.State, o => o.ConfigurationOptions = ConfigurationOptions.Parse(host.Redis!));
+                silo.AddRedisGrainStorage(QstProviders.State, o => o.ConfigurationOptions = SiloRedis.Options(host));
                 break;
             // Orleans' own providers (Microsoft.Orleans.Persistence.AzureStorage): they create the table or container at start.
             case "azure-table":
@@ -57,7 +57,7 @@ public static class SiloStorage
                 break;
         }
         if (host.Reminders == "redis")
-            silo.UseRedisReminderService(o => o.ConfigurationOptions = ConfigurationOptions.Parse(host.Redis!));
+            silo.UseRedisReminderService(o => o.ConfigurationOptions = SiloRedis.Options(host));
         else
             silo.UseInMemoryReminderService();
         return silo;

@@ -18,7 +18,7 @@ public static class StartupChecks
     public static async Task CheckRedisAsync(SiloHostOptions host, TimeSpan timeout)
     {
         if (host.Redis is not null && (host.Clustering == "redis" || host.State.Provider == "redis" || host.Reminders == "redis"))
-            await CheckRedis($"{SiloConfiguration.Section}:Redis", host.Redis, timeout);
+            await CheckRedis($"{SiloConfiguration.Section}:Redis", host, timeout);
     }
 
     /// <summary>
@@ -95,9 +95,10 @@ public static class StartupChecks
         }
     }
 
-    static async Task CheckRedis(string key, string connection, TimeSpan timeout)
+    static async Task CheckRedis(string key, SiloHostOptions host, TimeSpan timeout)
     {
-        var options = ConfigurationOptions.Parse(connection);
+        string connection = host.Redis!;
+        var options = SiloRedis.Options(host, out var ca);
         options.AbortOnConnectFail = true;
         options.ConnectRetry = 1;
         options.ConnectTimeout = (int)timeout.TotalMilliseconds;
@@ -105,6 +106,11 @@ public static class StartupChecks
         {
             await using var redis = await ConnectionMultiplexer.ConnectAsync(options);
             await redis.GetDatabase().PingAsync();
+        }
+        catch (Exception) when (ca?.Rejection is not null)
+        {
+            // Before the password case: StackExchange.Redis reports a refused certificate as an "AuthenticationFailure" too.
+            throw new SiloStartupException(ca!.RejectionMessage(QstOrleans.Contracts.Security.RedisSecrets.Redact(connection)));
         }
         catch (Exception e) when (QstOrleans.Contracts.Security.RedisSecrets.IsAuthenticationFailure(e))
         {

@@ -20,7 +20,7 @@ internal static class ClusterProbe
 
     static async Task CheckRedisAsync(string redis, QstClientOptions options, CancellationToken cancel)
     {
-        var config = ConfigurationOptions.Parse(redis);
+        var config = ClientRedis.Options(redis, options, out var ca);
         config.AbortOnConnectFail = true;
         config.ConnectRetry = 1;
         config.ConnectTimeout = (int)Math.Min(ProbeTimeout.TotalMilliseconds, options.ConnectTimeout.TotalMilliseconds);
@@ -28,6 +28,11 @@ internal static class ClusterProbe
         try
         {
             connection = await ConnectionMultiplexer.ConnectAsync(config).WaitAsync(cancel);
+        }
+        catch (RedisConnectionException e) when (ca?.Rejection is not null)
+        {
+            // Before the password case: StackExchange.Redis reports a refused certificate as an "AuthenticationFailure" too.
+            throw new QstConnectionException(ConnectionProblem.ClusteringStoreUnreachable, ca!.RejectionMessage(RedisSecrets.Redact(redis)), e);
         }
         catch (RedisConnectionException e) when (RedisSecrets.IsAuthenticationFailure(e))
         {

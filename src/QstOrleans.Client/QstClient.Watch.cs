@@ -93,7 +93,7 @@ public sealed partial class QstClient
                     {
                         Step = step.Step, Epoch = step.Epoch ?? progress.Epoch, Loss = step.Loss,
                         TokensPerSecond = step.TokensPerSecond > 0 ? step.TokensPerSecond : progress.TokensPerSecond,
-                        GradNorm = step.GradNorm, Evaluation = step.Evaluation ?? progress.Evaluation,
+                        GradNorm = step.GradNorm, Evaluation = step.Evaluation ?? progress.Evaluation, StepSkipped = step.Skipped,
                     };
                     break;
                 case JobStateChanged or JobRecovered:

@@ -27,6 +27,9 @@ public sealed record QstClientOptions
     /// by the gateway silo, never stored there. Use it with <see cref="Tls"/> so it never crosses the network in clear.
     /// A cluster that refuses it throws <see cref="QstOrleans.Contracts.Security.QstAccessDeniedException"/>.</summary>
     public string? Token { get; init; }
+    /// <summary>For a Redis over TLS (<c>ssl=true</c> in <see cref="RedisConnectionString"/>) whose certificate a private CA signed:
+    /// that CA's certificate (PEM; <c>--redis-ca</c>, <c>QST_REDIS_CA</c>), the only one trusted for the Redis server.</summary>
+    public string? RedisCaFile { get; init; }
 
     /// <summary>The silos' default cluster id.</summary>
     public const string DefaultClusterId = "qst";
@@ -50,6 +53,8 @@ public sealed record QstClientOptions
             throw new ArgumentException("--token (QST_TOKEN): the token must be non-empty and contain no spaces");
         // Bad TLS files are bad input: say so before any connection is tried (which would only time out).
         if (Tls is { IsSet: true } tls) QstOrleans.Contracts.Security.ClusterCertificates.Load(tls, TlsOptionNames).Dispose();
+        if (!string.IsNullOrWhiteSpace(RedisCaFile))
+            QstOrleans.Contracts.Security.RedisCa.Load(RedisCaFile, "--redis-ca", redis ? RedisConnectionString! : throw new ArgumentException("--redis-ca: only with --redis"), "--redis");
     }
 
     // The record's ToString, without secrets: options end up in logs and exception messages.

@@ -40,7 +40,7 @@ public static class QstClientServiceCollectionExtensions
         options.Validate();
         if (options.RedisConnectionString is { } redis)
         {
-            client.UseRedisClustering(redis);
+            client.UseRedisClustering(o => o.ConfigurationOptions = ClientRedis.Options(redis, options, out _));
             client.Configure<ClusterOptions>(c => (c.ClusterId, c.ServiceId) = (options.ClusterId, options.ServiceId));
         }
         else

@@ -55,7 +55,7 @@ public sealed class SiloReadiness(IServiceProvider services, SiloHostOptions hos
         await _redisGate.WaitAsync(cancel);
         try
         {
-            _redis ??= await ConnectionMultiplexer.ConnectAsync(Options(host.Redis!));
+            _redis ??= await ConnectionMultiplexer.ConnectAsync(Options(host));
         }
         finally
         {
@@ -65,9 +65,9 @@ public sealed class SiloReadiness(IServiceProvider services, SiloHostOptions hos
         return $"{host.Redis} answered in {latency.TotalMilliseconds:F1} ms";
     }
 
-    static ConfigurationOptions Options(string connection)
+    static ConfigurationOptions Options(SiloHostOptions host)
     {
-        var options = ConfigurationOptions.Parse(connection);
+        var options = SiloRedis.Options(host);
         options.AbortOnConnectFail = false;   // keep reconnecting in the background; a ping fails while it is down
         options.ConnectTimeout = options.SyncTimeout = options.AsyncTimeout = (int)CheckTimeout.TotalMilliseconds;
         return options;

@@ -21,6 +21,7 @@ internal sealed class ClusterConnection
     public Option<string?> TlsCertificate { get; } = new("--tls-cert") { Description = "This client's certificate (PEM) for a TLS cluster, signed by the cluster CA; env QST_TLS_CERT" };
     public Option<string?> TlsKey { get; } = new("--tls-key") { Description = "Its private key (PEM); env QST_TLS_KEY" };
     public Option<string?> TlsCa { get; } = new("--tls-ca") { Description = "The cluster CA's certificate (PEM); env QST_TLS_CA" };
+    public Option<string?> RedisCa { get; } = new("--redis-ca") { Description = "The CA certificate (PEM) that signed the Redis server's certificate, for --redis with ssl=true and a private CA; env QST_REDIS_CA" };
     public Option<string?> Token { get; } = new("--token") { Description = "This user's token when the silos require one (Qst:Auth:TokensFile); prefer env QST_TOKEN (a command line is visible to other users)" };
 
     public void AddTo(Command command)
@@ -33,6 +34,7 @@ internal sealed class ClusterConnection
         command.Options.Add(TlsKey);
         command.Options.Add(TlsCa);
         command.Options.Add(Token);
+        command.Options.Add(RedisCa);
     }
 
     /// <summary>The client options the command line (or the environment) describes; null when no cluster is configured.</summary>
@@ -60,6 +62,7 @@ internal sealed class ClusterConnection
         };
         if (tls.IsSet) options = options with { Tls = tls };
         if ((p.GetValue(Token) ?? Environment.GetEnvironmentVariable("QST_TOKEN")) is { Length: > 0 } token) options = options with { Token = token };
+        if ((p.GetValue(RedisCa) ?? NonEmpty(Environment.GetEnvironmentVariable("QST_REDIS_CA"))) is { } redisCa) options = options with { RedisCaFile = redisCa };
         options.Validate();
         return options;
     }

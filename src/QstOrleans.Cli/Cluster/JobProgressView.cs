@@ -36,7 +36,8 @@ internal static class JobProgressView
             {
                 float loss = step - 1 < progress.Losses.Count ? progress.Losses[step - 1] : progress.Loss;
                 // The grad norm is known for the snapshot's own step only; an evaluation line names its step.
-                Console.WriteLine(StepLine(progress with { Step = step, Loss = loss, GradNorm = step == progress.Step ? progress.GradNorm : null }));
+                bool own = step == progress.Step;
+                Console.WriteLine(StepLine(progress with { Step = step, Loss = loss, GradNorm = own ? progress.GradNorm : null, StepSkipped = own ? progress.StepSkipped : null }));
             }
             // A job that did not complete has its message printed once, as the command's error line.
             bool failed = progress.State is JobState.Failed or JobState.Cancelled;
@@ -66,13 +67,18 @@ internal static class JobProgressView
                     string state = progress.State == JobState.Running ? "" : $"{progress.State.ToString().ToLowerInvariant()} ";
                     task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                         $"{state}epoch {progress.Epoch} step {progress.Step}/{progress.TotalSteps} loss {Format(progress.Loss, "F4")} {progress.TokensPerSecond:F0} tok/s"));
+                    if (progress.StepSkipped is not null) AnsiConsole.WriteLine(SkippedLine(progress));
                     if (progress.IsFinished) task.StopTask();
                 }
             });
         return last;
     }
 
-    public static string StepLine(JobProgress p) => string.Create(CultureInfo.InvariantCulture,
+    /// <summary>"step N skipped: non-finite gradient (…)" for a step <c>optimizer.non_finite = skip</c> did not apply.</summary>
+    public static string SkippedLine(JobProgress p) =>
+        $"step {p.Step} skipped: {p.StepSkipped} (optimizer.non_finite = skip: no update applied, the step still counts)";
+
+    public static string StepLine(JobProgress p) => p.StepSkipped is not null ? SkippedLine(p) : string.Create(CultureInfo.InvariantCulture,
         $"step {p.Step,5}/{p.TotalSteps}  epoch {p.Epoch}  loss {Format(p.Loss, "F4")}") +
         (p.GradNorm is { } g ? string.Create(CultureInfo.InvariantCulture, $"  grad-norm {g:F3}") : "") +
         string.Create(CultureInfo.InvariantCulture, $"  tokens/s {p.TokensPerSecond,8:F0}") +

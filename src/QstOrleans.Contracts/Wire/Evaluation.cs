@@ -18,10 +18,13 @@ public sealed record JobEvaluation(
 /// <summary>What the side trainer reports with a completed optimizer step besides its loss.</summary>
 /// <param name="GradNorm">The global gradient norm before clipping.</param>
 /// <param name="Evaluation">The evaluation of this step, when one was due (null otherwise).</param>
+/// <param name="Skipped">Why the step's update was not applied (<c>optimizer.non_finite = skip</c>: "non-finite loss" or
+/// "non-finite gradient"); null when it was applied.</param>
 [GenerateSerializer, Immutable]
 public sealed record StepMetrics(
     [property: Id(0)] double GradNorm,
-    [property: Id(1)] JobEvaluation? Evaluation = null);
+    [property: Id(1)] JobEvaluation? Evaluation = null,
+    [property: Id(2)] string? Skipped = null);
 
 /// <summary>
 /// A forward-only pass of one evaluation micro-batch through one backbone stage (the side trainer drives the stages one

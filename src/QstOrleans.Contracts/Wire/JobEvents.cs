@@ -18,6 +18,8 @@ public abstract record JobEvent;
 /// <param name="ValidationLoss">The validation loss evaluated at this step, when the job evaluates (null otherwise).</param>
 /// <param name="TokensPerSecond">The job's throughput so far, as in <see cref="JobProgress.TokensPerSecond"/> (0 for replayed history).</param>
 /// <param name="Evaluation">The whole evaluation of this step (validation loss, perplexity, MMLU-style accuracy), when the job evaluated it.</param>
+/// <param name="Skipped">Why the step applied no update (<c>optimizer.non_finite = skip</c>: "non-finite loss" or "non-finite
+/// gradient"); null for an applied step, and for replayed history whose step this job activation did not see.</param>
 [GenerateSerializer, Immutable]
 public sealed record JobStepCompleted(
     [property: Id(0)] int Step,
@@ -28,7 +30,8 @@ public sealed record JobStepCompleted(
     [property: Id(5)] double? GradNorm,
     [property: Id(6)] double? ValidationLoss,
     [property: Id(7)] double TokensPerSecond,
-    [property: Id(8)] JobEvaluation? Evaluation = null) : JobEvent;
+    [property: Id(8)] JobEvaluation? Evaluation = null,
+    [property: Id(9)] string? Skipped = null) : JobEvent;
 
 /// <summary>The job's state, message or attempt changed (also the first event of every watch, and the last one of a finished job).</summary>
 /// <param name="State">The job's state.</param>

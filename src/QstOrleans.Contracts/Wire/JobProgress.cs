@@ -61,6 +61,9 @@ public sealed record JobProgress
     [Id(18)] public double? GradNorm { get; init; }
     /// <summary>The latest evaluation (validation loss/perplexity, MMLU-style accuracy) and its step; null before the first.</summary>
     [Id(19)] public JobEvaluation? Evaluation { get; init; }
+    /// <summary>Why the snapshot's own step (<see cref="Step"/>) applied no update (<c>optimizer.non_finite = skip</c>); null
+    /// when it was applied or is unknown to this activation.</summary>
+    [Id(20)] public string? StepSkipped { get; init; }
 
     /// <summary>Completed, failed or cancelled.</summary>
     public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Reflection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace QstOrleans.Grains.Hosting;
@@ -12,26 +13,24 @@ public sealed class ControlPlaneOptions
 }
 
 /// <summary>
-/// Refuses calls to <see cref="ControlPlaneAttribute"/> methods whose source is an external client. Calls from grains pass,
-/// and so do calls grain code makes off the grain scheduler (they come from the silo's own hosted client, key <c>hosted-…</c>).
-/// Cheap on the hot path: a call without a client source is passed on after one type check, and the attribute lookup is
-/// cached per method.
+/// Refuses calls to <see cref="ControlPlaneAttribute"/> methods that are not the cluster's own
+/// (<see cref="Security.ClusterKey.IsClusterCall"/>). With a cluster key (<c>Qst:Auth:ClusterKeyFile</c>) only calls carrying
+/// it pass: a client cannot pass by naming itself like a silo's hosted client or by putting a guessed key in its request
+/// context. Without one: calls from grains and from the silos' hosted clients (id <c>hosted-…</c>) pass. Cheap on the hot
+/// path: the attribute lookup is cached per method and comes first.
 /// </summary>
-internal sealed class ControlPlaneFilter(IOptions<ControlPlaneOptions> options) : IIncomingGrainCallFilter
+internal sealed class ControlPlaneFilter(IOptions<ControlPlaneOptions> options, Security.ClusterKey key, ILogger<ControlPlaneFilter> log) : IIncomingGrainCallFilter
 {
     static readonly ConcurrentDictionary<MethodInfo, bool> Marked = new();
 
     public Task Invoke(IIncomingGrainCallContext context)
     {
-        if (options.Value.AllowClientCalls || context.SourceId is not { } source || !IsExternalClient(source)
-            || !Marked.GetOrAdd(context.InterfaceMethod, m => m.GetCustomAttribute<ControlPlaneAttribute>() is not null))
+        if (options.Value.AllowClientCalls || !Marked.GetOrAdd(context.InterfaceMethod, m => m.GetCustomAttribute<ControlPlaneAttribute>() is not null)
+            || key.IsClusterCall(context))
             return context.Invoke();
         string method = $"{context.InterfaceMethod.DeclaringType?.Name}.{context.InterfaceMethod.Name}";
+        log.LogWarning("refused {Method} from {Source}: not a call of the cluster's own", method, context.SourceId);
         throw new QstErrorException(ErrorKind.BadInput, "ControlPlaneCallRefused",
             $"{method} is internal to the cluster's pipeline and cannot be called by a client; use the job grain's public methods (QstClient)");
     }
-
-    // Orleans' client ids have the grain type "sys.client"; a silo's hosted client is keyed "hosted-<silo address>".
-    internal static bool IsExternalClient(GrainId source) =>
-        source.Type.ToString() == "sys.client" && !source.Key.ToString().StartsWith("hosted-", StringComparison.Ordinal);
 }

@@ -34,6 +34,7 @@ public static class SiloBuilderExtensions
         builder.Services.AddSingleton(_ => new Jobs.Planning.JobPlanner(new Jobs.Planning.JobPlanCache()));
         builder.AddStartupTask<ResumeJobsOnStartup>();
         builder.AddStartupTask<TempFolderSweep>();
+        AddClusterKey(builder, options.Auth.ClusterKeyFile);
         builder.AddIncomingGrainCallFilter<ErrorBoundaryFilter>();
         // Before every other check, so an unauthenticated client learns nothing (not even which paths exist).
         if (!string.IsNullOrWhiteSpace(options.Auth.TokensFile)) Security.AuthSiloBuilderExtensions.AddQstAuthentication(builder, options.Auth);
@@ -41,6 +42,17 @@ public static class SiloBuilderExtensions
         builder.AddIncomingGrainCallFilter<Inputs.InputGuardFilter>();
         builder.Configure<SiloMessagingOptions>(m => m.MaxMessageBodySize = options.MaxMessageBodyBytes);
         return builder;
+    }
+
+    /// <summary>The cluster key (<see cref="Security.ClusterKey"/>): read now, checked first on every incoming call, stamped on every outgoing one.</summary>
+    /// <exception cref="ArgumentException">The key file is unreadable or too short (names <c>Qst:Auth:ClusterKeyFile</c>).</exception>
+    static void AddClusterKey(ISiloBuilder builder, string? keyFile)
+    {
+        var key = string.IsNullOrWhiteSpace(keyFile) ? Security.ClusterKey.None : Security.ClusterKey.Load(keyFile);
+        builder.Services.AddSingleton(key);
+        if (!key.IsSet) return;
+        builder.AddIncomingGrainCallFilter<Security.ClusterKeyCheck>();
+        builder.AddOutgoingGrainCallFilter<Security.ClusterKeyStamp>();
     }
 
     /// <summary>Job state and reminders in memory: lost with the silo (tests, benchmarks, single-process runs without resume).</summary>

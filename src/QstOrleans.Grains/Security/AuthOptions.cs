@@ -14,4 +14,8 @@ public sealed class AuthOptions
 
     /// <summary>How often the file's modification time is checked at most.</summary>
     public TimeSpan ReloadCheckPeriod { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Path of the cluster's secret (<see cref="ClusterKey"/>; every silo of the cluster reads the same file, clients
+    /// never): silos prove their internal calls with it. Unset: internal calls are told by the caller's client id (one host).</summary>
+    public string? ClusterKeyFile { get; set; }
 }

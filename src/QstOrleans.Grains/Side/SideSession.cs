@@ -185,7 +185,9 @@ internal sealed class SideSession
             _log.LogInformation("job {Job}: step {Step} evaluated: val-loss {Loss}, val-ppl {Ppl}, mmlu-acc {Acc}", _spec.JobId, applied.Step,
                 evaluation.ValidationLoss, evaluation.ValidationPerplexity, evaluation.MultipleChoiceAccuracy);
         }
-        return new StepMetrics(applied.Result?.GradNorm ?? double.NaN, evaluation);
+        // A skipped step (optimizer.non_finite = skip) is reported with the step, so watching clients see it (not only this log).
+        string? skipped = applied.Result is { Skipped: true } s ? (float.IsFinite(s.Loss) ? "non-finite gradient" : "non-finite loss") : null;
+        return new StepMetrics(applied.Result?.GradNorm ?? double.NaN, evaluation, skipped);
     }
 
     bool CheckpointDue(int step)

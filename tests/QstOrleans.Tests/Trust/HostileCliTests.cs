@@ -69,12 +69,14 @@ public sealed class HostileCliTests(TinyModelFixture tiny) : IClassFixture<TinyM
         }
     }
 
-    /// <summary>A copy of the tiny model whose final norm weights are NaN (every other tensor as it was).</summary>
-    string NaNModel(string name)
+    string NaNModel(string name) => NaNModelCopy(tiny.ModelDirectory, tiny.Scratch(name));
+
+    /// <summary>A copy of the model in <paramref name="model"/> under <paramref name="dir"/> whose final norm weights are NaN
+    /// (every other tensor as it was).</summary>
+    internal static string NaNModelCopy(string model, string dir)
     {
-        string dir = tiny.Scratch(name);
         Directory.CreateDirectory(dir);
-        foreach (var file in Directory.GetFiles(tiny.ModelDirectory)) File.Copy(file, Path.Combine(dir, Path.GetFileName(file)), overwrite: true);
+        foreach (var file in Directory.GetFiles(model)) File.Copy(file, Path.Combine(dir, Path.GetFileName(file)), overwrite: true);
         string weights = Path.Combine(dir, "model.safetensors");
         var writer = new SafeTensorsWriter();
         using (var source = SafeTensorsFile.Open(weights))

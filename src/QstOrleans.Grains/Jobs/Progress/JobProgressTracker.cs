@@ -38,7 +38,7 @@ internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated
             Epoch = (int)(sequence / run.Plan.MicroBatchesPerEpoch);
             _metrics.Set(step, metrics, run.Plan.LrSchedule.At(step - 1), Epoch);
             Events.StepCompleted(new JobStepCompleted(step, run.Plan.TotalSteps, Epoch, loss, run.Plan.LrSchedule.At(step - 1), _metrics.GradNorm(step),
-                metrics?.Evaluation?.ValidationLoss, TokensPerSecond(run), metrics?.Evaluation));
+                metrics?.Evaluation?.ValidationLoss, TokensPerSecond(run), metrics?.Evaluation, metrics?.Skipped));
         }
         if (job.State == JobState.Paused) Events.Observe(job, run.Feeder.InFlight);
     }
@@ -55,7 +55,7 @@ internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated
             yield return new JobStepCompleted(step, job.TotalSteps,
                 plan is null ? _metrics.Epoch(step) : (int)(((long)step * plan.Spec.GradientAccumulation - 1) / Math.Max(1, plan.MicroBatchesPerEpoch)),
                 after[i], plan?.LrSchedule.At(step - 1) ?? _metrics.LearningRate(step) ?? double.NaN, _metrics.GradNorm(step), _metrics.Evaluation(step)?.ValidationLoss, 0,
-                _metrics.Evaluation(step));
+                _metrics.Evaluation(step), _metrics.Skipped(step));
         }
     }
 
@@ -84,5 +84,6 @@ internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated
         InFlight = run?.Feeder.InFlight ?? 0,
         GradNorm = _metrics.GradNorm(record.Step),
         Evaluation = _metrics.Latest,
+        StepSkipped = _metrics.Skipped(record.Step),
     };
 }

@@ -15,6 +15,7 @@ internal sealed class StepMetricsHistory(IStepMetricsStore? store = null, int ch
     readonly Dictionary<int, double> _learningRates = new();
     readonly Dictionary<int, int> _epochs = new();
     readonly SortedDictionary<int, JobEvaluation> _evaluations = new();
+    readonly Dictionary<int, string> _skipped = new();                           // in memory only (the side trainer's log keeps it too)
     readonly SortedSet<int> _dirty = [];
 
     public int ChunkSize { get; } = chunkSize >= 1 ? chunkSize : throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "must be >= 1");
@@ -32,6 +33,7 @@ internal sealed class StepMetricsHistory(IStepMetricsStore? store = null, int ch
         if (epoch is { } e) _epochs[step] = e;
         if (metrics is null) return;
         if (!double.IsNaN(metrics.GradNorm)) _gradNorms[step] = metrics.GradNorm;
+        if (metrics.Skipped is { } why) _skipped[step] = why; else _skipped.Remove(step);
         if (metrics.Evaluation is { } evaluation) Evaluated(step, evaluation);
     }
 
@@ -103,4 +105,7 @@ internal sealed class StepMetricsHistory(IStepMetricsStore? store = null, int ch
             Evaluations = steps.Select(Evaluation).OfType<JobEvaluation>().ToList(),
         };
     }
+
+    /// <summary>Why <paramref name="step"/> applied no update (<see cref="StepMetrics.Skipped"/>); null when it was applied or not reported.</summary>
+    public string? Skipped(int step) => _skipped.GetValueOrDefault(step);
 }
