@@ -69,7 +69,9 @@ public sealed class CliInterruptTests(TinyModelFixture tiny) : IClassFixture<Tin
         using var qst = QstProcess.Start(dir.Path, "train", "--local", "--plain", "--model", tiny.ModelDirectory, "--data", tiny.DataFile,
             "--state-dir", dir["state"], "--max-steps", "200", "--epochs", "100", "--micro-batch-size", "4", "--grad-accum", "64",
             "--checkpoint-every", "1000", "--checkpoint-minutes", "0", "--poll-ms", "50");
-        await qst.WaitForOutput("step     1/", Limit);
+        // Interrupted as soon as the job runs (step 1 in progress): its first step boundary is then a whole 64-micro-batch
+        // step away, as it was when this waited for step 1 to be printed (one long step less to wait for).
+        await qst.WaitForOutput(": Running", Limit);
         qst.Interrupt();
         await qst.WaitForOutput("checkpoints at its next step boundary", Limit);
         Assert.False(qst.HasExited, qst.Output);
