@@ -39,8 +39,9 @@ public sealed class CliInterruptTests(TinyModelFixture tiny) : IClassFixture<Tin
     public async Task TrainLocalClusterCheckpointsOnCtrlCAndTheSameCommandResumesThere()
     {
         using var dir = new TestDirectory();
+        string state = dir["state"];
         // No checkpoint is due by the cadence for 1000 steps: the one after Ctrl+C can only be the requested one.
-        string[] args = ["train", "--local", "--plain", "--model", tiny.ModelDirectory, "--data", tiny.DataFile, "--state-dir", dir["state"],
+        string[] args = ["train", "--local", "--plain", "--model", tiny.ModelDirectory, "--data", tiny.DataFile, "--state-dir", state,
             "--max-steps", "2000", "--epochs", "100", "--micro-batch-size", "4", "--checkpoint-every", "1000", "--checkpoint-minutes", "0", "--poll-ms", "50"];
         int checkpoint;
         using (var first = QstProcess.Start(dir.Path, args))
@@ -48,17 +49,31 @@ public sealed class CliInterruptTests(TinyModelFixture tiny) : IClassFixture<Tin
             await first.WaitForOutput("step     4/", Limit);
             first.Interrupt();
             int code = await first.WaitForExit(Limit);
-            Assert.True(code == 130, $"exit code {code}:\n{first.Output}");
-            var committed = first.Output.Split('\n').Single(l => l.StartsWith("checkpoint of step ", StringComparison.Ordinal));
-            checkpoint = int.Parse(committed.Split(' ')[3], CultureInfo.InvariantCulture);
+            Assert.True(code == 130, $"exit code {code}:\n{first.Output}{SiloLog(state)}");
+            var committed = first.Output.Split('\n').Where(l => l.StartsWith("checkpoint of step ", StringComparison.Ordinal)).ToList();
+            Assert.True(committed.Count == 1, $"{committed.Count} 'checkpoint of step' lines:\n{first.Output}{SiloLog(state)}");
+            checkpoint = int.Parse(committed[0].Split(' ')[3], CultureInfo.InvariantCulture);
             Assert.True(checkpoint >= 4 && checkpoint < 1000, first.Output);   // the requested checkpoint, at a step boundary after the interrupt
         }
         // The job may commit one more checkpoint while the cluster shuts down: the rerun starts from that one or a later one.
+        // "resuming job …" or, if the interrupted job was lost or had ended, "submitting job …": fail on that at once with
+        // the silo's log (the first run's shutdown is in it), instead of waiting minutes for a line that will not come.
         using var second = QstProcess.Start(dir.Path, args);
-        await second.WaitForOutput("(checkpoint ", Limit);
-        var resuming = second.Output.Split('\n').Single(l => l.StartsWith("resuming job local-", StringComparison.Ordinal));
+        await second.WaitForOutput("job local-", Limit);
+        var resuming = second.Output.Split('\n').SingleOrDefault(l => l.StartsWith("resuming job local-", StringComparison.Ordinal));
+        Assert.True(resuming is not null && resuming.Contains("(checkpoint ", StringComparison.Ordinal),
+            $"the rerun did not resume the interrupted job from a checkpoint:\n{second.Output}{SiloLog(state)}");
         int from = int.Parse(resuming.Split(' ')[5], CultureInfo.InvariantCulture);
         Assert.True(from >= checkpoint, second.Output);
+    }
+
+    /// <summary>The warnings and errors of the in-process silo's log in <paramref name="stateDirectory"/> (both runs), for a failure message.</summary>
+    static string SiloLog(string stateDirectory)
+    {
+        string file = Path.Combine(stateDirectory, "silo.log");
+        if (!File.Exists(file)) return "";
+        var lines = File.ReadLines(file).Where(l => l.Contains(" Warning ", StringComparison.Ordinal) || l.Contains(" Error ", StringComparison.Ordinal));
+        return $"\n--- {file}: last warnings and errors ---\n{string.Join('\n', lines.TakeLast(40))}";
     }
 
     [Fact]
@@ -69,7 +84,9 @@ public sealed class CliInterruptTests(TinyModelFixture tiny) : IClassFixture<Tin
         using var qst = QstProcess.Start(dir.Path, "train", "--local", "--plain", "--model", tiny.ModelDirectory, "--data", tiny.DataFile,
             "--state-dir", dir["state"], "--max-steps", "200", "--epochs", "100", "--micro-batch-size", "4", "--grad-accum", "64",
             "--checkpoint-every", "1000", "--checkpoint-minutes", "0", "--poll-ms", "50");
-        await qst.WaitForOutput("step     1/", Limit);
+        // Interrupted as soon as the job runs (step 1 in progress): its first step boundary is then a whole 64-micro-batch
+        // step away, as it was when this waited for step 1 to be printed (one long step less to wait for).
+        await qst.WaitForOutput(": Running", Limit);
         qst.Interrupt();
         await qst.WaitForOutput("checkpoints at its next step boundary", Limit);
         Assert.False(qst.HasExited, qst.Output);
