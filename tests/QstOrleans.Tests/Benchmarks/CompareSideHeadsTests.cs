@@ -114,9 +114,9 @@ public sealed class CompareSideHeadsTests
         var rows = new[] { Rec("qst", false, 0, 300, 100), Rec("qst", false, 1, 330, 50), Rec("qlora", true, 0, 100, 120), Rec("qlora", false, 0, 150, 240) };
         string p = ComparePaperRow.Paragraph(rows);
         // QST: 300 ÷ 100 = 3.00× (reaches 3×), 120 ÷ 100 = 1.20× (below 2.3×); nearest 2.3× on a log scale: qlora 2.40× (|ln 1.04|) not qlora+gc 1.20×.
-        Assert.Contains("- llama-134m 4 × 128, `qst`: the paper's comparison measures 3.00× the speed (reaches the paper's 3.0×) and 1.20× less memory (below the paper's 2.3×). Closest to the paper's memory figure: `qlora` (2.40×).", p);
+        Assert.Contains("- llama-134m 4 × 128, `qst`: the paper's comparison measures QST at 3.00× the speed of `qlora+gc` (paper: up to 3.0×; reached) and `qlora+gc` at 1.20× QST's memory (paper: 2.3×; not reached). Closest to the paper's memory figure: `qlora` at 2.40× QST's memory.", p);
         // 1 head: 330 ÷ 100 = 3.30×, 120 ÷ 50 = 2.40× (reaches); qlora+gc 2.40× beats qlora 4.80× (|ln 2.09|).
-        Assert.Contains("`qst:heads=1`: the paper's comparison measures 3.30× the speed (reaches the paper's 3.0×) and 2.40× less memory (reaches the paper's 2.3×). Closest to the paper's memory figure: `qlora+gc` (2.40×).", p);
+        Assert.Contains("`qst:heads=1`: the paper's comparison measures QST at 3.30× the speed of `qlora+gc` (paper: up to 3.0×; reached) and `qlora+gc` at 2.40× QST's memory (paper: 2.3×; reached). Closest to the paper's memory figure: `qlora+gc` at 2.40× QST's memory.", p);
 
         // Without a qlora+gc record it says so instead of pretending.
         string none = ComparePaperRow.Paragraph([rows[0], rows[3]]);

@@ -44,13 +44,13 @@ public static class ComparePaperRow
                 {
                     double speed = BenchRatios.Ratio(qst.TokensPerSecond, paper.TokensPerSecond);
                     double memory = BenchRatios.Ratio(paper.PeakAboveFloor, qst.PeakAboveFloor);
-                    sb.Append("the paper's comparison measures ").Append(Num(speed, 2)).Append("× the speed (")
-                        .Append(speed >= PaperSpeedRatio ? "reaches" : "below").Append(" the paper's ").Append(Num(PaperSpeedRatio, 1)).Append("×) and ")
-                        .Append(Num(memory, 2)).Append("× less memory (").Append(memory >= PaperMemoryRatio ? "reaches" : "below")
-                        .Append(" the paper's ").Append(Num(PaperMemoryRatio, 1)).Append("×). ");
+                    sb.Append("the paper's comparison measures QST at ").Append(Num(speed, 2)).Append("× the speed of `").Append(PaperBaseline)
+                        .Append("` (paper: up to ").Append(Num(PaperSpeedRatio, 1)).Append("×; ").Append(speed >= PaperSpeedRatio ? "reached" : "not reached")
+                        .Append(") and `").Append(PaperBaseline).Append("` at ").Append(Num(memory, 2)).Append("× QST's memory (paper: ")
+                        .Append(Num(PaperMemoryRatio, 1)).Append("×; ").Append(memory >= PaperMemoryRatio ? "reached" : "not reached").Append("). ");
                 }
                 if (Closest(qst, baselines) is { } closest)
-                    sb.Append("Closest to the paper's memory figure: `").Append(closest.Row.Label).Append("` (").Append(Num(closest.Ratio, 2)).Append("×).");
+                    sb.Append("Closest to the paper's memory figure: `").Append(closest.Row.Label).Append("` at ").Append(Num(closest.Ratio, 2)).Append("× QST's memory.");
                 sb.Append('\n');
             }
         }
