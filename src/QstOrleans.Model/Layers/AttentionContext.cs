@@ -27,6 +27,7 @@ public sealed class AttentionContext : IDisposable
 
     readonly Dictionary<(int, double, RotaryKey), (Tensor Cos, Tensor Sin)> _rope = new();
     record struct RotaryKey(string? Type, double Factor);
+    readonly Dictionary<ScalarType, Tensor> _masks = new();
 
     AttentionContext(Tensor mask, Tensor positions, long b, long t)
     {
@@ -79,6 +80,30 @@ public sealed class AttentionContext : IDisposable
         };
     }
 
+    /// <summary>
+    /// <see cref="Mask"/> in another dtype (bf16 scores), computed once per context. Masked entries become the dtype's
+    /// most negative finite value, not −∞ (float.MinValue would round to −∞ in bf16), so a fully masked row stays finite.
+    /// </summary>
+    public Tensor MaskIn(ScalarType dtype)
+    {
+        if (dtype == Mask.dtype) return Mask;
+        if (!_masks.TryGetValue(dtype, out var mask))
+        {
+            using var scope = NewDisposeScope();
+            using Scalar lowest = LowestFinite(dtype);
+            mask = Mask.clamp_min(lowest).to(dtype).DetachFromDisposeScope();   // [B, 1, T, T_past + T]
+            _masks[dtype] = mask;
+        }
+        return mask;
+    }
+
+    static double LowestFinite(ScalarType dtype) => dtype switch
+    {
+        ScalarType.BFloat16 => -3.3895313892515355e38,   // −(2 − 2⁻⁷)·2¹²⁷
+        ScalarType.Float16 => -65504.0,
+        _ => float.MinValue,
+    };
+
     /// <summary>cos/sin tables [B, 1, T, D] fp32 for a head dimension, computed once per context.</summary>
     public (Tensor Cos, Tensor Sin) Rope(int headDim, double theta, Config.RopeScaling? scaling)
     {
@@ -103,5 +128,7 @@ public sealed class AttentionContext : IDisposable
             sin.Dispose();
         }
         _rope.Clear();
+        foreach (var mask in _masks.Values) mask.Dispose();
+        _masks.Clear();
     }
 }

@@ -19,6 +19,7 @@ public sealed class LlamaDecoderLayer : DecoderLayer
 {
     readonly LayerShape _shape;
     readonly ScalarType _compute, _accumulate;
+    readonly bool _scoresInCompute;
     readonly RmsNorm _inputNorm, _postNorm;                     // [D] each
     // Weights [out, in], D = hidden, I = intermediate: q [n_h·d_h, D], k and v [n_kv·d_h, D], o [D, n_h·d_h],
     // gate and up [I, D], down [D, I]. No biases.
@@ -30,6 +31,7 @@ public sealed class LlamaDecoderLayer : DecoderLayer
         _shape = shape;
         _compute = precision.Compute;
         _accumulate = precision.Accumulate;
+        _scoresInCompute = precision.ScoresInCompute && precision.Compute != precision.Accumulate;
         int h = shape.Hidden, i = shape.Intermediate;
         _q = linear("self_attn.q_proj", shape.QDim, h, false);
         _k = linear("self_attn.k_proj", shape.KvDim, h, false);
@@ -82,7 +84,10 @@ public sealed class LlamaDecoderLayer : DecoderLayer
         }
         using Scalar scale = 1.0 / Math.Sqrt(hd);                                      // owned: see Scalars
         var scores = q.matmul(k.transpose(-2, -1)).mul(scale);                          // [B, n_h, T, T_past + T]
-        var probs = scores.to(_accumulate).Plus(context.Mask).softmax(-1).to(u.dtype);
+        var probs = _scoresInCompute
+            // bf16 throughout: softmax saves its bf16 output, which is also the matmul's saved input (2 B per score, not 6).
+            ? scores.Plus(context.MaskIn(scores.dtype)).softmax(-1)                      // [B, n_h, T, T_past + T]
+            : scores.to(_accumulate).Plus(context.Mask).softmax(-1).to(u.dtype);
         var mixed = probs.matmul(v).transpose(1, 2).reshape(b, t, nh * hd);              // [B, T, n_h·D]
         return _o.forward(mixed);
     }

@@ -9,6 +9,13 @@ namespace QstOrleans.Model.Layers;
 /// </summary>
 public sealed record Precision(ScalarType Compute, ScalarType Accumulate = ScalarType.Float32)
 {
+    /// <summary>
+    /// Llama attention keeps its scores in <see cref="Compute"/> through mask and softmax (the softmax kernel accumulates
+    /// in fp32 and rounds its output once) instead of an fp32 copy: saves 4 of the 6 bytes autograd keeps per score.
+    /// Opt-in for the QST side layers (<c>QstConfig.SideScoresBf16</c>); false everywhere else.
+    /// </summary>
+    public bool ScoresInCompute { get; init; }
+
     public static Precision BFloat16 { get; } = new(ScalarType.BFloat16);
     public static Precision Float32 { get; } = new(ScalarType.Float32);
     /// <summary>Everything in float64: finite-difference gradient checks only.</summary>

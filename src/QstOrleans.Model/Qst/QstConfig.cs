@@ -45,6 +45,14 @@ public sealed record QstConfig
     /// attention's [B, heads, T, T] scores and probabilities per layer. Absent from an old <c>side_config.json</c> = 0.
     /// </summary>
     public int SideHeads { get; init; } = D.SideHeads;
+    /// <summary>
+    /// Opt-in: the side layers keep their attention scores in the compute dtype (bf16) through mask and softmax instead of
+    /// an fp32 copy (<see cref="Precision.ScoresInCompute"/>): forward probabilities equal, backward within bf16 rounding of
+    /// the saved softmax output, 2 instead of 6 bytes saved per score. Not a <c>qst</c> config key yet (benchmarks and tests
+    /// set it); absent from files when false, so side configs written without it stay byte-identical.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool SideScoresBf16 { get; init; }
 
     /// <summary>The engine's view of the <c>qst</c> section.</summary>
     public static QstConfig From(QstSection s) => new()

@@ -144,11 +144,13 @@ public sealed class QstSideNetwork : nn.Module
         using Scalar gateInit = config.GateInit;                                               // owned: see Scalars
         for (int i = 0; i < model.NumLayers; i++)
             _z.Add(new Parameter(full(d, gateInit, dtype: _gateStorage, device: device)));            // [d]
+        // Only the side layers' attention may keep bf16 scores (opt-in); the adapters and the backbone are unaffected.
+        var layerPrecision = config.SideScoresBf16 ? precision with { ScoresInCompute = true } : precision;
         for (int i = 0; i < model.NumLayers; i++)
         {
             _layers.Add(model.Architecture == ModelArchitecture.Opt
                 ? new OptDecoderLayer(shape, linear, _ => LayerNorm32.Identity(d, 1e-5, trainable: true, device), precision)
-                : new LlamaDecoderLayer(shape, linear, _ => RmsNorm.Ones(d, shape.NormEps, trainable: true, device), precision));
+                : new LlamaDecoderLayer(shape, linear, _ => RmsNorm.Ones(d, shape.NormEps, trainable: true, device), layerPrecision));
         }
         _norm = model.Architecture == ModelArchitecture.Opt
             ? LayerNorm32.Identity(d, 1e-5, trainable: true, device)

@@ -21,7 +21,8 @@ internal static class CompareCommand
     {
         var shape = new Option<string>("--shape") { Description = "A `qst make-model` preset (tiny, llama-134m, llama-1b, …): written once with seeded random weights", DefaultValueFactory = _ => "llama-134m" };
         var model = new Option<string?>("--model") { Description = "Use this model folder instead of writing --shape's" };
-        var configs = new Option<string>("--configs") { Description = "Comma-separated methods, +gc for gradient checkpointing", DefaultValueFactory = _ => DefaultConfigs };
+        var configs = new Option<string>("--configs") { Description = "Comma-separated configurations: a method (qst, qst-cached, qlora, lora, full), +gc for gradient checkpointing " +
+            "(qlora+gc), :heads=N for QST with N side attention heads (qst:heads=1; plain qst = the backbone's count)", DefaultValueFactory = _ => DefaultConfigs };
         var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 2 };
         var steps = new Option<int>("--steps") { Description = "Measured steps per process", DefaultValueFactory = _ => 8 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed steps per process before the measured ones", DefaultValueFactory = _ => 2 };
@@ -94,7 +95,9 @@ internal static class CompareCommand
                 "--warmup", Str(s.Warmup), "--steps", Str(s.Steps), "--threads", Str(s.Threads)];
             try
             {
-                var run = BenchChild.Run<MethodRun>(config.GradientCheckpointing ? [.. args, "--gradient-checkpointing"] : args, log, s.Timeout);
+                if (config.GradientCheckpointing) args = [.. args, "--gradient-checkpointing"];
+                if (config.SideHeads > 0) args = [.. args, "--side-heads", Str(config.SideHeads)];
+                var run = BenchChild.Run<MethodRun>(args, log, s.Timeout);
                 runs[config].Add((i, run));
                 log.WriteLine($"[{DateTimeOffset.UtcNow:HH:mm:ss}] round {round + 1}/{s.Rounds} {config.Label}: {run.TokensPerSecond:F1} tokens/s " +
                     $"(steps {string.Join(", ", run.StepTokensPerSecond.Select(t => t.ToString("F1", CultureInfo.InvariantCulture)))}), " +

@@ -1,6 +1,7 @@
 using System.Text;
 using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Model.Config;
+using QstOrleans.Model.Qst;
 using static QstOrleans.Cli.Bench.Reports.MarkdownTable;
 
 namespace QstOrleans.Cli.Bench.Compare;
@@ -30,7 +31,8 @@ public static class CompareMarkdown
                     $"{Num(x.FirstLoss, 3)} → {Num(x.LastLoss, 3)}"]),
                 [false, true, true, true, true, true, true, true, true, true, false]));
             sb.Append('\n');
-            var qst = rows.FirstOrDefault(r => r.Method == "qst");
+            // The reference QST (the backbone's head count) is what every other row is compared with.
+            var qst = rows.FirstOrDefault(r => r.Method == "qst" && r.SideHeads == 0);
             if (qst is null) continue;
             var config = Preset(first.Shape);
             sb.Append("Against QST (speed: QST's median ÷ the configuration's; memory: the configuration's ÷ QST's; FLOP ceiling: the configuration's ");
@@ -48,9 +50,7 @@ public static class CompareMarkdown
             sb.Append('\n');
         }
         sb.Append(MemoryModelCheck(runs));
-        sb.Append("**Which row is the paper's.** The QST paper's QLoRA baseline is HF `qlora.py`, which turns gradient checkpointing on by default: ");
-        sb.Append("its speed and memory comparison corresponds to the `qlora+gc` rows here (`qlora` without recompute is the faster, hungrier baseline ");
-        sb.Append("no one runs at scale; both are shown). Its memory figure (QLoRA ÷ QST ≈ 2.3×) is for Llama-2-70B at batch 1 × 1024, where weights dominate.\n\n");
+        sb.Append(ComparePaperRow.Paragraph(runs));
         return sb.ToString();
     }
 
@@ -68,24 +68,27 @@ public static class CompareMarkdown
         {
             var config = Preset(x.Shape);
             if (config is null || Map(x.Method) is not { } method) continue;
-            double model = MemoryModel.Estimate(config, method, x.Shape.Batch, x.Shape.Sequence, engine: EngineLevers.Current(x.GradientCheckpointing)).Total;
+            double model = MemoryModel.Estimate(config, method, x.Shape.Batch, x.Shape.Sequence, new QstConfig { SideHeads = x.SideHeads },
+                engine: EngineLevers.Current(x.GradientCheckpointing)).Total;
             rows.Add([x.Shape.Model, $"{x.Shape.Batch} × {x.Shape.Sequence}", x.Label, MiB(model), MiB(x.PeakAboveFloor),
                 (model / x.PeakAboveFloor - 1).ToString("+0%;-0%", CultureInfo.InvariantCulture)]);
         }
         sb.Append(MarkdownTable.Render(["model", "batch × seq", "configuration", "model MiB", "measured MiB", "error"], rows,
             [false, false, false, true, true, true])).Append('\n');
-        sb.Append("The same model at the paper's shapes (batch 1 × 1024, today's levers), GB = 10⁹ B:\n\n");
+        sb.Append("The same model at the paper's shapes (batch 1 × 1024, today's levers; \"1 head\" = `qst.side_heads = 1`), GB = 10⁹ B:\n\n");
         var presets = new List<IReadOnlyList<string>>();
         foreach (var preset in new[] { "llama2-7b", "llama2-13b", "llama2-70b" })
         {
             var c = ModelPresets.Get(preset);
             double qst = MemoryModel.Estimate(c, BenchMethod.Qst, 1, 1024, engine: EngineLevers.Current(false)).Total;
+            double qstOne = MemoryModel.Estimate(c, BenchMethod.Qst, 1, 1024, new QstConfig { SideHeads = 1 }, engine: EngineLevers.Current(false)).Total;
             double qlora = MemoryModel.Estimate(c, BenchMethod.QLora, 1, 1024, engine: EngineLevers.Current(false)).Total;
             double qloraGc = MemoryModel.Estimate(c, BenchMethod.QLora, 1, 1024, engine: EngineLevers.Current(true)).Total;
-            presets.Add([preset, Gb(qst), Gb(qlora), Gb(qloraGc), Num(qlora / qst, 2) + "×", Num(qloraGc / qst, 2) + "×"]);
+            presets.Add([preset, Gb(qst), Gb(qstOne), Gb(qlora), Gb(qloraGc), Num(qlora / qst, 2) + "×", Num(qloraGc / qst, 2) + "×",
+                Num(qlora / qstOne, 2) + "×", Num(qloraGc / qstOne, 2) + "×"]);
         }
-        sb.Append(MarkdownTable.Render(["model", "QST GB", "QLoRA GB", "QLoRA+gc GB", "QLoRA ÷ QST", "QLoRA+gc ÷ QST"], presets,
-            [false, true, true, true, true, true])).Append('\n');
+        sb.Append(MarkdownTable.Render(["model", "QST GB", "QST 1 head GB", "QLoRA GB", "QLoRA+gc GB", "QLoRA ÷ QST", "QLoRA+gc ÷ QST",
+            "QLoRA ÷ QST 1 head", "QLoRA+gc ÷ QST 1 head"], presets, [false, true, true, true, true, true, true, true, true])).Append('\n');
         return sb.ToString();
     }
 

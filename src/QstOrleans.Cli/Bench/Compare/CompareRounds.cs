@@ -2,30 +2,53 @@ using QstOrleans.Cli.Bench.Reports;
 
 namespace QstOrleans.Cli.Bench.Compare;
 
-/// <summary>One configuration of the comparison: a method, with or without per-layer gradient checkpointing.</summary>
-public sealed record CompareConfig(string Method, bool GradientCheckpointing)
+/// <summary>One configuration of the comparison: a method, with or without per-layer gradient checkpointing, and for QST
+/// the side network's attention head count (0 = the backbone's, the reference's shape).</summary>
+public sealed record CompareConfig(string Method, bool GradientCheckpointing, int SideHeads = 0)
 {
-    public string Label => GradientCheckpointing ? Method + BenchRunOne.CheckpointedSuffix : Method;
+    /// <summary>The suffix that sets <see cref="SideHeads"/>: <c>qst:heads=1</c>.</summary>
+    public const string HeadsSuffix = ":heads=";
 
-    /// <summary>Parses <c>qst,qlora,qlora+gc,…</c>; a suffix <c>+gc</c> turns checkpointing on.</summary>
-    /// <exception cref="ArgumentException">An unknown method, <c>+gc</c> on a method that cannot recompute, or a repeat; names <c>--configs</c>.</exception>
+    public string Label => ComparedRun.LabelOf(Method, GradientCheckpointing, SideHeads);
+
+    /// <summary>Parses <c>qst,qst:heads=1,qlora,qlora+gc,…</c>; a suffix <c>+gc</c> turns checkpointing on, <c>:heads=N</c> gives
+    /// QST's side network N attention heads.</summary>
+    /// <exception cref="ArgumentException">An unknown method, <c>+gc</c> on a method that cannot recompute, <c>:heads=</c> on a
+    /// method without a side network or with a count below 1, or a repeat; names <c>--configs</c>.</exception>
     public static IReadOnlyList<CompareConfig> ParseList(string text)
     {
         var list = new List<CompareConfig>();
         foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            bool gc = item.EndsWith(BenchRunOne.CheckpointedSuffix, StringComparison.Ordinal);
-            string method = gc ? item[..^BenchRunOne.CheckpointedSuffix.Length] : item;
-            if (!BenchRunOne.Methods.Contains(method))
-                throw new ArgumentException($"--configs: unknown method '{method}' in '{item}' (one of {string.Join(", ", BenchRunOne.Methods)}, optionally with +gc)");
-            if (gc && !BenchRunOne.Checkpointable.Contains(method))
-                throw new ArgumentException($"--configs: '{item}': only {string.Join(", ", BenchRunOne.Checkpointable)} recompute layers in backward (QST keeps no backbone graph)");
-            var config = new CompareConfig(method, gc);
+            var config = Parse(item);
             if (list.Contains(config)) throw new ArgumentException($"--configs: '{item}' is listed twice");
             list.Add(config);
         }
         if (list.Count == 0) throw new ArgumentException("--configs: no configuration given");
         return list;
+    }
+
+    static CompareConfig Parse(string item)
+    {
+        string rest = item;
+        int heads = 0;
+        int at = rest.IndexOf(HeadsSuffix, StringComparison.Ordinal);
+        if (at >= 0)
+        {
+            string count = rest[(at + HeadsSuffix.Length)..];
+            if (!int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out heads) || heads < 1)
+                throw new ArgumentException($"--configs: '{item}': {HeadsSuffix}N needs a whole number of side heads ≥ 1 (got '{count}')");
+            rest = rest[..at];
+        }
+        bool gc = rest.EndsWith(BenchRunOne.CheckpointedSuffix, StringComparison.Ordinal);
+        string method = gc ? rest[..^BenchRunOne.CheckpointedSuffix.Length] : rest;
+        if (!BenchRunOne.Methods.Contains(method))
+            throw new ArgumentException($"--configs: unknown method '{method}' in '{item}' (one of {string.Join(", ", BenchRunOne.Methods)}, optionally with +gc or {HeadsSuffix}N)");
+        if (gc && !BenchRunOne.Checkpointable.Contains(method))
+            throw new ArgumentException($"--configs: '{item}': only {string.Join(", ", BenchRunOne.Checkpointable)} recompute layers in backward (QST keeps no backbone graph)");
+        if (heads > 0 && !method.StartsWith("qst", StringComparison.Ordinal))
+            throw new ArgumentException($"--configs: '{item}': {HeadsSuffix}N sets QST's side attention heads; {method} has no side network");
+        return new CompareConfig(method, gc, heads);
     }
 }
 
@@ -72,6 +95,7 @@ public static class CompareRounds
         {
             Method = config.Method,
             GradientCheckpointing = config.GradientCheckpointing,
+            SideHeads = config.SideHeads,
             Shape = first.Shape,
             TokensPerSecond = speed.Median,
             TokensPerSecondMin = speed.Min,

@@ -46,6 +46,15 @@ public sealed record ComparedRun
     public DateTimeOffset Date { get; init; }
     public string LoadAverage { get; init; } = "";
 
-    /// <summary>The row name used in tables: <c>qlora+gc</c> for a checkpointed QLoRA.</summary>
-    public string Label => GradientCheckpointing ? Method + BenchRunOne.CheckpointedSuffix : Method;
+    /// <summary>QST's side attention heads (<c>qst.side_heads</c>): 0 = the backbone's count, the reference's shape.
+    /// Absent in records written before the field existed, which all ran the default.</summary>
+    public int SideHeads { get; init; }
+
+    /// <summary>The row name used in tables: <c>qlora+gc</c> for a checkpointed QLoRA, <c>qst:heads=1</c> for one side head.</summary>
+    public string Label => LabelOf(Method, GradientCheckpointing, SideHeads);
+
+    /// <summary>The label shared by a record and the <c>--configs</c> item that measured it.</summary>
+    public static string LabelOf(string method, bool gradientCheckpointing, int sideHeads) =>
+        (gradientCheckpointing ? method + BenchRunOne.CheckpointedSuffix : method) +
+        (sideHeads > 0 ? ":heads=" + sideHeads.ToString(CultureInfo.InvariantCulture) : "");
 }

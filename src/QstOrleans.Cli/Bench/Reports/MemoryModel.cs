@@ -53,7 +53,7 @@ public sealed record MemoryBreakdown(double Weights, double Gradients, double Op
 ///              QLoRA: + 2 B/param of dequantized weights autograd saves for the input gradient
 ///              Full:  + 2 B/param of bf16 weight casts saved for backward
 ///              QST:   backbone runs without a graph: held taps 4h·(N+2), adapter inputs cast to bf16 2h·(N+1),
-///                     side layers A(d, d, I/r, n_h), + dequantization scratch (one bf16 buffer per distinct linear shape)
+///                     side layers A(d, d, I/r, n_h) (its 6·n_h·T → 2·n_h·T with bf16 side scores), + dequantization scratch (one bf16 buffer per distinct linear shape)
 /// </code>
 /// Throws <see cref="NotSupportedException"/> for OPT shapes.
 /// </summary>
@@ -121,6 +121,8 @@ public static class MemoryModel
             var s = qst.SideShape(c);
             double taps = (4.0 * h * (n + 2) + 2.0 * h * (n + 1)) * tokens;
             double side = n * LayerActivationBytesPerToken(s.Hidden, (long)s.Heads * s.HeadDim, s.Intermediate, s.Heads, sequence) * tokens;
+            // bf16 scores (opt-in): softmax saves its bf16 output, which the value matmul shares: 2 B per score instead of 4 + 2.
+            if (qst.SideScoresBf16) side -= n * 4.0 * s.Heads * sequence * tokens;
             // Frozen linears decode into one reused bf16 buffer per distinct weight shape (none once cached).
             double scratch = method == BenchMethod.Qst ? 2.0 * DistinctLinearElements(c) : 0;
             double cache = method == BenchMethod.QstCached ? 2.0 * linears : 0;

@@ -1,0 +1,69 @@
+using System.Text;
+using QstOrleans.Cli.Bench.Reports;
+using static QstOrleans.Cli.Bench.Reports.MarkdownTable;
+
+namespace QstOrleans.Cli.Bench.Compare;
+
+/// <summary>
+/// RESULTS.md's "which row is the paper's" paragraph, computed from the comparison records rather than written by hand.
+/// The QST paper's baseline is HF <c>qlora.py</c>, which checkpoints every layer by default, so its table is QST against
+/// <c>qlora+gc</c>; the paper's figures are up to 3× the speed and 2.3× less memory (Llama-2-70B, batch 1 × 1024).
+/// Per shape and per QST variant (default heads, <c>qst:heads=N</c>) the paragraph gives the measured speed ratio and the
+/// memory ratio (peak above the runtime floor: weights and steps, what the paper's GPU figure counts), says whether each
+/// reaches the paper's figure, and names the baseline row whose memory ratio comes closest to the paper's.
+/// </summary>
+public static class ComparePaperRow
+{
+    /// <summary>The paper's QLoRA ÷ QST memory figure.</summary>
+    public const double PaperMemoryRatio = 2.3;
+    /// <summary>The paper's "up to 3×" speed figure.</summary>
+    public const double PaperSpeedRatio = 3.0;
+    /// <summary>The label of the paper's baseline.</summary>
+    public const string PaperBaseline = "qlora+gc";
+
+    public static string Paragraph(IReadOnlyList<ComparedRun> runs)
+    {
+        var sb = new StringBuilder("**Which row is the paper's.** The QST paper's QLoRA baseline is HF `qlora.py`, which turns gradient ");
+        sb.Append("checkpointing on by default, so its table is QST against the `").Append(PaperBaseline).Append("` rows (`qlora` without ");
+        sb.Append("recompute is the faster, hungrier baseline; both are shown). Its figures: up to ").Append(Num(PaperSpeedRatio, 1)).Append("× the speed, ");
+        sb.Append(Num(PaperMemoryRatio, 1)).Append("× less memory (Llama-2-70B, batch 1 × 1024, where weights dominate). Memory here = peak above the runtime floor ");
+        sb.Append("(weights and steps, as a GPU figure counts them). Computed from the records:\n\n");
+        foreach (var group in runs.GroupBy(r => (r.Shape.Model, r.Shape.Batch, r.Shape.Sequence)))
+        {
+            var rows = group.ToList();
+            string shape = $"{group.Key.Model} {group.Key.Batch} × {group.Key.Sequence}";
+            var qsts = rows.Where(r => r.Method == "qst").OrderBy(r => r.SideHeads).ToList();
+            var baselines = rows.Where(r => r.Method != "qst" && r.Method != "qst-cached").ToList();
+            if (qsts.Count == 0 || baselines.Count == 0) continue;
+            var paper = baselines.FirstOrDefault(r => r.Label == PaperBaseline);
+            foreach (var qst in qsts)
+            {
+                sb.Append("- ").Append(shape).Append(", `").Append(qst.Label).Append("`: ");
+                if (paper is null) sb.Append("no `").Append(PaperBaseline).Append("` row at this shape, so the paper's comparison was not measured. ");
+                else
+                {
+                    double speed = BenchRatios.Ratio(qst.TokensPerSecond, paper.TokensPerSecond);
+                    double memory = BenchRatios.Ratio(paper.PeakAboveFloor, qst.PeakAboveFloor);
+                    sb.Append("the paper's comparison measures QST at ").Append(Num(speed, 2)).Append("× the speed of `").Append(PaperBaseline)
+                        .Append("` (paper: up to ").Append(Num(PaperSpeedRatio, 1)).Append("×; ").Append(speed >= PaperSpeedRatio ? "reached" : "not reached")
+                        .Append(") and `").Append(PaperBaseline).Append("` at ").Append(Num(memory, 2)).Append("× QST's memory (paper: ")
+                        .Append(Num(PaperMemoryRatio, 1)).Append("×; ").Append(memory >= PaperMemoryRatio ? "reached" : "not reached").Append("). ");
+                }
+                if (Closest(qst, baselines) is { } closest)
+                    sb.Append("Closest to the paper's memory figure: `").Append(closest.Row.Label).Append("` at ").Append(Num(closest.Ratio, 2)).Append("× QST's memory.");
+                sb.Append('\n');
+            }
+        }
+        return sb.Append('\n').ToString();
+    }
+
+    /// <summary>The baseline whose memory ÷ QST's is nearest the paper's 2.3× on a log scale (1.15× and 4.6× are equally far);
+    /// null when no record has a memory figure.</summary>
+    public static (ComparedRun Row, double Ratio)? Closest(ComparedRun qst, IReadOnlyList<ComparedRun> baselines)
+    {
+        var ranked = baselines.Select(b => (Row: b, Ratio: BenchRatios.Ratio(b.PeakAboveFloor, qst.PeakAboveFloor)))
+            .Where(x => x.Ratio > 0).OrderBy(x => Math.Abs(Math.Log(x.Ratio / PaperMemoryRatio))).ThenBy(x => x.Row.Label, StringComparer.Ordinal).ToList();
+        return ranked.Count == 0 ? null : ranked[0];
+    }
+
+}
