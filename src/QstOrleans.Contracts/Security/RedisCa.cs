@@ -46,12 +46,8 @@ public sealed class RedisCa
             return false;
         }
         using var peer = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(Ca);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        if (chain.Build(peer) && chain.ChainElements[^1].Certificate.Thumbprint == Ca.Thumbprint) return true;
-        Rejection = string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).DefaultIfEmpty("not signed by this CA"));
+        if (PrivateCa.Signed(Ca, peer, out string why)) return true;
+        Rejection = why;
         return false;
     }
 

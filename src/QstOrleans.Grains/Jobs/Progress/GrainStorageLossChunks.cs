@@ -2,32 +2,14 @@ using Orleans.Storage;
 
 namespace QstOrleans.Grains.Jobs.Progress;
 
-/// <summary>
-/// Loss chunks of one job in the job grain's own storage provider, as separate states <c>losses-0</c>, <c>losses-1</c>, …
-/// of the job's grain id (beside the <c>job</c> record), so a write touches one small chunk, never the whole history.
-/// Keeps each chunk's ETag; a chunk is read once before its first write here, so a stored one is never overwritten blindly.
-/// </summary>
+/// <summary>Loss chunks of one job as states <c>losses-0</c>, <c>losses-1</c>, … (<see cref="GrainStorageChunks{TChunk}"/>).</summary>
 internal sealed class GrainStorageLossChunks(IGrainStorage storage, GrainId job) : ILossChunkStore
 {
-    readonly Dictionary<int, GrainState<LossChunk>> _states = [];
+    readonly GrainStorageChunks<LossChunk> _chunks = new(storage, job, "losses");
 
-    public async Task<float[]?> ReadAsync(int chunk)
-    {
-        var state = new GrainState<LossChunk>(new LossChunk());
-        await storage.ReadStateAsync(Name(chunk), job, state);
-        _states[chunk] = state;
-        return state.RecordExists ? state.State?.Losses : null;
-    }
+    public async Task<float[]?> ReadAsync(int chunk) => (await _chunks.ReadAsync(chunk))?.Losses;
 
-    public async Task WriteAsync(int chunk, float[] losses)
-    {
-        if (!_states.ContainsKey(chunk)) await ReadAsync(chunk);
-        var state = _states[chunk];
-        state.State = new LossChunk { Losses = losses };
-        await storage.WriteStateAsync(Name(chunk), job, state);
-    }
-
-    static string Name(int chunk) => $"losses-{chunk}";
+    public Task WriteAsync(int chunk, float[] losses) => _chunks.WriteAsync(chunk, new LossChunk { Losses = losses });
 }
 
 /// <summary>One stored chunk of a job's per-step losses.</summary>

@@ -12,33 +12,10 @@ internal interface IStepMetricsStore
     Task WriteAsync(int chunk, StepMetricsChunk metrics);
 }
 
-/// <summary>
-/// Metric chunks of one job in the job grain's own storage provider, as states <c>metrics-0</c>, <c>metrics-1</c>, … of the job's
-/// grain id (beside the <c>job</c> record and the <c>losses-*</c> chunks). Keeps each chunk's ETag, reading a chunk once before
-/// its first write here, as <see cref="GrainStorageLossChunks"/> does.
-/// </summary>
-internal sealed class GrainStorageMetricsChunks(IGrainStorage storage, GrainId job) : IStepMetricsStore
-{
-    readonly Dictionary<int, GrainState<StepMetricsChunk>> _states = [];
-
-    public async Task<StepMetricsChunk?> ReadAsync(int chunk)
-    {
-        var state = new GrainState<StepMetricsChunk>(new StepMetricsChunk());
-        await storage.ReadStateAsync(Name(chunk), job, state);
-        _states[chunk] = state;
-        return state.RecordExists ? state.State : null;
-    }
-
-    public async Task WriteAsync(int chunk, StepMetricsChunk metrics)
-    {
-        if (!_states.ContainsKey(chunk)) await ReadAsync(chunk);
-        var state = _states[chunk];
-        state.State = metrics;
-        await storage.WriteStateAsync(Name(chunk), job, state);
-    }
-
-    static string Name(int chunk) => $"metrics-{chunk}";
-}
+/// <summary>Metric chunks of one job as states <c>metrics-0</c>, <c>metrics-1</c>, … beside the <c>losses-*</c> chunks
+/// (<see cref="GrainStorageChunks{TChunk}"/>).</summary>
+internal sealed class GrainStorageMetricsChunks(IGrainStorage storage, GrainId job)
+    : GrainStorageChunks<StepMetricsChunk>(storage, job, "metrics"), IStepMetricsStore;
 
 /// <summary>One stored chunk of a job's per-step metrics (index i = step chunk·size + i + 1; NaN / −1 = unknown).</summary>
 [GenerateSerializer]
