@@ -75,6 +75,7 @@ start_silo() {
     >> "$run_dir/$name.log" 2>&1 &
   silo_pid[$name]=$!
   record $!
+  disown $!   # its SIGKILL is the point of the soak: no "Killed" job notice from bash
 }
 wait_up() {
   local name=$1 pid=${silo_pid[$1]}

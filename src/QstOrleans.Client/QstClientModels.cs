@@ -13,6 +13,13 @@ namespace QstOrleans.Client;
 /// <param name="Location">Where the cluster's store keeps it (for messages).</param>
 public sealed record ModelUpload(string Uri, int Files, long Size, bool AlreadyStored, long SentBytes, string Location);
 
+/// <summary>A local model directory, hashed once (<see cref="QstClientModels.HashModelAsync"/>): asking the cluster whether it
+/// sees the model and then uploading it reads every file for its SHA-256 only once (at 70B that is ≈ 35 GB of NF4 shards).</summary>
+/// <param name="Root">Absolute directory.</param>
+/// <param name="Entries">Its files (top level, not hidden, ordinal order) with sizes and SHA-256.</param>
+/// <param name="Manifest">The manifest text (<see cref="ModelManifest.Write"/>); its SHA-256 names the model.</param>
+public sealed record LocalModel(string Root, IReadOnlyList<ModelManifest.Entry> Entries, string Manifest);
+
 /// <summary>
 /// Models from where the client is: uploads a model directory (config.json, tokenizer files, *.safetensors shards and their
 /// index: every regular file at its top level) into the cluster's store, file by file through the same chunked, checksummed and
@@ -36,9 +43,18 @@ public static class QstClientModels
     public static async Task<ModelUpload> UploadModelAsync(this QstClient client, string directory, CancellationToken cancel = default,
         int chunkBytes = IDatasetUploadGrain.MaxChunkBytes, IProgress<long>? progress = null)
     {
-        if (chunkBytes < 1 || chunkBytes > IDatasetUploadGrain.MaxChunkBytes)
-            throw new ArgumentOutOfRangeException(nameof(chunkBytes), $"chunkBytes is {chunkBytes}; use 1 to {IDatasetUploadGrain.MaxChunkBytes}");
-        var (root, entries, manifest) = await ManifestAsync(directory, cancel);
+        CheckChunkBytes(chunkBytes);
+        return await client.UploadModelAsync(await HashModelAsync(directory, cancel), cancel, chunkBytes, progress);
+    }
+
+    /// <summary>Uploads a model hashed by <see cref="HashModelAsync"/> (see the overload taking a directory).</summary>
+    /// <exception cref="InvalidDataException">Also when a file changed since it was hashed (the cluster checks each SHA-256).</exception>
+    public static async Task<ModelUpload> UploadModelAsync(this QstClient client, LocalModel local, CancellationToken cancel = default,
+        int chunkBytes = IDatasetUploadGrain.MaxChunkBytes, IProgress<long>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        CheckChunkBytes(chunkBytes);
+        var (root, entries, manifest) = local;
         string model = ModelManifest.Hash(manifest);
         long held = 0, sent = 0;
         var manifestBytes = Encoding.UTF8.GetBytes(manifest);
@@ -60,14 +76,20 @@ public static class QstClientModels
     /// Whether the cluster can read <paramref name="directory"/> at the same absolute path, inside its model roots, with exactly
     /// these files (names, sizes, SHA-256): then a job may name the directory itself. Asks one silo (any).
     /// </summary>
-    public static async Task<bool> ClusterSeesModelAsync(this QstClient client, string directory, CancellationToken cancel = default)
+    public static async Task<bool> ClusterSeesModelAsync(this QstClient client, string directory, CancellationToken cancel = default) =>
+        await client.ClusterSeesModelAsync(await HashModelAsync(directory, cancel));
+
+    /// <summary>Whether the cluster sees a model hashed by <see cref="HashModelAsync"/> (see the overload taking a directory).</summary>
+    public static async Task<bool> ClusterSeesModelAsync(this QstClient client, LocalModel local)
     {
-        var (root, _, manifest) = await ManifestAsync(directory, cancel);
-        return await FileUpload.Call(() => client.Grains.GetGrain<IDatasetUploadGrain>($"probe-{Guid.NewGuid():N}").SeesModel(root, manifest));
+        ArgumentNullException.ThrowIfNull(local);
+        return await FileUpload.Call(() => client.Grains.GetGrain<IDatasetUploadGrain>($"probe-{Guid.NewGuid():N}").SeesModel(local.Root, local.Manifest));
     }
 
-    /// <summary>The model's files (top level, not hidden) with sizes and SHA-256, and the manifest text.</summary>
-    static async Task<(string Root, IReadOnlyList<ModelManifest.Entry> Entries, string Manifest)> ManifestAsync(string directory, CancellationToken cancel)
+    /// <summary>The model's files (top level, not hidden) with sizes and SHA-256, and the manifest text: hashed once, for
+    /// <see cref="ClusterSeesModelAsync(QstClient, LocalModel)"/> and then <see cref="UploadModelAsync(QstClient, LocalModel, CancellationToken, int, IProgress{long}?)"/>.</summary>
+    /// <exception cref="ArgumentException">No such directory, no config.json in it, or a file name that is not one blob-name segment.</exception>
+    public static async Task<LocalModel> HashModelAsync(string directory, CancellationToken cancel = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string root = Path.GetFullPath(directory);
@@ -81,7 +103,13 @@ public static class QstClientModels
                                             $"(and not '{ModelManifest.FileName}')");
             entries.Add(new ModelManifest.Entry(file.Name, file.Length, await FileUpload.HashAsync(file.FullName, cancel)));
         }
-        return (root, entries, ModelManifest.Write(entries));
+        return new LocalModel(root, entries, ModelManifest.Write(entries));
+    }
+
+    static void CheckChunkBytes(int chunkBytes)
+    {
+        if (chunkBytes < 1 || chunkBytes > IDatasetUploadGrain.MaxChunkBytes)
+            throw new ArgumentOutOfRangeException(nameof(chunkBytes), $"chunkBytes is {chunkBytes}; use 1 to {IDatasetUploadGrain.MaxChunkBytes}");
     }
 
     /// <summary>A file's progress as the model's: bytes of the files before it plus the file's own.</summary>

@@ -49,7 +49,8 @@ internal static class DataUpload
     public static async Task<string> ResolveAsync(QstClient client, string data, string mode, CancellationToken cancel)
     {
         if (StoreUris.IsStoreUri(data) || mode == "never") return data;
-        if (mode == "auto" && await client.ClusterSeesAsync(data, cancel))
+        var local = await QstClientDatasets.HashDatasetAsync(data, cancel);   // hashed once for the question and the upload
+        if (mode == "auto" && await client.ClusterSeesAsync(local))
         {
             Console.WriteLine($"data: the cluster reads {data} itself (same size and SHA-256 there)");
             return data;
@@ -57,7 +58,7 @@ internal static class DataUpload
         Console.WriteLine(mode == "auto"
             ? $"data: the cluster does not see {data} (outside its data roots, missing there or different): uploading {new FileInfo(data).Length} bytes"
             : $"data: uploading {data} ({new FileInfo(data).Length} bytes)");
-        var upload = await client.UploadDatasetAsync(data, cancel: cancel);
+        var upload = await client.UploadDatasetAsync(local, cancel: cancel);
         Console.WriteLine(Describe(upload));
         return upload.Uri;
     }
@@ -66,7 +67,8 @@ internal static class DataUpload
     public static async Task<string> ResolveModelAsync(QstClient client, string model, string mode, CancellationToken cancel)
     {
         if (StoreUris.IsStoreUri(model) || mode == "never") return model;
-        if (mode == "auto" && await client.ClusterSeesModelAsync(model, cancel))
+        var local = await QstClientModels.HashModelAsync(model, cancel);   // every file hashed once for the question and the upload
+        if (mode == "auto" && await client.ClusterSeesModelAsync(local))
         {
             Console.WriteLine($"model: the cluster reads {model} itself (same files, sizes and SHA-256 there)");
             return model;
@@ -74,7 +76,7 @@ internal static class DataUpload
         Console.WriteLine(mode == "auto"
             ? $"model: the cluster does not see {model} (outside its model roots, missing there or different): uploading it"
             : $"model: uploading {model}");
-        var upload = await client.UploadModelAsync(model, cancel: cancel);
+        var upload = await client.UploadModelAsync(local, cancel: cancel);
         Console.WriteLine(Describe(upload));
         return upload.Uri;
     }
