@@ -33,6 +33,8 @@ public sealed partial class TrainingJobGrain(
     internal PipelineRun? Run { get; private set; }
     internal PauseGate Gate { get; } = new();
     internal IGrainFactory Grains => GrainFactory;
+    /// <summary>This silo's graceful stop: a job grain on a stopping silo starts no recovery and fails nothing (see <see cref="TrainingJobRecovery"/>).</summary>
+    internal SiloStopping Stopping => ServiceProvider.GetRequiredService<SiloStopping>();
 
     public override async Task OnActivateAsync(CancellationToken token)
     {
@@ -46,6 +48,13 @@ public sealed partial class TrainingJobGrain(
         {
             DueTime = TimeSpan.FromMilliseconds(100), Period = silo.HealthCheckPeriod, Interleave = true, KeepAlive = false,
         });
+    }
+
+    /// <summary>Stops feeding: the activation that takes over (on another silo) recovers the job from its record.</summary>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
+    {
+        Run?.Feeder.Stop();
+        return Task.CompletedTask;
     }
 
     public async Task<JobProgress> Start(JobSpec spec)
