@@ -33,8 +33,7 @@ public sealed partial class TrainingJobGrain(
     internal PipelineRun? Run { get; private set; }
     internal PauseGate Gate { get; } = new();
     internal IGrainFactory Grains => GrainFactory;
-    /// <summary>This silo's graceful stop: a job grain on a stopping silo starts no recovery and fails nothing (see <see cref="TrainingJobRecovery"/>).</summary>
-    internal SiloStopping Stopping => ServiceProvider.GetRequiredService<SiloStopping>();
+    internal SiloStopping Stopping => ServiceProvider.GetRequiredService<SiloStopping>();   // on a stopping silo: no recovery, no failure
 
     public override async Task OnActivateAsync(CancellationToken token)
     {
