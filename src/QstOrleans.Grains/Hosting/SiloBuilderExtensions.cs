@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using Orleans.Runtime;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using QstOrleans.Grains.Placement;
 
@@ -28,6 +29,8 @@ public static class SiloBuilderExtensions
         ComputeThreads.PinOnceForSilos(options.Threads);   // process-wide, before any tensor op (see ComputeThreads)
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<CheckpointStores>();
+        builder.Services.AddSingleton<SiloStopping>();
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloStopping>());
         builder.Services.AddSingleton(new Inputs.InputGuard(options.Roots));
         builder.Services.AddSingleton<Inputs.StoredDatasets>();
         builder.Services.AddSingleton<Inputs.StoredModels>();

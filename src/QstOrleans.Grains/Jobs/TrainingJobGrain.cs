@@ -33,6 +33,7 @@ public sealed partial class TrainingJobGrain(
     internal PipelineRun? Run { get; private set; }
     internal PauseGate Gate { get; } = new();
     internal IGrainFactory Grains => GrainFactory;
+    internal SiloStopping Stopping => ServiceProvider.GetRequiredService<SiloStopping>();   // on a stopping silo: no recovery, no failure
 
     public override async Task OnActivateAsync(CancellationToken token)
     {
@@ -46,6 +47,13 @@ public sealed partial class TrainingJobGrain(
         {
             DueTime = TimeSpan.FromMilliseconds(100), Period = silo.HealthCheckPeriod, Interleave = true, KeepAlive = false,
         });
+    }
+
+    /// <summary>Stops feeding: the activation that takes over (on another silo) recovers the job from its record.</summary>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
+    {
+        Run?.Feeder.Stop();
+        return Task.CompletedTask;
     }
 
     public async Task<JobProgress> Start(JobSpec spec)

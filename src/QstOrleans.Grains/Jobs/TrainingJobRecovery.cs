@@ -17,7 +17,12 @@ namespace QstOrleans.Grains.Jobs;
 /// while the cluster is still noticing the failure, up to <c>RecoveryTimeout</c>; deterministic errors, or
 /// <c>MaxRecoveriesWithoutProgress</c> recoveries in a row without a completed step, fail the job with the reason.
 /// </summary>
-/// <remarks>Threading: every member runs on the job grain's scheduler (called from its turns, or continuing the
+/// <remarks>A graceful stop of the job grain's silo (<see cref="Hosting.SiloStopping"/>): faults are ignored and a recovery
+/// in progress stops without failing the job. Its stages and side trainer drop work and report faults as the silo stops, and a
+/// recovery there would place grains on the silo that is going away, or record a failure the job does not have; the
+/// activation that takes over on another silo (at the next call, the keepalive reminder or a silo start) finds the job
+/// without a pipeline and recovers it from its checkpoint.
+/// Threading: every member runs on the job grain's scheduler (called from its turns, or continuing the
 /// recovery task or timer callback started there), so it may read and write the job's record and parts.</remarks>
 internal sealed class TrainingJobRecovery(TrainingJobGrain job, RecoverySupervisor supervisor)
 {
@@ -27,6 +32,11 @@ internal sealed class TrainingJobRecovery(TrainingJobGrain job, RecoverySupervis
     public void Trigger(int attempt, string reason)
     {
         if (Record.IsFinished || Record.Spec is null) return;
+        if (job.Stopping.IsStopping)
+        {
+            job.Log.LogInformation("job {Job}: fault ignored, this silo is stopping (the job recovers where its grain re-activates): {Reason}", job.JobId, reason);
+            return;
+        }
         if (supervisor.Report(attempt, Record.Attempt, reason) == FaultVerdict.Start) _ = Recover(reason);
     }
 
@@ -41,7 +51,7 @@ internal sealed class TrainingJobRecovery(TrainingJobGrain job, RecoverySupervis
         {
             await run.Feeder.RunAsync(from, run.Plan.TotalMicroBatches, inlet.SendAsync);
         }
-        catch (Exception e) when (Faults.IsInfrastructure(e))
+        catch (Exception e) when (Faults.IsInfrastructure(e) || job.Stopping.IsStopping)
         {
             Trigger(run.Attempt, $"feeding the pipeline: {Faults.Message(e)}");
         }
@@ -131,6 +141,11 @@ internal sealed class TrainingJobRecovery(TrainingJobGrain job, RecoverySupervis
             }
             catch (Exception e)
             {
+                if (job.Stopping.IsStopping)
+                {
+                    job.Log.LogInformation("job {Job}: recovery attempt {Attempt} stopped, this silo is stopping: {Message}", job.JobId, attempt, Faults.Message(e));
+                    return;
+                }
                 if (supervisor.RetryDelay(e, retry) is not { } delay)
                 {
                     await job.Fail($"recovery after '{reason}' failed: {Faults.Message(e)}", Faults.FinalKind(e));

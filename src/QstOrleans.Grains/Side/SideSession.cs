@@ -69,18 +69,24 @@ internal sealed class SideSession
     public bool Post(object item) => _inbox.Writer.TryWrite(item);
 
     /// <summary>Stops taking work, drops what is queued, waits for the worker (its current micro-batch) and any upload in
-    /// progress, releases the stages' W_A slices, frees the core.</summary>
-    public async Task StopAsync()
+    /// progress, releases the stages' W_A slices, frees the core. When <paramref name="cancel"/> fires first (Orleans'
+    /// deactivation timeout) the worker still owns the core: it is left to it rather than freed under it.</summary>
+    public async Task StopAsync(CancellationToken cancel = default)
     {
         _stopping = true;
         _inbox.Writer.TryComplete();
-        await _worker;
+        try { await _worker.WaitAsync(cancel); }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            _log.LogWarning("side trainer of job {Job}: the worker did not stop in time; its state is not freed", _spec.JobId);
+            return;
+        }
         if (_link is not null && !_stagesReleased)
         {
             try { await _link.ReleaseAsync(); }
             catch (Exception e) { _log.LogDebug(e, "releasing the stages' W_A slices of job {Job} failed (a stage is gone?)", _spec.JobId); }
         }
-        try { await _commit; } catch (Exception e) { _log.LogDebug(e, "checkpoint upload ended with an error"); }
+        try { await _commit.WaitAsync(cancel); } catch (Exception e) { _log.LogDebug(e, "checkpoint upload ended with an error"); }
         _core.Dispose();
     }
 

@@ -17,7 +17,7 @@ namespace QstOrleans.Grains.Side;
 /// <see cref="CheckpointCorruptException"/> when checkpoints exist but none verifies, and <see cref="InvalidDataException"/> when
 /// the store lacks the checkpoint the job recorded as committed (<see cref="StoreContinuity"/>).</remarks>
 [Placement.SideTrainerPlacement]
-public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores stores, ILogger<SideTrainerGrain> log) : Grain, ISideTrainerGrain
+public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores stores, SiloStopping stopping, ILogger<SideTrainerGrain> log) : Grain, ISideTrainerGrain
 {
     SideSession? _session;
     /// <summary>The newest attempt an Initialize was called for: work of older attempts is dropped, also while that
@@ -45,7 +45,7 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
         if (core.IsLean)
         {
             // Lean taps: the stages hold W_A; hand them the (restored) slices before any micro-batch of this attempt flows.
-            link = new StageAdapterLink(GrainFactory, spec, attempt);
+            link = new StageAdapterLink(GrainFactory, spec, attempt, stopping.Token);
             try { await link.InitializeAsync(core); }
             catch
             {
@@ -143,12 +143,14 @@ public sealed class SideTrainerGrain(QstSiloOptions silo, CheckpointStores store
         DeactivateOnIdle();
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token) => StopSession();
+    /// <summary>On a stopping silo the session's calls to stages end at once (<see cref="SiloStopping"/>), so this does not
+    /// wait on a stage that deactivates after it; <paramref name="token"/> bounds the rest (Orleans' deactivation timeout).</summary>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token) => StopSession(token);
 
-    async Task StopSession()
+    async Task StopSession(CancellationToken cancel = default)
     {
         if (_session is not { } s) return;
         _session = null;
-        await s.StopAsync();
+        await s.StopAsync(cancel);
     }
 }

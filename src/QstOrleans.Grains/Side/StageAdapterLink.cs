@@ -15,8 +15,10 @@ namespace QstOrleans.Grains.Side;
 /// <item><see cref="ApplyStepAsync"/>: per optimizer step, the lr and clip coefficient; the stages step their slices.</item>
 /// <item><see cref="CollectAsync"/>: for checkpoints and weights, copy the stages' slices back into the side network.</item>
 /// </list>
+/// Every exchange stops waiting when <paramref name="stop"/> fires (the silo stops, <see cref="Hosting.SiloStopping"/>): a stage
+/// on the same silo deactivates only after the side trainer, so waiting on it would hold the silo until Orleans' timeout.
 /// </summary>
-internal sealed class StageAdapterLink(IGrainFactory grains, SideSpec spec, int attempt)
+internal sealed class StageAdapterLink(IGrainFactory grains, SideSpec spec, int attempt, CancellationToken stop = default)
 {
     readonly IReadOnlyList<(IBackboneStageGrain Grain, int First, int End)> _stages = (spec.StageKeys
             ?? throw new ArgumentException($"job '{spec.JobId}': lean taps need the pipeline's stage keys in the side spec"))
@@ -34,7 +36,7 @@ internal sealed class StageAdapterLink(IGrainFactory grains, SideSpec spec, int 
             var slices = core.AdapterSlices(stage.First, stage.End).Select(ToWire).ToList();
             return stage.Grain.InitializeAdapters(new StageAdapterState(spec.JobId, attempt, core.Steps, job.GradientAccumulation, job.Dtype,
                 job.Config.Optimizer.Beta1, job.Config.Optimizer.Beta2, job.Config.Optimizer.Epsilon, job.Config.Optimizer.WeightDecay, slices));
-        }));
+        })).WaitAsync(stop);
     }
 
     /// <summary>Sends G_t (index = tap) to the stages that own the taps. The task's result, at a window end, is Σ g² of every
@@ -45,7 +47,7 @@ internal sealed class StageAdapterLink(IGrainFactory grains, SideSpec spec, int 
         {
             var taps = Enumerable.Range(stage.First == 0 ? 0 : stage.First + 1, stage.First == 0 ? stage.End + 1 : stage.End - stage.First).ToList();
             return stage.Grain.SubmitTapGradients(new TapGradients(spec.JobId, attempt, sequence, taps, taps.Select(t => gradients[t]).ToList(), windowEnd));
-        }));
+        })).WaitAsync(stop);
         if (!windowEnd) return null;
         var norms = new double[_stages[^1].End];
         for (int s = 0; s < _stages.Count; s++)
@@ -60,18 +62,18 @@ internal sealed class StageAdapterLink(IGrainFactory grains, SideSpec spec, int 
 
     /// <summary>Has every stage apply optimizer step <paramref name="step"/>; returns once all have.</summary>
     public Task ApplyStepAsync(int step, double lr, float clipCoefficient) =>
-        Task.WhenAll(_stages.Select(s => s.Grain.ApplyAdapterStep(new AdapterStep(spec.JobId, attempt, step, lr, clipCoefficient))));
+        Task.WhenAll(_stages.Select(s => s.Grain.ApplyAdapterStep(new AdapterStep(spec.JobId, attempt, step, lr, clipCoefficient)))).WaitAsync(stop);
 
     /// <summary>Copies every stage's W_A slices and AdamW state into the core (between optimizer steps).</summary>
     public async Task CollectAsync(SideTrainerCore core)
     {
-        var states = await Task.WhenAll(_stages.Select(s => s.Grain.ExportAdapters(spec.JobId, attempt)));
+        var states = await Task.WhenAll(_stages.Select(s => s.Grain.ExportAdapters(spec.JobId, attempt))).WaitAsync(stop);
         using var scope = NewDisposeScope();
         core.ImportAdapterSlices(states.SelectMany(s => s.Slices).Select(FromWire).ToList());
     }
 
     /// <summary>Tells the stages to drop the job's slices (best effort: a dead stage has nothing to drop).</summary>
-    public Task ReleaseAsync() => Task.WhenAll(_stages.Select(s => s.Grain.ReleaseAdapters(spec.JobId, attempt)));
+    public Task ReleaseAsync() => Task.WhenAll(_stages.Select(s => s.Grain.ReleaseAdapters(spec.JobId, attempt))).WaitAsync(stop);
 
     public static AdapterSlice ToWire(StageAdapters.Slice s) =>
         new(s.Adapter, TensorPayloads.From(s.Weight), TensorPayloads.From(s.ExpAvg), TensorPayloads.From(s.ExpAvgSq), s.Step);

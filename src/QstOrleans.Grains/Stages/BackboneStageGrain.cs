@@ -23,9 +23,12 @@ namespace QstOrleans.Grains.Stages;
 /// Fault tolerance: work of an older attempt of its job than the newest seen is dropped (fencing); work arriving
 /// before the layers are loaded (this activation replaced one whose silo died) and sends that fail for an
 /// infrastructure reason are reported to the job as faults, so it recovers; other errors fail the job.
+/// Graceful silo stop (<see cref="SiloStopping"/>): a Submit waiting for queue space and the worker's pending sends are
+/// dropped at once (a send may wait on a grain of the same stopping silo, which deactivates only after this one); the job
+/// hears of it as a fault and replays the dropped micro-batches from its checkpoint on the silos that stay.
 /// </summary>
 [DeviceSlotPlacement]
-public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStageGrain> log) : Grain, IBackboneStageGrain
+public sealed class BackboneStageGrain(QstSiloOptions silo, SiloStopping stopping, ILogger<BackboneStageGrain> log) : Grain, IBackboneStageGrain
 {
     readonly StageCounters _counters = new();
     /// <summary>Newest attempt seen per job (the grain is shared by every job on the same model and split).</summary>
@@ -95,13 +98,21 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
     public async Task Submit(StageWork work)
     {
         if (IsStale(work)) return;
+        var job = GrainFactory.GetGrain<ITrainingJobGrain>(work.Route.JobId);
         if (_queue is null)
         {
-            GrainFactory.GetGrain<ITrainingJobGrain>(work.Route.JobId).ReportFault(work.Route.Attempt,
-                $"stage '{Key}' on silo {silo.SiloName} has no layers loaded (re-activated after a silo failure?)").Ignore();
+            job.ReportFault(work.Route.Attempt, $"stage '{Key}' on silo {silo.SiloName} has no layers loaded (re-activated after a silo failure?)").Ignore();
             return;
         }
-        await _queue.Writer.WriteAsync(work);
+        try
+        {
+            // Waiting for queue space ends when the silo stops: Orleans deactivates this grain only once no call is running.
+            await _queue.Writer.WriteAsync(work, stopping.Token);
+        }
+        catch (OperationCanceledException) when (stopping.IsStopping)
+        {
+            job.ReportFault(work.Route.Attempt, $"stage '{Key}': silo {silo.SiloName} is stopping; micro-batch {work.Sequence} dropped").Ignore();
+        }
     }
 
     /// <summary>True for work of an older attempt than the newest this stage has seen for the job.</summary>
@@ -122,7 +133,8 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
         var side = GrainFactory.GetGrain<ISideTrainerGrain>(state.JobId);
         var job = GrainFactory.GetGrain<ITrainingJobGrain>(state.JobId);
         int attempt = state.Attempt;
-        var lean = new StageLeanTaps(state, _device, side, silo.MaxChunkBytes, e => ReportWorkerError(job, attempt, $"lean taps of job {state.JobId}", e), _counters, log);
+        var lean = new StageLeanTaps(state, _device, side, silo.MaxChunkBytes, e => ReportWorkerError(job, attempt, $"lean taps of job {state.JobId}", e), _counters, log,
+            stopping.Token);
         _attempts.AddOrUpdate(state.JobId, attempt, (_, seen) => Math.Max(seen, attempt));
         StageLeanTaps? old = null;
         _lean.AddOrUpdate(state.JobId, lean, (_, existing) =>
@@ -165,20 +177,35 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
     StageStatus Status() => new(Key, StageKey.SlotOf(Key) ?? "", silo.SiloName, _counters.Processed, _counters.ComputeSeconds,
         _counters.SendSeconds, _counters.WaitSeconds, _counters.AliveSeconds, _counters.BytesSent);
 
+    /// <summary>Lets the worker drain its queue (at most 10 s or Orleans' deactivation timeout; a stopping silo has cancelled
+    /// its sends already) and frees the layers once it is done; the lean taps likewise.</summary>
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
     {
         _queue?.Writer.TryComplete();
         // The worker may be in the middle of a forward pass: let it finish before the layers are freed.
-        if (_worker is not null) await Task.WhenAny(_worker, Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None));
+        if (_worker is not null) await Task.WhenAny(_worker, Task.Delay(TimeSpan.FromSeconds(10), token));
         if (_worker is null || _worker.IsCompleted) _stage?.Dispose();
-        foreach (var lean in _lean.Values) await lean.StopAsync();
+        foreach (var lean in _lean.Values) await lean.StopAsync(token);
         _lean.Clear();
     }
 
     async Task RunWorker(BackboneStage stage, ChannelReader<StageWork> queue, IGrainFactory grains)
     {
+        try
+        {
+            await Drain(stage, queue, grains, stopping.Token);
+        }
+        catch (OperationCanceledException) when (stopping.IsStopping)
+        {
+            // The silo stops: queued micro-batches and unanswered sends are dropped (their job replays them from its checkpoint).
+            log.LogInformation("stage {Key}: silo {Silo} is stopping; {Queued} queued micro-batch(es) dropped", Key, silo.SiloName, queue.Count);
+        }
+    }
+
+    async Task Drain(BackboneStage stage, ChannelReader<StageWork> queue, IGrainFactory grains, CancellationToken stop)
+    {
         var idle = Stopwatch.StartNew();
-        await foreach (var work in queue.ReadAllAsync())
+        await foreach (var work in queue.ReadAllAsync(stop))
         {
             _counters.AddWait(idle.Elapsed);
             if (IsStale(work)) continue;   // its job recovered while it waited in the queue
@@ -188,7 +215,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
                 var send = Process(stage, work, grains);
                 // Send while computing the next micro-batch; at most StageSendsInFlight sends outstanding (bounded memory).
                 _sends.Enqueue(ObserveSend(send, job, work));
-                while (_sends.Count > Math.Max(1, silo.StageSendsInFlight)) await _sends.Dequeue();
+                while (_sends.Count > Math.Max(1, silo.StageSendsInFlight)) await _sends.Dequeue().WaitAsync(stop);
             }
             catch (Exception e)
             {
@@ -196,7 +223,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
             }
             idle.Restart();
         }
-        while (_sends.Count > 0) await _sends.Dequeue();
+        while (_sends.Count > 0) await _sends.Dequeue().WaitAsync(stop);
     }
 
     async Task ObserveSend(Task send, ITrainingJobGrain job, StageWork work)
@@ -209,7 +236,12 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, ILogger<BackboneStag
     /// bounds the retries); deterministic ones (bad input) fail it.</summary>
     void ReportWorkerError(ITrainingJobGrain job, int attempt, string what, Exception e)
     {
-        if (Faults.IsInfrastructure(e))
+        if (e is OperationCanceledException && stopping.IsStopping)
+        {
+            log.LogInformation("{What} dropped: silo {Silo} is stopping", what, silo.SiloName);
+            job.ReportFault(attempt, $"{what}: silo {silo.SiloName} is stopping").Ignore();
+        }
+        else if (Faults.IsInfrastructure(e))
         {
             log.LogWarning("{What} failed: {Message}", what, e.Message);
             job.ReportFault(attempt, $"{what}: {Faults.Message(e)}").Ignore();

@@ -39,10 +39,13 @@ internal sealed class StageLeanTaps
     readonly Dictionary<long, (TapGradients Gradients, TaskCompletionSource<double[]?> Done)> _gradients = new();
     long _nextGradient;
     readonly Task _worker;
+    /// <summary>The silo stops: sends to the side trainer are no longer awaited (it may be deactivating on the same silo).</summary>
+    readonly CancellationToken _stop;
 
     /// <param name="fault">Called with an error of work nobody awaits (a failed send): the grain reports it to the job.</param>
+    /// <param name="stop">Cancelled when the silo stops (<see cref="Hosting.SiloStopping"/>).</param>
     public StageLeanTaps(StageAdapterState state, Device device, ISideTrainerGrain side, int maxChunkBytes, Action<Exception> fault,
-        StageCounters counters, ILogger log)
+        StageCounters counters, ILogger log, CancellationToken stop = default)
     {
         using (NewDisposeScope())
         {
@@ -50,7 +53,7 @@ internal sealed class StageLeanTaps
             _adapters = new StageAdapters(slices, state.Beta1, state.Beta2, state.Epsilon, state.WeightDecay,
                 Precision.Parse(state.ComputeDtype).Compute, state.Version, device);
         }
-        (_state, _device, _side, _maxChunkBytes, _fault, _counters, _log) = (state, device, side, maxChunkBytes, fault, counters, log);
+        (_state, _device, _side, _maxChunkBytes, _fault, _counters, _log, _stop) = (state, device, side, maxChunkBytes, fault, counters, log, stop);
         _nextGradient = (long)state.Version * state.Accumulation;
         _worker = Task.Factory.StartNew(RunWorker, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
@@ -118,11 +121,17 @@ internal sealed class StageLeanTaps
         return done.Task;
     }
 
-    /// <summary>Stops the worker and frees the slices and every kept tensor.</summary>
-    public async Task StopAsync()
+    /// <summary>Stops the worker and frees the slices and every kept tensor. When <paramref name="cancel"/> fires first (Orleans'
+    /// deactivation timeout) the worker still runs a command: its tensors are left to it rather than freed under it.</summary>
+    public async Task StopAsync(CancellationToken cancel = default)
     {
         _inbox.Writer.TryComplete();
-        await _worker;
+        try { await _worker.WaitAsync(cancel); }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            _log.LogWarning("lean taps of job {Job}: the worker did not stop in time; its tensors are not freed", _state.JobId);
+            return;
+        }
         foreach (var t in _waiting.Values.SelectMany(l => l)) t.X.Dispose();
         foreach (var t in _projected.Values.SelectMany(l => l)) t.U.Dispose();
         foreach (var (_, done) in _gradients.Values) done.TrySetCanceled();
@@ -147,7 +156,7 @@ internal sealed class StageLeanTaps
         }
         _projected[sequence] = projected;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        foreach (var message in TapChunks.Batch(chunks, _maxChunkBytes)) await _side.SubmitTaps(message);
+        foreach (var message in TapChunks.Batch(chunks, _maxChunkBytes)) await _side.SubmitTaps(message).WaitAsync(_stop);
         _counters.AddSend(clock.Elapsed, chunks.Sum(c => (long)c.Data.Length));
     }
 

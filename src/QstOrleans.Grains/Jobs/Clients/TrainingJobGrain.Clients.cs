@@ -41,7 +41,9 @@ public sealed partial class TrainingJobGrain
     /// <summary>
     /// Runs interleaved with the grain's other calls (Orleans' enumeration calls always interleave), so it only reads the
     /// record and the hub between awaits. The backlog and the hub cursor are taken in one synchronous step: nothing is
-    /// missed or sent twice between them.
+    /// missed or sent twice between them. When the silo stops, the wait for the next event ends with an
+    /// <see cref="OrleansException"/> (the client watches again where it left off, on the grain's next activation): a
+    /// waiting enumeration call is a running call, and Orleans starts deactivating the grain only once none runs.
     /// </summary>
     public async IAsyncEnumerable<JobEvent> Watch(int afterStep, int afterRecoveries)
     {
@@ -73,7 +75,14 @@ public sealed partial class TrainingJobGrain
                 yield return e;
                 if (e is JobStateChanged { IsFinished: true }) yield break;
             }
-            await hub.Changed;
+            try
+            {
+                await hub.Changed.WaitAsync(Stopping.Token);
+            }
+            catch (OperationCanceledException) when (Stopping.IsStopping)
+            {
+                throw new OrleansException($"silo {silo.SiloName} is stopping: watch job '{JobId}' again");
+            }
         }
     }
 }
