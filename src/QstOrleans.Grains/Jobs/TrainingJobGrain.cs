@@ -36,6 +36,10 @@ public sealed partial class TrainingJobGrain(
 
     public override async Task OnActivateAsync(CancellationToken token)
     {
+        // Every activation is logged with its silo: two activations of one job at once (a lost grain-directory entry) show as two lines.
+        if (Record.Spec is not null)
+            log.LogInformation("job {Job}: grain activated on silo {Silo} ({Activation}) with a {State} record, attempt {Attempt}, step {Step}", JobId,
+                silo.SiloName, GrainContext.ActivationId, Record.State, Record.Attempt, Record.Step);
         if (Record.State == JobState.Paused) Gate.Close();
         var (losses, metrics) = await JobStateWriter.OpenHistoryAsync(ServiceProvider.GetRequiredKeyedService<IGrainStorage>(QstProviders.State),
             GrainContext.GrainId, Record);
@@ -46,6 +50,15 @@ public sealed partial class TrainingJobGrain(
         {
             DueTime = TimeSpan.FromMilliseconds(100), Period = silo.HealthCheckPeriod, Interleave = true, KeepAlive = false,
         });
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
+    {
+        // Why a running job's grain went away (idle, silo stopping, or Orleans' directory dropping it after another silo died).
+        if (Record.Spec is not null)
+            log.LogInformation("job {Job}: grain deactivated on silo {Silo} ({Activation}) with a {State} record: {Code} {Reason}", JobId, silo.SiloName,
+                GrainContext.ActivationId, Record.State, reason.ReasonCode, reason.Description);
+        return Task.CompletedTask;
     }
 
     public async Task<JobProgress> Start(JobSpec spec)
