@@ -146,6 +146,8 @@ public static partial class SiloConfiguration
             throw new ArgumentException($"{Section}:MinLinkMbit: must be a link rate in Mbit/s >= 0 (0 = fixed probe timeout), got {silo.MinLinkMbit}");
         if (silo.MaxRecoveriesWithoutProgress < 1)
             throw new ArgumentException($"{Section}:MaxRecoveriesWithoutProgress: must be at least 1, got {silo.MaxRecoveriesWithoutProgress}");
+        if (silo.GrainDirectory.Trim().ToLowerInvariant() is not (GrainDirectories.Distributed or GrainDirectories.Partitioned))
+            throw new ArgumentException($"{Section}:GrainDirectory: unknown value '{silo.GrainDirectory}' (use {GrainDirectories.Distributed} or {GrainDirectories.Partitioned})");
         host.FailureDetection.Validate(Section);
         silo.Roots.Validate($"{Section}:Roots");
         if (!string.IsNullOrWhiteSpace(silo.Auth.TokensFile)) QstOrleans.Grains.Security.TokensFile.Load(silo.Auth.TokensFile, $"{Section}:Auth:TokensFile");

@@ -46,6 +46,15 @@ public sealed class QstSiloOptions
     /// <summary>libtorch intra-op threads of this silo process (<c>Qst:Threads</c>; 0 = one per core), pinned when the first silo of
     /// the process is configured (<see cref="ComputeThreads.PinOnceForSilos"/>). The process's stages and side trainers share them.</summary>
     public int Threads { get; set; }
+    /// <summary>Orleans' grain directory (<c>Qst:GrainDirectory</c>): <c>distributed</c> (default, strongly consistent: a silo's death
+    /// leaves other silos' activations alone) or <c>partitioned</c> (Orleans' older default, which deactivates every activation whose
+    /// entry the dead silo held; only to roll an upgrade through a cluster still running it). Every silo of a cluster must agree.</summary>
+    public string GrainDirectory { get; set; } = GrainDirectories.Distributed;
+}
+
+public static class GrainDirectories
+{
+    public const string Distributed = "distributed", Partitioned = "partitioned";
 }
 
 public sealed class SlotOptions

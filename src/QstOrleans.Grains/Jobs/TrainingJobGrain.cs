@@ -17,8 +17,7 @@ namespace QstOrleans.Grains.Jobs;
 /// (faults, give-up, backoff, watchdog) and <see cref="LossHistory"/> (per-step losses in chunks beside the small
 /// <see cref="JobRecord"/>). The recovery steps, and turning feeder errors into faults, are in <see cref="TrainingJobRecovery"/>; client-facing calls in <c>Clients/</c>.
 /// </summary>
-/// <remarks>Message flow (why the job → stages → side trainer → job cycle cannot deadlock) and threading (the grain is not
-/// reentrant; the feeder, a recovery and the watchdog interleave only at awaits): see <c>Jobs/README.md</c>.</remarks>
+/// <remarks>Message flow (why the job → stages → side trainer → job cycle cannot deadlock) and threading: see <c>Jobs/README.md</c>.</remarks>
 public sealed partial class TrainingJobGrain(
     [PersistentState("job", QstProviders.State)] IPersistentState<JobRecord> state,
     QstSiloOptions silo, CheckpointStores stores, JobPlanner planner, InputGuard guard, ILogger<TrainingJobGrain> log) : Grain, ITrainingJobGrain, IRemindable
@@ -37,6 +36,7 @@ public sealed partial class TrainingJobGrain(
 
     public override async Task OnActivateAsync(CancellationToken token)
     {
+        JobActivationLog.Activated(log, JobId, silo.SiloName, GrainContext.ActivationId, Record);
         if (Record.State == JobState.Paused) Gate.Close();
         var (losses, metrics) = await JobStateWriter.OpenHistoryAsync(ServiceProvider.GetRequiredKeyedService<IGrainStorage>(QstProviders.State),
             GrainContext.GrainId, Record);
@@ -53,7 +53,7 @@ public sealed partial class TrainingJobGrain(
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken token)
     {
         Run?.Feeder.Stop();
-        return Task.CompletedTask;
+        return JobActivationLog.Deactivated(log, JobId, silo.SiloName, GrainContext.ActivationId, Record, reason);
     }
 
     public async Task<JobProgress> Start(JobSpec spec)

@@ -21,6 +21,7 @@ public sealed class SiloConfigurationTests
             (["--Qst:Threads", "-1"], "Qst:Threads: must be 0 (one per core) or a positive thread count, got -1"),
             (["--Qst:HealthProbeTimeout", "-00:00:01"], "Qst:HealthProbeTimeout: must be a positive time span"),
             (["--Qst:MaxRecoveriesWithoutProgress", "0"], "Qst:MaxRecoveriesWithoutProgress: must be at least 1, got 0"),
+            (["--Qst:GrainDirectory", "eventual"], "Qst:GrainDirectory: unknown value 'eventual' (use distributed or partitioned)"),
             // Multi-host: failure detection timing and the advertised address (never loopback towards a remote Redis).
             (["--Qst:FailureDetection:ProbeTimeout", "00:00:00"], "Qst:FailureDetection:ProbeTimeout: must be a positive time span"),
             (["--Qst:FailureDetection:MissedProbesLimit", "0"], "Qst:FailureDetection:MissedProbesLimit: must be at least 1, got 0"),
