@@ -22,7 +22,8 @@ internal static class CompareCommand
         var shape = new Option<string>("--shape") { Description = "A `qst make-model` preset (tiny, llama-134m, llama-1b, …): written once with seeded random weights", DefaultValueFactory = _ => "llama-134m" };
         var model = new Option<string?>("--model") { Description = "Use this model folder instead of writing --shape's" };
         var configs = new Option<string>("--configs") { Description = "Comma-separated configurations: a method (qst, qst-cached, qlora, lora, full), +gc for gradient checkpointing " +
-            "(qlora+gc), :heads=N for QST with N side attention heads (qst:heads=1; plain qst = the backbone's count)", DefaultValueFactory = _ => DefaultConfigs };
+            "(qlora+gc), :heads=N for QST with N side attention heads (qst:heads=1; plain qst = the backbone's count), " +
+            ":bf16-scores for QST's side attention scores in bf16 (qst:bf16-scores, qst:heads=1:bf16-scores)", DefaultValueFactory = _ => DefaultConfigs };
         var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 2 };
         var steps = new Option<int>("--steps") { Description = "Measured steps per process", DefaultValueFactory = _ => 8 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed steps per process before the measured ones", DefaultValueFactory = _ => 2 };
@@ -87,7 +88,8 @@ internal static class CompareCommand
         var notes = new List<string>(s.Notes);
         var started = DateTimeOffset.UtcNow;
         string loadAtStart = BenchCommand.LoadAverage();
-        log.WriteLine($"{schedule.Count} processes: {string.Join(' ', schedule.Select(x => x.Config.Label))}");
+        // The order is rotated per round (CompareRounds.Schedule); each record's Positions say where its processes ran.
+        log.WriteLine($"{schedule.Count} processes: {string.Join(" | ", Enumerable.Range(0, s.Rounds).Select(r => string.Join(' ', schedule.Where(x => x.Round == r).Select(x => x.Config.Label))))}");
         for (int i = 0; i < schedule.Count; i++)
         {
             var (round, config) = schedule[i];
@@ -97,6 +99,7 @@ internal static class CompareCommand
             {
                 if (config.GradientCheckpointing) args = [.. args, "--gradient-checkpointing"];
                 if (config.SideHeads > 0) args = [.. args, "--side-heads", Str(config.SideHeads)];
+                if (config.SideScoresBf16) args = [.. args, "--side-scores-bf16"];
                 var run = BenchChild.Run<MethodRun>(args, log, s.Timeout);
                 runs[config].Add((i, run));
                 log.WriteLine($"[{DateTimeOffset.UtcNow:HH:mm:ss}] round {round + 1}/{s.Rounds} {config.Label}: {run.TokensPerSecond:F1} tokens/s " +
