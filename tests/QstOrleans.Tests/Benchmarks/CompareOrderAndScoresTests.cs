@@ -80,7 +80,7 @@ public sealed class CompareOrderAndScoresTests
         Assert.Contains("| qlora+gc | 2.00× |", md);
         // The memory-model row of each QST variant is the model with that variant's scores; bf16 scores model smaller.
         var preset = ModelPresets.Get("llama-134m");
-        double fp32 = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig(), engine: EngineLevers.Current(false)).Total;
+        double fp32 = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false)).Total;
         double bf16 = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = true }, engine: EngineLevers.Current(false)).Total;
         Assert.True(bf16 < fp32);
         Assert.Contains($"| llama-134m | 4 × 128 | qst | {MarkdownTable.MiB(fp32)} |", md);

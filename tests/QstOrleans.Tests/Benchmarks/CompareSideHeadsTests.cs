@@ -84,7 +84,7 @@ public sealed class CompareSideHeadsTests
         var preset = ModelPresets.Get("llama-134m");
         foreach (var heads in new[] { 0, 1 })
         {
-            double model = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = heads }, engine: EngineLevers.Current(false)).Total;
+            double model = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = heads, SideScoresBf16 = false }, engine: EngineLevers.Current(false)).Total;
             string label = heads == 0 ? "qst" : "qst:heads=1";
             Assert.Contains($"| llama-134m | 4 × 128 | {label} | {MarkdownTable.MiB(model)} |", md);
         }
@@ -97,13 +97,14 @@ public sealed class CompareSideHeadsTests
         // Saved per token per side layer: 6·n_h·T bytes of attention (fp32 softmax out + bf16 probs), everything else unchanged:
         // Δ = layers · 6 · (12 − 1) · T · (B·T) = 12 · 6 · 11 · 128 · 512 bytes.
         var c = ModelPresets.Get("llama-134m");
-        var reference = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig(), engine: EngineLevers.Current(false));
-        var one = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1 }, engine: EngineLevers.Current(false));
+        // fp32 scores (qst.side_scores_bf16 = false), the cost the 6 bytes below count.
+        var reference = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false));
+        var one = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1, SideScoresBf16 = false }, engine: EngineLevers.Current(false));
         Assert.Equal(12.0 * 6 * 11 * 128 * 512, reference.Activations - one.Activations, 6);
         Assert.Equal(reference.Weights, one.Weights);        // the side weights have the same shapes
         Assert.Equal(reference.Optimizer, one.Optimizer);
         // The backbone's own count explicitly is the reference shape.
-        var explicitTwelve = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 12 }, engine: EngineLevers.Current(false));
+        var explicitTwelve = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 12, SideScoresBf16 = false }, engine: EngineLevers.Current(false));
         Assert.Equal(reference.Total, explicitTwelve.Total);
     }
 

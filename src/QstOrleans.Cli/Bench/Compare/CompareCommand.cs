@@ -7,7 +7,8 @@ namespace QstOrleans.Cli.Bench.Compare;
 /// <summary>
 /// <c>qst bench compare</c>: the paper's comparison on one shape, interleaved. Every configuration (a method, with or
 /// without per-layer gradient checkpointing) trains in its own <c>qst bench run-one</c> process, in the order
-/// A B C … A B C … for <c>--rounds</c> rounds, so a burst of load on the shared machine lands on all of them alike.
+/// A B C, B C A, C A B … for <c>--rounds</c> rounds (each round starts one configuration later), so a burst of load on the
+/// shared machine lands on all of them alike and none always runs first.
 /// Per configuration: the median tokens/s over every measured step of every round (min–max), the training peak RSS
 /// and its height above the after-load level. The records replace this shape's earlier ones in <c>results.json</c>
 /// (written again after every process, so an interrupted run keeps what it measured); RESULTS.md is rendered from it.
@@ -99,7 +100,8 @@ internal static class CompareCommand
             {
                 if (config.GradientCheckpointing) args = [.. args, "--gradient-checkpointing"];
                 if (config.SideHeads > 0) args = [.. args, "--side-heads", Str(config.SideHeads)];
-                if (config.SideScoresBf16) args = [.. args, "--side-scores-bf16"];
+                // Explicit either way, so a row's label says what ran whatever qst.side_scores_bf16's default is.
+                if (config.Method.StartsWith("qst", StringComparison.Ordinal)) args = [.. args, "--side-scores-bf16", config.SideScoresBf16 ? "true" : "false"];
                 var run = BenchChild.Run<MethodRun>(args, log, s.Timeout);
                 runs[config].Add((i, run));
                 log.WriteLine($"[{DateTimeOffset.UtcNow:HH:mm:ss}] round {round + 1}/{s.Rounds} {config.Label}: {run.TokensPerSecond:F1} tokens/s " +

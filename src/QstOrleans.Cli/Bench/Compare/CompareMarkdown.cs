@@ -12,7 +12,7 @@ public static class CompareMarkdown
     public static string Section(IReadOnlyList<ComparedRun> runs)
     {
         var sb = new StringBuilder("## 0. Interleaved comparison (`qst bench compare`)\n\n");
-        sb.Append("Each configuration trained in its own process, interleaved (A B C … A B C …) over the rounds. tokens/s = median over every ");
+        sb.Append("Each configuration trained in its own process, interleaved over the rounds, each round starting one configuration later (A B C, B C A, …; records from before session 8 ran A B C every round). tokens/s = median over every ");
         sb.Append("measured step of every round (min–max); peak = training VmHWM (reset after loading), median over rounds (min–max); ");
         sb.Append("above load = peak − RSS after loading the model; above floor = peak − RSS before the model. MiB. ");
         sb.Append("`+gc` = every decoder layer recomputed in backward (the HF `qlora.py` default); QST keeps no backbone graph.\n\n");
@@ -75,7 +75,7 @@ public static class CompareMarkdown
         }
         sb.Append(MarkdownTable.Render(["model", "batch × seq", "configuration", "model MiB", "measured MiB", "error"], rows,
             [false, false, false, true, true, true])).Append('\n');
-        sb.Append("The same model at the paper's shapes (batch 1 × 1024, today's levers; \"1 head\" = `qst.side_heads = 1`), GB = 10⁹ B:\n\n");
+        sb.Append("The same model at the paper's shapes (batch 1 × 1024, today's levers and defaults, bf16 side scores included; \"1 head\" = `qst.side_heads = 1`), GB = 10⁹ B:\n\n");
         var presets = new List<IReadOnlyList<string>>();
         foreach (var preset in new[] { "llama2-7b", "llama2-13b", "llama2-70b" })
         {

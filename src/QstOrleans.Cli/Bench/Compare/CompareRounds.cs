@@ -60,7 +60,7 @@ public sealed record CompareConfig(string Method, bool GradientCheckpointing, in
 }
 
 /// <summary>
-/// The comparison's arithmetic, apart from any process: the interleaved order (A B C … A B C …, so a burst of load from
+/// The comparison's arithmetic, apart from any process: the interleaved order (A B C, B C A, …, so a burst of load from
 /// the shared machine hits every configuration alike) and the per-configuration summary (median, min, max).
 /// </summary>
 public static class CompareRounds
