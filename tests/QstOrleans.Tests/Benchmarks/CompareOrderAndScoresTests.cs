@@ -12,8 +12,7 @@ namespace QstOrleans.Tests.Benchmarks;
 /// </summary>
 public sealed class CompareOrderAndScoresTests
 {
-    static readonly BenchShape Shape = new("llama-134m", 768, 2048, 12, 12, 32000, 134_105_856, 4, 128, 2, "bf16");
-    const long MiB = 1 << 20;
+    static readonly BenchShape Shape = CompareSideHeadsTests.Shape;
 
     [Fact]
     public void OverNRoundsEveryConfigurationRunsOnceInEverySlotOfARound()
@@ -73,8 +72,11 @@ public sealed class CompareOrderAndScoresTests
         Assert.False(BenchJson.Deserialize<BenchResults>(old).Comparisons[0].SideScoresBf16);
 
         // Ratios: listed first, the bf16 row must still not become the reference (speed 300 vs QST's 200: 0.67×).
-        var rows = new[] { Rec(true, 300, 350), Rec(false, 200, 400), new ComparedRun { Method = "qlora", GradientCheckpointing = true, Shape = Shape, TokensPerSecond = 100,
-            PeakRssTraining = 900 * MiB, PeakAboveLoad = 300 * MiB, PeakAboveFloor = 600 * MiB } };
+        var rows = new[]
+        {
+            CompareSideHeadsTests.Rec("qst", false, 0, 300, 350) with { SideScoresBf16 = true }, CompareSideHeadsTests.Rec("qst", false, 0, 200, 400),
+            CompareSideHeadsTests.Rec("qlora", true, 0, 100, 600),
+        };
         string md = CompareMarkdown.Section(rows);
         Assert.Contains("| qst:bf16-scores | 0.67× |", md);
         Assert.Contains("| qlora+gc | 2.00× |", md);
@@ -86,10 +88,4 @@ public sealed class CompareOrderAndScoresTests
         Assert.Contains($"| llama-134m | 4 × 128 | qst | {MarkdownTable.MiB(fp32)} |", md);
         Assert.Contains($"| llama-134m | 4 × 128 | qst:bf16-scores | {MarkdownTable.MiB(bf16)} |", md);
     }
-
-    static ComparedRun Rec(bool bf16Scores, double speed, long floorMiB) => new()
-    {
-        Method = "qst", SideScoresBf16 = bf16Scores, Shape = Shape, TokensPerSecond = speed,
-        PeakRssTraining = (floorMiB + 300) * MiB, PeakAboveLoad = floorMiB / 2 * MiB, PeakAboveFloor = floorMiB * MiB,
-    };
 }

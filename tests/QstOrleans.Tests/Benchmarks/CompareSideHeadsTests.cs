@@ -14,10 +14,11 @@ namespace QstOrleans.Tests.Benchmarks;
 /// </summary>
 public sealed class CompareSideHeadsTests
 {
-    static readonly BenchShape Shape = new("llama-134m", 768, 2048, 12, 12, 32000, 134_105_856, 4, 128, 2, "bf16");
+    internal static readonly BenchShape Shape = new("llama-134m", 768, 2048, 12, 12, 32000, 134_105_856, 4, 128, 2, "bf16");
     const long MiB = 1 << 20;
 
-    static ComparedRun Rec(string method, bool gc, int heads, double speed, long floorMiB) => new()
+    /// <summary>A record at <see cref="Shape"/> (also used by <see cref="CompareOrderAndScoresTests"/>).</summary>
+    internal static ComparedRun Rec(string method, bool gc, int heads, double speed, long floorMiB) => new()
     {
         Method = method, GradientCheckpointing = gc, SideHeads = heads, Shape = Shape, TokensPerSecond = speed,
         PeakRssTraining = (floorMiB + 300) * MiB, PeakAboveLoad = floorMiB / 2 * MiB, PeakAboveFloor = floorMiB * MiB,
