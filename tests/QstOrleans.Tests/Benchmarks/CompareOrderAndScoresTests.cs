@@ -45,18 +45,6 @@ public sealed class CompareOrderAndScoresTests
         Assert.Equal(configs, CompareConfig.ParseList(string.Join(',', configs.Select(c => c.Label))));
     }
 
-    [Theory]
-    [InlineData("qlora:bf16-scores", "qlora has no side network")]
-    [InlineData("lora+gc:bf16-scores", "lora has no side network")]
-    [InlineData("qst:bf16-scores,qst:bf16-scores", "listed twice")]
-    [InlineData("qst:bf16-scores:heads=1", "unknown method 'qst:bf16-scores'")]
-    public void BadScoresSuffixesAreRefusedNamingTheOption(string text, string why)
-    {
-        var e = Assert.Throws<ArgumentException>(() => CompareConfig.ParseList(text));
-        Assert.Contains("--configs", e.Message);
-        Assert.Contains(why, e.Message);
-    }
-
     [Fact]
     public void TheRecordCarriesBf16ScoresTheRatiosStayAgainstFp32QstAndTheModelUsesIt()
     {

@@ -45,6 +45,10 @@ public sealed class CompareSideHeadsTests
     [InlineData("qst:heads=", "got ''")]
     [InlineData("qst:heads=1,qst:heads=1", "listed twice")]
     [InlineData("qsx:heads=1", "unknown method 'qsx'")]
+    [InlineData("qlora:bf16-scores", "qlora has no side network")]                   // :bf16-scores (CompareOrderAndScoresTests)
+    [InlineData("lora+gc:bf16-scores", "lora has no side network")]
+    [InlineData("qst:bf16-scores,qst:bf16-scores", "listed twice")]
+    [InlineData("qst:bf16-scores:heads=1", "unknown method 'qst:bf16-scores'")]     // the scores suffix goes last
     public void BadHeadSuffixesAreRefusedNamingTheOption(string text, string why)
     {
         var e = Assert.Throws<ArgumentException>(() => CompareConfig.ParseList(text));
