@@ -115,6 +115,11 @@ public sealed record QstSection
     /// <summary><c>qst.side_heads</c>: attention heads of each side layer; 0 = the backbone's head counts (the reference's).
     /// Fewer heads shrink the side attention's [B, heads, T, T] scores, which dominate QST's activation memory at long T.</summary>
     [Id(11)] public int SideHeads { get; set; }
+    /// <summary><c>qst.side_scores_bf16</c>: with a bf16 compute dtype, the side layers keep their attention scores in bf16
+    /// through mask and softmax (the kernel accumulates in fp32 and rounds once) instead of an fp32 copy: 2 instead of 6 bytes
+    /// saved per score, forward probabilities within one bf16 ulp of the fp32 path, gradients within bf16 rounding
+    /// (SideAttention/Bf16ScoresTests). No effect in fp32.</summary>
+    [Id(12)] public bool SideScoresBf16 { get; set; } = true;
 }
 
 /// <summary><c>precision</c>: compute dtype and how the frozen backbone is stored.</summary>

@@ -41,6 +41,7 @@ public static class TrainingConfigKeys
         new("qst.adapter_bottleneck", "--adapter-dim", "QST adapter bottleneck p"),
         new("qst.train_merge_gate", "--train-merge-gate", "Train lm_head_z (the reference never does)"),
         new("qst.side_heads", "--side-heads", "QST side attention heads (0 = the backbone's; fewer = less attention memory; plain multi-head)"),
+        new("qst.side_scores_bf16", "--side-scores-bf16", "QST side attention scores stay bf16 through mask and softmax (bf16 compute only; less attention memory)"),
         new("precision.dtype", "--dtype", "Compute dtype: bf16 or fp32"),
         new("precision.double_quant", "--double-quant", "Double-quantize the NF4 absmax"),
         new("precision.backbone_format", "--backbone", "Backbone weights: nf4, bf16 or fp32 (train)"),

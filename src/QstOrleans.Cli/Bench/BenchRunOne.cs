@@ -17,7 +17,7 @@ namespace QstOrleans.Cli.Bench;
 /// <summary>What one <c>qst bench run-one</c> process measures.</summary>
 public sealed record RunOneSettings(string ModelDirectory, string Method, int Batch, int Sequence, int WarmupSteps, int Steps,
     int Threads, string Dtype = "bf16", long Seed = 0, string Device = "cpu", bool GradientCheckpointing = false, bool KeepDequantized = false,
-    int SideHeads = 0, bool SideScoresBf16 = false);
+    int SideHeads = 0, bool? SideScoresBf16 = null);
 
 /// <summary>
 /// One method trained for a few steps in this process on seeded random tokens (every position a label),
@@ -60,13 +60,13 @@ internal static class BenchRunOne
             Optimizer = d.Optimizer with { MaxGradNorm = 1.0 },
             Precision = d.Precision with { Dtype = s.Dtype },
             Runtime = new RuntimeSection { Threads = s.Threads, Device = s.Device },
-            Qst = d.Qst with { SideHeads = s.SideHeads },
+            // Unset = the config's default (qst.side_scores_bf16), so a benchmark measures what a training run would run.
+            Qst = d.Qst with { SideHeads = s.SideHeads, SideScoresBf16 = s.SideScoresBf16 ?? d.Qst.SideScoresBf16 },
         };
         var build = ModelBuildOptions.From(training, device) with
         {
             Method = method, CacheDequantized = cache, GradientCheckpointing = s.GradientCheckpointing, KeepDequantizedForBackward = s.KeepDequantized,
         };
-        if (s.SideScoresBf16) build = build with { Qst = build.Qst with { SideScoresBf16 = true } };
         using var model = ModelBuilder.Build(s.ModelDirectory, config, build);
         var batches = RandomBatches(config.VocabSize, s.Batch, s.Sequence, s.WarmupSteps + s.Steps, s.Seed);
         if (cache)

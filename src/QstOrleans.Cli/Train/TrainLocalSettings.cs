@@ -45,7 +45,7 @@ public sealed record TrainLocalSettings
                 R = value.R, AdapterBottleneck = value.AdapterBottleneck, Activation = value.Activation, LayerNormAfterAdapter = value.LayerNormAfterAdapter,
                 LayerNormBeforeAdapter = value.LayerNormBeforeAdapter, AdapterDropout = value.AdapterDropout, TrainMergeGate = value.TrainMergeGate,
                 ReversedMergeGate = value.ReversedMergeGate, Fp32MasterWeights = value.Fp32MasterWeights, GateInit = value.GateInit,
-                MergeGateInit = value.MergeGateInit, SideHeads = value.SideHeads,
+                MergeGateInit = value.MergeGateInit, SideHeads = value.SideHeads, SideScoresBf16 = value.SideScoresBf16,
             },
         };
     }

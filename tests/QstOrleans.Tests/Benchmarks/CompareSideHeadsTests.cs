@@ -14,10 +14,11 @@ namespace QstOrleans.Tests.Benchmarks;
 /// </summary>
 public sealed class CompareSideHeadsTests
 {
-    static readonly BenchShape Shape = new("llama-134m", 768, 2048, 12, 12, 32000, 134_105_856, 4, 128, 2, "bf16");
+    internal static readonly BenchShape Shape = new("llama-134m", 768, 2048, 12, 12, 32000, 134_105_856, 4, 128, 2, "bf16");
     const long MiB = 1 << 20;
 
-    static ComparedRun Rec(string method, bool gc, int heads, double speed, long floorMiB) => new()
+    /// <summary>A record at <see cref="Shape"/> (also used by <see cref="CompareOrderAndScoresTests"/>).</summary>
+    internal static ComparedRun Rec(string method, bool gc, int heads, double speed, long floorMiB) => new()
     {
         Method = method, GradientCheckpointing = gc, SideHeads = heads, Shape = Shape, TokensPerSecond = speed,
         PeakRssTraining = (floorMiB + 300) * MiB, PeakAboveLoad = floorMiB / 2 * MiB, PeakAboveFloor = floorMiB * MiB,
@@ -32,7 +33,7 @@ public sealed class CompareSideHeadsTests
         Assert.Equal(["qst", "qst", "qlora", "qlora", "qst-cached"], configs.Select(c => c.Method));
         Assert.NotEqual(configs[0], configs[1]);   // same method, different configuration: both run
         var order = CompareRounds.Schedule(configs.Take(2).ToList(), rounds: 2);
-        Assert.Equal(["qst", "qst:heads=1", "qst", "qst:heads=1"], order.Select(x => x.Config.Label));
+        Assert.Equal(["qst", "qst:heads=1", "qst:heads=1", "qst"], order.Select(x => x.Config.Label));   // round 2 starts one later
     }
 
     [Theory]
@@ -44,6 +45,10 @@ public sealed class CompareSideHeadsTests
     [InlineData("qst:heads=", "got ''")]
     [InlineData("qst:heads=1,qst:heads=1", "listed twice")]
     [InlineData("qsx:heads=1", "unknown method 'qsx'")]
+    [InlineData("qlora:bf16-scores", "qlora has no side network")]                   // :bf16-scores (CompareOrderAndScoresTests)
+    [InlineData("lora+gc:bf16-scores", "lora has no side network")]
+    [InlineData("qst:bf16-scores,qst:bf16-scores", "listed twice")]
+    [InlineData("qst:bf16-scores:heads=1", "unknown method 'qst:bf16-scores'")]     // the scores suffix goes last
     public void BadHeadSuffixesAreRefusedNamingTheOption(string text, string why)
     {
         var e = Assert.Throws<ArgumentException>(() => CompareConfig.ParseList(text));
@@ -84,7 +89,7 @@ public sealed class CompareSideHeadsTests
         var preset = ModelPresets.Get("llama-134m");
         foreach (var heads in new[] { 0, 1 })
         {
-            double model = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = heads }, engine: EngineLevers.Current(false)).Total;
+            double model = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = heads, SideScoresBf16 = false }, engine: EngineLevers.Current(false)).Total;
             string label = heads == 0 ? "qst" : "qst:heads=1";
             Assert.Contains($"| llama-134m | 4 × 128 | {label} | {MarkdownTable.MiB(model)} |", md);
         }
@@ -97,13 +102,14 @@ public sealed class CompareSideHeadsTests
         // Saved per token per side layer: 6·n_h·T bytes of attention (fp32 softmax out + bf16 probs), everything else unchanged:
         // Δ = layers · 6 · (12 − 1) · T · (B·T) = 12 · 6 · 11 · 128 · 512 bytes.
         var c = ModelPresets.Get("llama-134m");
-        var reference = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig(), engine: EngineLevers.Current(false));
-        var one = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1 }, engine: EngineLevers.Current(false));
+        // fp32 scores (qst.side_scores_bf16 = false), the cost the 6 bytes below count.
+        var reference = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false));
+        var one = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1, SideScoresBf16 = false }, engine: EngineLevers.Current(false));
         Assert.Equal(12.0 * 6 * 11 * 128 * 512, reference.Activations - one.Activations, 6);
         Assert.Equal(reference.Weights, one.Weights);        // the side weights have the same shapes
         Assert.Equal(reference.Optimizer, one.Optimizer);
         // The backbone's own count explicitly is the reference shape.
-        var explicitTwelve = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 12 }, engine: EngineLevers.Current(false));
+        var explicitTwelve = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 12, SideScoresBf16 = false }, engine: EngineLevers.Current(false));
         Assert.Equal(reference.Total, explicitTwelve.Total);
     }
 

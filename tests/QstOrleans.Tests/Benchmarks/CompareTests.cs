@@ -17,14 +17,15 @@ public sealed class CompareTests
     };
 
     [Fact]
-    public void ProcessesRunRoundByRoundInTheGivenOrder()
+    public void ProcessesRunRoundByRoundEachRoundStartingOneConfigurationLater()
     {
         var configs = CompareConfig.ParseList("qst,qlora,qlora+gc");
         var order = CompareRounds.Schedule(configs, rounds: 2);
-        Assert.Equal(["qst", "qlora", "qlora+gc", "qst", "qlora", "qlora+gc"], order.Select(x => x.Config.Label));
+        Assert.Equal(["qst", "qlora", "qlora+gc", "qlora", "qlora+gc", "qst"], order.Select(x => x.Config.Label));
         Assert.Equal([0, 0, 0, 1, 1, 1], order.Select(x => x.Round));
         Assert.True(order[2].Config.GradientCheckpointing);
         Assert.False(order[1].Config.GradientCheckpointing);
+        Assert.True(order[4].Config.GradientCheckpointing);
     }
 
     [Fact]

@@ -7,7 +7,8 @@ namespace QstOrleans.Cli.Bench.Compare;
 /// <summary>
 /// <c>qst bench compare</c>: the paper's comparison on one shape, interleaved. Every configuration (a method, with or
 /// without per-layer gradient checkpointing) trains in its own <c>qst bench run-one</c> process, in the order
-/// A B C … A B C … for <c>--rounds</c> rounds, so a burst of load on the shared machine lands on all of them alike.
+/// A B C, B C A, C A B … for <c>--rounds</c> rounds (each round starts one configuration later), so a burst of load on the
+/// shared machine lands on all of them alike and none always runs first.
 /// Per configuration: the median tokens/s over every measured step of every round (min–max), the training peak RSS
 /// and its height above the after-load level. The records replace this shape's earlier ones in <c>results.json</c>
 /// (written again after every process, so an interrupted run keeps what it measured); RESULTS.md is rendered from it.
@@ -22,7 +23,8 @@ internal static class CompareCommand
         var shape = new Option<string>("--shape") { Description = "A `qst make-model` preset (tiny, llama-134m, llama-1b, …): written once with seeded random weights", DefaultValueFactory = _ => "llama-134m" };
         var model = new Option<string?>("--model") { Description = "Use this model folder instead of writing --shape's" };
         var configs = new Option<string>("--configs") { Description = "Comma-separated configurations: a method (qst, qst-cached, qlora, lora, full), +gc for gradient checkpointing " +
-            "(qlora+gc), :heads=N for QST with N side attention heads (qst:heads=1; plain qst = the backbone's count)", DefaultValueFactory = _ => DefaultConfigs };
+            "(qlora+gc), :heads=N for QST with N side attention heads (qst:heads=1; plain qst = the backbone's count), " +
+            ":bf16-scores for QST's side attention scores in bf16 (qst:bf16-scores, qst:heads=1:bf16-scores)", DefaultValueFactory = _ => DefaultConfigs };
         var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 2 };
         var steps = new Option<int>("--steps") { Description = "Measured steps per process", DefaultValueFactory = _ => 8 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed steps per process before the measured ones", DefaultValueFactory = _ => 2 };
@@ -87,7 +89,8 @@ internal static class CompareCommand
         var notes = new List<string>(s.Notes);
         var started = DateTimeOffset.UtcNow;
         string loadAtStart = BenchCommand.LoadAverage();
-        log.WriteLine($"{schedule.Count} processes: {string.Join(' ', schedule.Select(x => x.Config.Label))}");
+        // The order is rotated per round (CompareRounds.Schedule); each record's Positions say where its processes ran.
+        log.WriteLine($"{schedule.Count} processes: {string.Join(" | ", Enumerable.Range(0, s.Rounds).Select(r => string.Join(' ', schedule.Where(x => x.Round == r).Select(x => x.Config.Label))))}");
         for (int i = 0; i < schedule.Count; i++)
         {
             var (round, config) = schedule[i];
@@ -97,6 +100,8 @@ internal static class CompareCommand
             {
                 if (config.GradientCheckpointing) args = [.. args, "--gradient-checkpointing"];
                 if (config.SideHeads > 0) args = [.. args, "--side-heads", Str(config.SideHeads)];
+                // Explicit either way, so a row's label says what ran whatever qst.side_scores_bf16's default is.
+                if (config.Method.StartsWith("qst", StringComparison.Ordinal)) args = [.. args, "--side-scores-bf16", config.SideScoresBf16 ? "true" : "false"];
                 var run = BenchChild.Run<MethodRun>(args, log, s.Timeout);
                 runs[config].Add((i, run));
                 log.WriteLine($"[{DateTimeOffset.UtcNow:HH:mm:ss}] round {round + 1}/{s.Rounds} {config.Label}: {run.TokensPerSecond:F1} tokens/s " +

@@ -12,7 +12,7 @@ public static class CompareMarkdown
     public static string Section(IReadOnlyList<ComparedRun> runs)
     {
         var sb = new StringBuilder("## 0. Interleaved comparison (`qst bench compare`)\n\n");
-        sb.Append("Each configuration trained in its own process, interleaved (A B C … A B C …) over the rounds. tokens/s = median over every ");
+        sb.Append("Each configuration trained in its own process, interleaved over the rounds, each round starting one configuration later (A B C, B C A, …; records from before session 8 ran A B C every round). tokens/s = median over every ");
         sb.Append("measured step of every round (min–max); peak = training VmHWM (reset after loading), median over rounds (min–max); ");
         sb.Append("above load = peak − RSS after loading the model; above floor = peak − RSS before the model. MiB. ");
         sb.Append("`+gc` = every decoder layer recomputed in backward (the HF `qlora.py` default); QST keeps no backbone graph.\n\n");
@@ -31,8 +31,8 @@ public static class CompareMarkdown
                     $"{Num(x.FirstLoss, 3)} → {Num(x.LastLoss, 3)}"]),
                 [false, true, true, true, true, true, true, true, true, true, false]));
             sb.Append('\n');
-            // The reference QST (the backbone's head count) is what every other row is compared with.
-            var qst = rows.FirstOrDefault(r => r.Method == "qst" && r.SideHeads == 0);
+            // The reference QST (the backbone's head count, fp32 scores) is what every other row is compared with.
+            var qst = rows.FirstOrDefault(r => r.Method == "qst" && r.SideHeads == 0 && !r.SideScoresBf16);
             if (qst is null) continue;
             var config = Preset(first.Shape);
             sb.Append("Against QST (speed: QST's median ÷ the configuration's; memory: the configuration's ÷ QST's; FLOP ceiling: the configuration's ");
@@ -68,14 +68,14 @@ public static class CompareMarkdown
         {
             var config = Preset(x.Shape);
             if (config is null || Map(x.Method) is not { } method) continue;
-            double model = MemoryModel.Estimate(config, method, x.Shape.Batch, x.Shape.Sequence, new QstConfig { SideHeads = x.SideHeads },
+            double model = MemoryModel.Estimate(config, method, x.Shape.Batch, x.Shape.Sequence, new QstConfig { SideHeads = x.SideHeads, SideScoresBf16 = x.SideScoresBf16 },
                 engine: EngineLevers.Current(x.GradientCheckpointing)).Total;
             rows.Add([x.Shape.Model, $"{x.Shape.Batch} × {x.Shape.Sequence}", x.Label, MiB(model), MiB(x.PeakAboveFloor),
                 (model / x.PeakAboveFloor - 1).ToString("+0%;-0%", CultureInfo.InvariantCulture)]);
         }
         sb.Append(MarkdownTable.Render(["model", "batch × seq", "configuration", "model MiB", "measured MiB", "error"], rows,
             [false, false, false, true, true, true])).Append('\n');
-        sb.Append("The same model at the paper's shapes (batch 1 × 1024, today's levers; \"1 head\" = `qst.side_heads = 1`), GB = 10⁹ B:\n\n");
+        sb.Append("The same model at the paper's shapes (batch 1 × 1024, today's levers and defaults, bf16 side scores included; \"1 head\" = `qst.side_heads = 1`), GB = 10⁹ B:\n\n");
         var presets = new List<IReadOnlyList<string>>();
         foreach (var preset in new[] { "llama2-7b", "llama2-13b", "llama2-70b" })
         {

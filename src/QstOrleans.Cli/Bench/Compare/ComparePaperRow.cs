@@ -32,7 +32,7 @@ public static class ComparePaperRow
         {
             var rows = group.ToList();
             string shape = $"{group.Key.Model} {group.Key.Batch} × {group.Key.Sequence}";
-            var qsts = rows.Where(r => r.Method == "qst").OrderBy(r => r.SideHeads).ToList();
+            var qsts = rows.Where(r => r.Method == "qst").OrderBy(r => r.SideHeads).ThenBy(r => r.SideScoresBf16).ToList();
             var baselines = rows.Where(r => r.Method != "qst" && r.Method != "qst-cached").ToList();
             if (qsts.Count == 0 || baselines.Count == 0) continue;
             var paper = baselines.FirstOrDefault(r => r.Label == PaperBaseline);

@@ -3,18 +3,21 @@ using QstOrleans.Cli.Bench.Reports;
 namespace QstOrleans.Cli.Bench.Compare;
 
 /// <summary>One configuration of the comparison: a method, with or without per-layer gradient checkpointing, and for QST
-/// the side network's attention head count (0 = the backbone's, the reference's shape).</summary>
-public sealed record CompareConfig(string Method, bool GradientCheckpointing, int SideHeads = 0)
+/// the side network's attention head count (0 = the backbone's, the reference's shape) and whether its attention scores
+/// stay bf16 through mask and softmax (<c>qst.side_scores_bf16</c>).</summary>
+public sealed record CompareConfig(string Method, bool GradientCheckpointing, int SideHeads = 0, bool SideScoresBf16 = false)
 {
     /// <summary>The suffix that sets <see cref="SideHeads"/>: <c>qst:heads=1</c>.</summary>
     public const string HeadsSuffix = ":heads=";
+    /// <summary>The suffix that sets <see cref="SideScoresBf16"/>: <c>qst:bf16-scores</c> (last, after any <c>:heads=N</c>).</summary>
+    public const string Bf16ScoresSuffix = ":bf16-scores";
 
-    public string Label => ComparedRun.LabelOf(Method, GradientCheckpointing, SideHeads);
+    public string Label => ComparedRun.LabelOf(Method, GradientCheckpointing, SideHeads, SideScoresBf16);
 
-    /// <summary>Parses <c>qst,qst:heads=1,qlora,qlora+gc,…</c>; a suffix <c>+gc</c> turns checkpointing on, <c>:heads=N</c> gives
-    /// QST's side network N attention heads.</summary>
-    /// <exception cref="ArgumentException">An unknown method, <c>+gc</c> on a method that cannot recompute, <c>:heads=</c> on a
-    /// method without a side network or with a count below 1, or a repeat; names <c>--configs</c>.</exception>
+    /// <summary>Parses <c>qst,qst:heads=1,qst:bf16-scores,qlora,qlora+gc,…</c>; a suffix <c>+gc</c> turns checkpointing on,
+    /// <c>:heads=N</c> gives QST's side network N attention heads, <c>:bf16-scores</c> keeps its attention scores in bf16.</summary>
+    /// <exception cref="ArgumentException">An unknown method, <c>+gc</c> on a method that cannot recompute, <c>:heads=</c> or
+    /// <c>:bf16-scores</c> on a method without a side network, a head count below 1, or a repeat; names <c>--configs</c>.</exception>
     public static IReadOnlyList<CompareConfig> ParseList(string text)
     {
         var list = new List<CompareConfig>();
@@ -31,6 +34,8 @@ public sealed record CompareConfig(string Method, bool GradientCheckpointing, in
     static CompareConfig Parse(string item)
     {
         string rest = item;
+        bool bf16Scores = rest.EndsWith(Bf16ScoresSuffix, StringComparison.Ordinal);
+        if (bf16Scores) rest = rest[..^Bf16ScoresSuffix.Length];
         int heads = 0;
         int at = rest.IndexOf(HeadsSuffix, StringComparison.Ordinal);
         if (at >= 0)
@@ -48,23 +53,28 @@ public sealed record CompareConfig(string Method, bool GradientCheckpointing, in
             throw new ArgumentException($"--configs: '{item}': only {string.Join(", ", BenchRunOne.Checkpointable)} recompute layers in backward (QST keeps no backbone graph)");
         if (heads > 0 && !method.StartsWith("qst", StringComparison.Ordinal))
             throw new ArgumentException($"--configs: '{item}': {HeadsSuffix}N sets QST's side attention heads; {method} has no side network");
-        return new CompareConfig(method, gc, heads);
+        if (bf16Scores && !method.StartsWith("qst", StringComparison.Ordinal))
+            throw new ArgumentException($"--configs: '{item}': {Bf16ScoresSuffix} sets QST's side attention scores; {method} has no side network");
+        return new CompareConfig(method, gc, heads, bf16Scores);
     }
 }
 
 /// <summary>
-/// The comparison's arithmetic, apart from any process: the interleaved order (A B C … A B C …, so a burst of load from
+/// The comparison's arithmetic, apart from any process: the interleaved order (A B C, B C A, …, so a burst of load from
 /// the shared machine hits every configuration alike) and the per-configuration summary (median, min, max).
 /// </summary>
 public static class CompareRounds
 {
-    /// <summary>Round-major order: every configuration once per round, in the given order.</summary>
+    /// <summary>Round-major order: every configuration once per round. Round r starts at configuration r mod n and goes on
+    /// cyclically (A B C, B C A, C A B, …), so no configuration always runs first, straight after the model is written,
+    /// or always last, when a shared machine's load has had longest to change.</summary>
     public static IReadOnlyList<(int Round, CompareConfig Config)> Schedule(IReadOnlyList<CompareConfig> configs, int rounds)
     {
         if (rounds < 1) throw new ArgumentException($"--rounds: must be at least 1 (got {rounds})");
-        var order = new List<(int, CompareConfig)>(rounds * configs.Count);
+        int n = configs.Count;
+        var order = new List<(int, CompareConfig)>(rounds * n);
         for (int r = 0; r < rounds; r++)
-            foreach (var c in configs) order.Add((r, c));
+            for (int k = 0; k < n; k++) order.Add((r, configs[(r + k) % n]));
         return order;
     }
 
@@ -96,6 +106,7 @@ public static class CompareRounds
             Method = config.Method,
             GradientCheckpointing = config.GradientCheckpointing,
             SideHeads = config.SideHeads,
+            SideScoresBf16 = config.SideScoresBf16,
             Shape = first.Shape,
             TokensPerSecond = speed.Median,
             TokensPerSecondMin = speed.Min,

@@ -50,11 +50,17 @@ public sealed record ComparedRun
     /// Absent in records written before the field existed, which all ran the default.</summary>
     public int SideHeads { get; init; }
 
-    /// <summary>The row name used in tables: <c>qlora+gc</c> for a checkpointed QLoRA, <c>qst:heads=1</c> for one side head.</summary>
-    public string Label => LabelOf(Method, GradientCheckpointing, SideHeads);
+    /// <summary>QST's side attention scores kept bf16 through mask and softmax (<c>qst.side_scores_bf16</c>); false in
+    /// records written before the field existed, which all ran fp32 scores.</summary>
+    public bool SideScoresBf16 { get; init; }
+
+    /// <summary>The row name used in tables: <c>qlora+gc</c> for a checkpointed QLoRA, <c>qst:heads=1</c> for one side head,
+    /// <c>qst:bf16-scores</c> for bf16 side attention scores.</summary>
+    public string Label => LabelOf(Method, GradientCheckpointing, SideHeads, SideScoresBf16);
 
     /// <summary>The label shared by a record and the <c>--configs</c> item that measured it.</summary>
-    public static string LabelOf(string method, bool gradientCheckpointing, int sideHeads) =>
+    public static string LabelOf(string method, bool gradientCheckpointing, int sideHeads, bool sideScoresBf16 = false) =>
         (gradientCheckpointing ? method + BenchRunOne.CheckpointedSuffix : method) +
-        (sideHeads > 0 ? ":heads=" + sideHeads.ToString(CultureInfo.InvariantCulture) : "");
+        (sideHeads > 0 ? ":heads=" + sideHeads.ToString(CultureInfo.InvariantCulture) : "") +
+        (sideScoresBf16 ? ":bf16-scores" : "");
 }
