@@ -201,15 +201,17 @@ internal static class BenchCommand
         var keep = new Option<bool>("--keep-dequantized") { Description = "qlora: keep the dequantized weights for backward (the old path) instead of decoding again" };
         var sideHeads = new Option<int>("--side-heads") { Description = "qst: side attention heads (0 = the backbone's)" };
         var bf16Scores = new Option<bool>("--side-scores-bf16") { Description = "qst: side attention scores stay bf16 through mask and softmax (true/false; absent = qst.side_scores_bf16's default)" };
+        var attention = new Option<string>("--attention") { Description = "fused (the engine's kernel) or eager (scores written out: the old path)", DefaultValueFactory = _ => "fused" };
+        attention.AcceptOnlyFromAmong("fused", "eager");
         var command = new Command("run-one", "One method's memory and speed in this process (used by `qst bench`)")
-            { model, method, batch, seq, warmup, steps, threads, dtype, device, checkpointing, keep, sideHeads, bf16Scores };
+            { model, method, batch, seq, warmup, steps, threads, dtype, device, checkpointing, keep, sideHeads, bf16Scores, attention };
         command.Hidden = true;
         command.SetAction(p => CliErrors.Run(() =>
         {
             BenchChild.Emit(BenchRunOne.Run(new RunOneSettings(p.GetValue(model)!, p.GetValue(method)!, p.GetValue(batch), p.GetValue(seq),
                 p.GetValue(warmup), p.GetValue(steps), p.GetValue(threads), p.GetValue(dtype)!, Device: p.GetValue(device)!,
                 GradientCheckpointing: p.GetValue(checkpointing), KeepDequantized: p.GetValue(keep), SideHeads: p.GetValue(sideHeads),
-                SideScoresBf16: p.GetResult(bf16Scores) is null ? null : p.GetValue(bf16Scores))));
+                SideScoresBf16: p.GetResult(bf16Scores) is null ? null : p.GetValue(bf16Scores), EagerAttention: p.GetValue(attention) == "eager")));
             return 0;
         }));
         return command;

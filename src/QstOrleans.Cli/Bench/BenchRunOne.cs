@@ -17,7 +17,7 @@ namespace QstOrleans.Cli.Bench;
 /// <summary>What one <c>qst bench run-one</c> process measures.</summary>
 public sealed record RunOneSettings(string ModelDirectory, string Method, int Batch, int Sequence, int WarmupSteps, int Steps,
     int Threads, string Dtype = "bf16", long Seed = 0, string Device = "cpu", bool GradientCheckpointing = false, bool KeepDequantized = false,
-    int SideHeads = 0, bool? SideScoresBf16 = null);
+    int SideHeads = 0, bool? SideScoresBf16 = null, bool EagerAttention = false);
 
 /// <summary>
 /// One method trained for a few steps in this process on seeded random tokens (every position a label),
@@ -67,6 +67,8 @@ internal static class BenchRunOne
         {
             Method = method, CacheDequantized = cache, GradientCheckpointing = s.GradientCheckpointing, KeepDequantizedForBackward = s.KeepDequantized,
         };
+        // The fused kernel is the engine's; eager (scores written out and saved) is kept to measure what it saves.
+        if (s.EagerAttention) build = build with { Precision = build.Precision with { Attention = AttentionKernel.Eager } };
         using var model = ModelBuilder.Build(s.ModelDirectory, config, build);
         var batches = RandomBatches(config.VocabSize, s.Batch, s.Sequence, s.WarmupSteps + s.Steps, s.Seed);
         if (cache)
@@ -97,6 +99,7 @@ internal static class BenchRunOne
         return new MethodRun
         {
             Method = s.Method,
+            FusedAttention = build.Precision.Attention == AttentionKernel.Fused,
             GradientCheckpointing = s.GradientCheckpointing && method != TrainingMethod.Qst,
             KeepDequantizedForBackward = s.KeepDequantized && method == TrainingMethod.QLora,
             Shape = new BenchShape(config.Name, config.HiddenSize, config.IntermediateSize, config.NumLayers, config.NumHeads, config.VocabSize,

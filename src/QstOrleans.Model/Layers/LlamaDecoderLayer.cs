@@ -12,7 +12,8 @@ namespace QstOrleans.Model.Layers;
 /// u = RMSNorm_post(x); x = x + down(SiLU(gate(u)) ⊙ up(u))
 /// </code>
 /// Attention: RoPE (rotate half), GQA (query head j reads kv head ⌊j·n_kv/n_h⌋), scores scaled by
-/// 1/√D, softmax in fp32 over scores + additive mask. Projections have no bias. The same class is the
+/// 1/√D, softmax in fp32 over scores + additive mask (fused kernel by default, <see cref="AttentionKernel"/>).
+/// Projections have no bias. The same class is the
 /// frozen backbone layer (NF4/bf16 linears) and the trainable QST side layer (width d).
 /// </summary>
 public sealed class LlamaDecoderLayer : DecoderLayer
@@ -20,6 +21,7 @@ public sealed class LlamaDecoderLayer : DecoderLayer
     readonly LayerShape _shape;
     readonly ScalarType _compute, _accumulate;
     readonly bool _scoresInCompute;
+    readonly AttentionKernel _kernel;
     readonly RmsNorm _inputNorm, _postNorm;                     // [D] each
     // Weights [out, in], D = hidden, I = intermediate: q [n_h·d_h, D], k and v [n_kv·d_h, D], o [D, n_h·d_h],
     // gate and up [I, D], down [D, I]. No biases.
@@ -32,6 +34,7 @@ public sealed class LlamaDecoderLayer : DecoderLayer
         _compute = precision.Compute;
         _accumulate = precision.Accumulate;
         _scoresInCompute = precision.ScoresInCompute && precision.Compute != precision.Accumulate;
+        _kernel = precision.Attention;
         int h = shape.Hidden, i = shape.Intermediate;
         _q = linear("self_attn.q_proj", shape.QDim, h, false);
         _k = linear("self_attn.k_proj", shape.KvDim, h, false);
@@ -82,13 +85,21 @@ public sealed class LlamaDecoderLayer : DecoderLayer
             k = k.repeat_interleave(nh / nkv, dim: 1);                                  // [B, n_h, T, D]
             v = v.repeat_interleave(nh / nkv, dim: 1);
         }
-        using Scalar scale = 1.0 / Math.Sqrt(hd);                                      // owned: see Scalars
+        var attended = _kernel == AttentionKernel.Fused
+            ? FusedAttention.Apply(q, k, v, context)                                    // [B, n_h, T, D]
+            : EagerAttention(q, k, v, context);
+        return _o.forward(attended.transpose(1, 2).reshape(b, t, nh * hd));              // [B, T, D_model]
+    }
+
+    /// <summary>The spec's attention written out: scores [B, n_h, T, T_past + T] materialized (and saved by autograd).</summary>
+    Tensor EagerAttention(Tensor q, Tensor k, Tensor v, AttentionContext context)
+    {
+        using Scalar scale = 1.0 / Math.Sqrt(_shape.HeadDim);                           // owned: see Scalars
         var scores = q.matmul(k.transpose(-2, -1)).mul(scale);                          // [B, n_h, T, T_past + T]
         var probs = _scoresInCompute
             // bf16 throughout: softmax saves its bf16 output, which is also the matmul's saved input (2 B per score, not 6).
             ? scores.Plus(context.MaskIn(scores.dtype)).softmax(-1)                      // [B, n_h, T, T_past + T]
-            : scores.to(_accumulate).Plus(context.Mask).softmax(-1).to(u.dtype);
-        var mixed = probs.matmul(v).transpose(1, 2).reshape(b, t, nh * hd);              // [B, T, n_h·D]
-        return _o.forward(mixed);
+            : scores.to(_accumulate).Plus(context.Mask).softmax(-1).to(q.dtype);
+        return probs.matmul(v);                                                         // [B, n_h, T, D]
     }
 }

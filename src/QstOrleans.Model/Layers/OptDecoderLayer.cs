@@ -18,6 +18,7 @@ public sealed class OptDecoderLayer : DecoderLayer
 {
     readonly LayerShape _shape;
     readonly ScalarType _compute, _accumulate;
+    readonly AttentionKernel _kernel;
     readonly LayerNorm32 _attnNorm, _finalNorm;                 // weight, bias [D] each
     // Weights [out, in], D = hidden, I = ffn_dim: q, k, v, out [D, D], fc1 [I, D], fc2 [D, I]; biases [out] when enabled.
     readonly nn.Module<Tensor, Tensor> _q, _k, _v, _out, _fc1, _fc2;
@@ -28,6 +29,7 @@ public sealed class OptDecoderLayer : DecoderLayer
         _shape = shape;
         _compute = precision.Compute;
         _accumulate = precision.Accumulate;
+        _kernel = precision.Attention;
         int h = shape.Hidden;
         _q = linear("self_attn.q_proj", h, h, shape.Bias);
         _k = linear("self_attn.k_proj", h, h, shape.Bias);
@@ -53,16 +55,25 @@ public sealed class OptDecoderLayer : DecoderLayer
         long b = x.shape[0], t = x.shape[1];
         int nh = _shape.Heads, hd = _shape.HeadDim;
         var u = _attnNorm.forward(x).to(_compute);                                     // [B, T, D]
-        using Scalar scale = 1.0 / Math.Sqrt(hd);                                      // owned: see Scalars
-        var q = _q.forward(u).mul(scale).view(b, t, nh, hd).transpose(1, 2);           // [B, n_h, T, hd]
+        var q = _q.forward(u).view(b, t, nh, hd).transpose(1, 2);                      // [B, n_h, T, hd]
         var k = _k.forward(u).view(b, t, nh, hd).transpose(1, 2);
         var v = _v.forward(u).view(b, t, nh, hd).transpose(1, 2);
         if (cache is not null) (k, v) = cache.Append(k, v);                            // [B, n_h, T_past + T, hd]
-        var probs = q.matmul(k.transpose(-2, -1)).to(_accumulate).Plus(context.Mask).softmax(-1).to(_compute);
-        var mixed = probs.matmul(v).transpose(1, 2).reshape(b, t, nh * hd);
+        var attended = _kernel == AttentionKernel.Fused
+            ? FusedAttention.Apply(q, k, v, context)                                    // scales q·kᵀ by 1/√hd itself
+            : EagerAttention(q, k, v, context);                                         // [B, n_h, T, hd]
+        var mixed = attended.transpose(1, 2).reshape(b, t, nh * hd);
         var h = x.Plus(_out.forward(mixed).to(_accumulate));
         var w = _finalNorm.forward(h).to(_compute);
         var mlp = _fc2.forward(nn.functional.relu(_fc1.forward(w)));
         return h.Plus(mlp.to(_accumulate)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>HF OPT's eager attention: q scaled by 1/√hd before q·kᵀ, softmax in fp32 over scores + mask.</summary>
+    Tensor EagerAttention(Tensor q, Tensor k, Tensor v, AttentionContext context)
+    {
+        using Scalar scale = 1.0 / Math.Sqrt(_shape.HeadDim);                          // owned: see Scalars
+        var probs = q.mul(scale).matmul(k.transpose(-2, -1)).to(_accumulate).Plus(context.Mask).softmax(-1).to(_compute);
+        return probs.matmul(v);                                                        // [B, n_h, T, hd]
     }
 }

@@ -20,7 +20,7 @@ public sealed class CompareSideHeadsTests
     /// <summary>A record at <see cref="Shape"/> (also used by <see cref="CompareOrderAndScoresTests"/>).</summary>
     internal static ComparedRun Rec(string method, bool gc, int heads, double speed, long floorMiB) => new()
     {
-        Method = method, GradientCheckpointing = gc, SideHeads = heads, Shape = Shape, TokensPerSecond = speed,
+        Method = method, GradientCheckpointing = gc, SideHeads = heads, Shape = Shape, TokensPerSecond = speed, FusedAttention = true,
         PeakRssTraining = (floorMiB + 300) * MiB, PeakAboveLoad = floorMiB / 2 * MiB, PeakAboveFloor = floorMiB * MiB,
     };
 
@@ -103,14 +103,20 @@ public sealed class CompareSideHeadsTests
         // Δ = layers · 6 · (12 − 1) · T · (B·T) = 12 · 6 · 11 · 128 · 512 bytes.
         var c = ModelPresets.Get("llama-134m");
         // fp32 scores (qst.side_scores_bf16 = false), the cost the 6 bytes below count.
-        var reference = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false));
-        var one = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1, SideScoresBf16 = false }, engine: EngineLevers.Current(false));
+        var reference = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { FusedAttention = false });
+        var one = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1, SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { FusedAttention = false });
         Assert.Equal(12.0 * 6 * 11 * 128 * 512, reference.Activations - one.Activations, 6);
         Assert.Equal(reference.Weights, one.Weights);        // the side weights have the same shapes
         Assert.Equal(reference.Optimizer, one.Optimizer);
         // The backbone's own count explicitly is the reference shape.
-        var explicitTwelve = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 12, SideScoresBf16 = false }, engine: EngineLevers.Current(false));
+        var explicitTwelve = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 12, SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { FusedAttention = false });
         Assert.Equal(reference.Total, explicitTwelve.Total);
+        // Fused attention (today's engine) saves no scores, only an fp32 log-sum-exp per query and head: 4·n_h bytes per
+        // token per layer, so both the T-sized term and most of the heads' difference are gone: Δ = 12 · 4 · 11 · 512.
+        var fused = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false));
+        var fusedOne = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1, SideScoresBf16 = false }, engine: EngineLevers.Current(false));
+        Assert.Equal(12.0 * 4 * 11 * 512, fused.Activations - fusedOne.Activations, 6);
+        Assert.Equal(12.0 * (6.0 * 12 * 128 - 4.0 * 12) * 512, reference.Activations - fused.Activations, 6);
     }
 
     [Fact]
@@ -126,7 +132,7 @@ public sealed class CompareSideHeadsTests
 
         // Without a qlora+gc record it says so instead of pretending.
         string none = ComparePaperRow.Paragraph([rows[0], rows[3]]);
-        Assert.Contains("no `qlora+gc` row at this shape", none);
+        Assert.Contains("no `qlora+gc` row with the same attention kernel at this shape", none);
         Assert.DoesNotContain("measures", none);
         Assert.Equal(2.4, ComparePaperRow.Closest(rows[0], [rows[2], rows[3]])!.Value.Ratio, 12);
     }

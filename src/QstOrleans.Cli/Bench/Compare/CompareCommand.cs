@@ -100,6 +100,7 @@ internal static class CompareCommand
             {
                 if (config.GradientCheckpointing) args = [.. args, "--gradient-checkpointing"];
                 if (config.SideHeads > 0) args = [.. args, "--side-heads", Str(config.SideHeads)];
+                if (config.EagerAttention) args = [.. args, "--attention", "eager"];
                 // Explicit either way, so a row's label says what ran whatever qst.side_scores_bf16's default is.
                 if (config.Method.StartsWith("qst", StringComparison.Ordinal)) args = [.. args, "--side-scores-bf16", config.SideScoresBf16 ? "true" : "false"];
                 var run = BenchChild.Run<MethodRun>(args, log, s.Timeout);

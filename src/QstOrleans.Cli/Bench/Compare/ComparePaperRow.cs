@@ -32,21 +32,22 @@ public static class ComparePaperRow
         {
             var rows = group.ToList();
             string shape = $"{group.Key.Model} {group.Key.Batch} × {group.Key.Sequence}";
-            var qsts = rows.Where(r => r.Method == "qst").OrderBy(r => r.SideHeads).ThenBy(r => r.SideScoresBf16).ToList();
+            var qsts = rows.Where(r => r.Method == "qst").OrderByDescending(r => r.FusedAttention).ThenBy(r => r.SideHeads).ThenBy(r => r.SideScoresBf16).ToList();
             var baselines = rows.Where(r => r.Method != "qst" && r.Method != "qst-cached").ToList();
             if (qsts.Count == 0 || baselines.Count == 0) continue;
-            var paper = baselines.FirstOrDefault(r => r.Label == PaperBaseline);
             foreach (var qst in qsts)
             {
+                // Like against like: the paper's baseline attending with the same kernel as this QST row.
+                var paper = baselines.FirstOrDefault(r => r.Method == "qlora" && r.GradientCheckpointing && r.FusedAttention == qst.FusedAttention);
                 sb.Append("- ").Append(shape).Append(", `").Append(qst.Label).Append("`: ");
-                if (paper is null) sb.Append("no `").Append(PaperBaseline).Append("` row at this shape, so the paper's comparison was not measured. ");
+                if (paper is null) sb.Append("no `").Append(PaperBaseline).Append("` row with the same attention kernel at this shape, so the paper's comparison was not measured. ");
                 else
                 {
                     double speed = BenchRatios.Ratio(qst.TokensPerSecond, paper.TokensPerSecond);
                     double memory = BenchRatios.Ratio(paper.PeakAboveFloor, qst.PeakAboveFloor);
-                    sb.Append("the paper's comparison measures QST at ").Append(Num(speed, 2)).Append("× the speed of `").Append(PaperBaseline)
+                    sb.Append("the paper's comparison measures QST at ").Append(Num(speed, 2)).Append("× the speed of `").Append(paper.Label)
                         .Append("` (paper: up to ").Append(Num(PaperSpeedRatio, 1)).Append("×; ").Append(speed >= PaperSpeedRatio ? "reached" : "not reached")
-                        .Append(") and `").Append(PaperBaseline).Append("` at ").Append(Num(memory, 2)).Append("× QST's memory (paper: ")
+                        .Append(") and `").Append(paper.Label).Append("` at ").Append(Num(memory, 2)).Append("× QST's memory (paper: ")
                         .Append(Num(PaperMemoryRatio, 1)).Append("×; ").Append(memory >= PaperMemoryRatio ? "reached" : "not reached").Append("). ");
                 }
                 if (Closest(qst, baselines) is { } closest)

@@ -7,10 +7,12 @@ namespace QstOrleans.Cli.Bench.Reports;
 /// <param name="LossChunkTokens">Chunked LM head + cross-entropy over this many tokens at a time (null: whole [B·T, V] fp32 logits).</param>
 /// <param name="KeepDequantized">QLoRA keeps the dequantized bf16 weights from forward to backward (false: decodes again).</param>
 /// <param name="GradientCheckpointing">LoRA/QLoRA/full recompute each decoder layer in backward.</param>
-public sealed record EngineLevers(int? LossChunkTokens, bool KeepDequantized, bool GradientCheckpointing)
+/// <param name="FusedAttention">Every layer attends with the fused kernel (<c>Layers/AttentionKernel.Fused</c>): no
+/// [B, n_h, T, T] scores are saved, only the fp32 log-sum-exp per query and head.</param>
+public sealed record EngineLevers(int? LossChunkTokens, bool KeepDequantized, bool GradientCheckpointing, bool FusedAttention = false)
 {
-    /// <summary>Today's defaults: 256-token loss chunks, QLoRA decoding again in backward.</summary>
-    public static EngineLevers Current(bool gradientCheckpointing) => new(256, false, gradientCheckpointing);
+    /// <summary>Today's defaults: 256-token loss chunks, QLoRA decoding again in backward, fused attention.</summary>
+    public static EngineLevers Current(bool gradientCheckpointing) => new(256, false, gradientCheckpointing, FusedAttention: true);
 }
 
 /// <summary>The methods the analytic memory model knows (LST: QST's side network on an unquantized bf16 backbone).</summary>
@@ -48,7 +50,7 @@ public sealed record MemoryBreakdown(double Weights, double Gradients, double Op
 /// activations  per token per trainable-path layer (bytes saved for backward):
 ///                A(h, q, i, n_h) = 12h + 8q + 8i + 6·n_h·T
 ///                (norm inputs fp32 4h+4h, normed bf16 2h+2h, q/k/v/attn-out bf16 4×2q, softmax out fp32 + probs bf16 6·n_h·T,
-///                 gate/up/silu/product bf16 4×2i)
+///                 gate/up/silu/product bf16 4×2i); fused attention: 6·n_h·T → 4·n_h (the log-sum-exp, fp32)
 ///              + LM head and loss 16·V per token (fp32 logits, the shifted copy, log-softmax out, its gradient)
 ///              QLoRA: + 2 B/param of dequantized weights autograd saves for the input gradient
 ///              Full:  + 2 B/param of bf16 weight casts saved for backward
@@ -74,8 +76,8 @@ public static class MemoryModel
     }
 
     /// <summary>Bytes saved for backward per token by one Llama layer of width h (q = n_h·d_h, MLP width i) at sequence length t.</summary>
-    public static double LayerActivationBytesPerToken(long h, long q, long i, long heads, int t) =>
-        12.0 * h + 8.0 * q + 8.0 * i + 6.0 * heads * t;
+    public static double LayerActivationBytesPerToken(long h, long q, long i, long heads, int t, bool fusedAttention = false) =>
+        12.0 * h + 8.0 * q + 8.0 * i + (fusedAttention ? 4.0 * heads : 6.0 * heads * t);
 
     /// <summary>Trainable parameters of a method (full fine-tuning trains every parameter, the embedding and head included).</summary>
     public static long TrainableParameters(ModelConfig c, BenchMethod method, QstConfig qst, int loraRank) => method switch
@@ -120,9 +122,10 @@ public static class MemoryModel
         {
             var s = qst.SideShape(c);
             double taps = (4.0 * h * (n + 2) + 2.0 * h * (n + 1)) * tokens;
-            double side = n * LayerActivationBytesPerToken(s.Hidden, (long)s.Heads * s.HeadDim, s.Intermediate, s.Heads, sequence) * tokens;
-            // bf16 scores (opt-in): softmax saves its bf16 output, which the value matmul shares: 2 B per score instead of 4 + 2.
-            if (qst.SideScoresBf16) side -= n * 4.0 * s.Heads * sequence * tokens;
+            bool fused = engine is { FusedAttention: true };
+            double side = n * LayerActivationBytesPerToken(s.Hidden, (long)s.Heads * s.HeadDim, s.Intermediate, s.Heads, sequence, fused) * tokens;
+            // bf16 scores (eager attention only): softmax saves its bf16 output, which the value matmul shares: 2 B per score instead of 4 + 2.
+            if (qst.SideScoresBf16 && !fused) side -= n * 4.0 * s.Heads * sequence * tokens;
             // Frozen linears decode into one reused bf16 buffer per distinct weight shape (none once cached).
             double scratch = method == BenchMethod.Qst ? 2.0 * DistinctLinearElements(c) : 0;
             double cache = method == BenchMethod.QstCached ? 2.0 * linears : 0;
@@ -130,7 +133,7 @@ public static class MemoryModel
         }
         else
         {
-            double perLayer = LayerActivationBytesPerToken(h, c.QDim, c.IntermediateSize, c.NumHeads, sequence) * tokens;
+            double perLayer = LayerActivationBytesPerToken(h, c.QDim, c.IntermediateSize, c.NumHeads, sequence, engine is { FusedAttention: true }) * tokens;
             // Recompute keeps each layer's fp32 input and rebuilds one layer's saved tensors at a time in backward.
             bool recompute = engine is { GradientCheckpointing: true };
             double layers = recompute ? n * 4.0 * h * tokens + perLayer : n * perLayer;

@@ -1,0 +1,164 @@
+using QstOrleans.Model.Backbone;
+using QstOrleans.Model.Baselines;
+using QstOrleans.Model.Checkpoints;
+using QstOrleans.Model.Config;
+using QstOrleans.Model.Layers;
+using QstOrleans.Model.Qst;
+using QstOrleans.Model.Training;
+using QstOrleans.Tests.Engine;
+using static TorchSharp.torch;
+
+namespace QstOrleans.Tests.SideAttention;
+
+/// <summary>
+/// The fused attention kernel (<see cref="AttentionKernel.Fused"/>, libtorch's scaled-dot-product attention, the default
+/// since session 9) against the eager path that writes the scores out (<see cref="AttentionKernel.Eager"/>): the same
+/// model, weights and batch, loss and every trainable gradient: in fp32 (whole models, right-padded rows) to fp32 rounding,
+/// in fp64 (the side network alone) to ~1e-13 (same math up to summation order). A fully masked query row (leading
+/// padding) must stay finite. The forward of each architecture is also held to a float64 reference written out in
+/// <c>LlamaReferenceTests</c>/<c>OptReferenceTests</c>, and its backward to finite differences in
+/// <c>SideNetworkGradientTests</c>; both run the fused kernel.
+/// </summary>
+public sealed class FusedAttentionTests(ITestOutputHelper output)
+{
+    static readonly ModelConfig TinyOpt = new()
+    {
+        Architecture = ModelArchitecture.Opt, Name = "tiny-opt-fused", VocabSize = 80, HiddenSize = 32, IntermediateSize = 64,
+        NumLayers = 2, NumHeads = 4, NumKeyValueHeads = 4, HeadDim = 8, MaxPositionEmbeddings = 32, TieWordEmbeddings = true,
+        WordEmbedProjDim = 32, EnableBias = true, HiddenAct = "relu", NormEps = 1e-5, BosTokenId = 2, EosTokenId = 2, PadTokenId = 1,
+    };
+
+    public static TheoryData<string, string> Cases => new()
+    {
+        { "llama", "qst" }, { "llama", "lora" }, { "opt", "qst" }, { "opt", "qlora" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void FusedAttentionTrainsLikeTheEagerScores(string architecture, string method)
+    {
+        using var optDir = architecture == "opt" ? new TestDirectory() : null;
+        if (optDir is not null) RandomModelWriter.Write(optDir.Path, TinyOpt, seed: 9);
+        var (dir, config) = optDir is null ? (TinyLlama.TrainingDirectory, TinyLlama.Config) : (optDir.Path, ModelConfig.Load(optDir.Path));
+        var precision = Precision.Float32;
+        var trainingMethod = TrainingMethods.Parse(method);
+        var options = new ModelBuildOptions(trainingMethod, TinyLlama.Qst, precision, Seed: 5);
+        Assert.Equal(AttentionKernel.Fused, precision.Attention);                              // the default kernel
+        var (lossFused, gradsFused, logitsFused) = LossAndGrads(dir, config, options);
+        var (lossEager, gradsEager, logitsEager) = LossAndGrads(dir, config, options with { Precision = precision with { Attention = AttentionKernel.Eager } });
+
+        Assert.NotEqual(logitsEager, logitsFused);                                              // two code paths, not one twice
+        Assert.Equal(lossEager, lossFused, Math.Abs(lossEager) * 1e-6);
+        double worst = WorstGradientDifference(gradsEager, gradsFused);
+        output.WriteLine($"{architecture} {method} fp32: loss eager {lossEager:R} fused {lossFused:R}; worst gradient difference {worst:E3}");
+        Assert.InRange(worst, 0, 5e-5);                                                         // fp32 rounding through 2 layers
+    }
+
+    /// <summary>
+    /// The QST side network alone in float64 (random taps, right-padded batch): the two kernels are the same math up to
+    /// summation order, so loss and gradients agree to ~1e-13 of their scale.
+    /// </summary>
+    [Fact]
+    public void InFloat64TheSideNetworkGradientsAgreeToRounding()
+    {
+        var c = TinyLlama.Config;
+        using var scope = NewDisposeScope();
+        using var g = new Generator(42);
+        const int b = 2, t = 10;
+        var taps = Enumerable.Range(0, c.NumLayers + 1).Select(_ => randn([b, t, c.HiddenSize], dtype: ScalarType.Float64, generator: g)).ToList();
+        var finalNormed = randn([b, t, c.HiddenSize], dtype: ScalarType.Float64, generator: g);
+        using var head = new FrozenLmHead(randn([c.VocabSize, c.HiddenSize], dtype: ScalarType.Float64, generator: g) * 0.3, Precision.Float64);
+        var labels = randint(3, c.VocabSize, [b, t], generator: g);
+        var valid = ones(b, t, dtype: ScalarType.Int64);
+        valid[1, TensorIndex.Slice(t - 3)] = tensor(0L);                                        // row 1 right-padded by 3
+        labels[1, TensorIndex.Slice(t - 3)] = tensor(CausalLmLoss.IgnoreIndex);
+        using var context = AttentionContext.Create(valid);
+
+        (double, List<double[]>, double[]) Run(Precision precision)
+        {
+            using var side = new QstSideNetwork(c, TinyLlama.Qst, precision, seed: 7);
+            // Move every parameter off its init (zero-initialised up-projection, constant gates), the same way in both
+            // runs, so gradient flows back through every side attention: at init it would stop at the zeros.
+            using (no_grad())
+            {
+                using var moves = new Generator(11);
+                foreach (var p in side.parameters()) p.add_(randn(p.shape, dtype: ScalarType.Float64, generator: moves).mul(0.2).to(p.dtype));
+            }
+            using var f = side.Forward(taps, finalNormed, context);                              // [B, T, H] fp64
+            using var loss = CausalLmLoss.Compute(head.Forward(f), labels);
+            loss.backward();
+            return (loss.item<double>(), side.parameters().Select(p => p.grad!.to(ScalarType.Float64).data<double>().ToArray()).ToList(),
+                f.detach().data<double>().ToArray());
+        }
+
+        var (lossFused, gradsFused, outFused) = Run(Precision.Float64);
+        var (lossEager, gradsEager, outEager) = Run(Precision.Float64 with { Attention = AttentionKernel.Eager });
+        double outMax = outFused.Zip(outEager, (a, e) => Math.Abs(a - e)).Max();
+        output.WriteLine($"max |f_fused − f_eager| = {outMax:E3}");
+        Assert.InRange(outMax, double.Epsilon, 1e-13);                                          // two code paths (not bitwise), same math
+        double worst = WorstGradientDifference(gradsEager, gradsFused);
+        output.WriteLine($"fp64 side network: loss eager {lossEager:R} fused {lossFused:R}; worst gradient difference {worst:E3}");
+        Assert.Equal(lossEager, lossFused, Math.Abs(lossEager) * 1e-13);
+        Assert.InRange(worst, 0, 1e-11);
+    }
+
+    /// <summary>
+    /// A query whose every visible key is padding (a batch with leading padding) gets a finite output and finite
+    /// gradients from the fused kernel, and every other row equals the eager path's within fp32 rounding.
+    /// </summary>
+    [Fact]
+    public void AFullyMaskedRowStaysFinite()
+    {
+        using var scope = NewDisposeScope();
+        using var g = new Generator(3);
+        using var context = AttentionContext.Create(tensor(new long[] { 0, 1, 1, 1, 1 }).view(1, 5));   // query 0 sees only padding
+        var q = randn([1, 2, 5, 4], generator: g).requires_grad_(true);                         // [B, n_h, T, hd]
+        var k = randn([1, 2, 5, 4], generator: g).requires_grad_(true);
+        var v = randn([1, 2, 5, 4], generator: g).requires_grad_(true);
+        var fused = FusedAttention.Apply(q, k, v, context);
+        fused.sum().backward();
+        Assert.False(fused.isnan().any().item<bool>() || fused.isinf().any().item<bool>());
+        foreach (var x in new[] { q, k, v }) Assert.False(x.grad!.isnan().any().item<bool>(), "a NaN gradient");
+
+        var scores = q.detach().matmul(k.detach().transpose(-2, -1)).div(2.0).add(context.Mask);   // 1/√hd = 1/2
+        var eager = scores.softmax(-1).matmul(v.detach());
+        var rows = TensorIndex.Slice(1);
+        Assert.True(fused.detach()[.., .., rows].allclose(eager[.., .., rows], rtol: 1e-5, atol: 1e-6), "visible rows differ from the eager path");
+    }
+
+    /// <summary>The largest |a − b| of each gradient tensor over that tensor's max |a|, floored at 1e-3 of the largest
+    /// gradient anywhere: a gradient that is zero in exact math (OPT's key bias: softmax ignores a per-row constant) is
+    /// rounding noise in both paths and must not count as a relative error.</summary>
+    static double WorstGradientDifference(List<double[]> expected, List<double[]> actual)
+    {
+        Assert.Equal(expected.Count, actual.Count);
+        double global = expected.Max(e => e.Max(Math.Abs));
+        Assert.True(global > 0, "every gradient is zero: the comparison would be vacuous");
+        double worst = 0;
+        for (int i = 0; i < expected.Count; i++)
+        {
+            Assert.All(actual[i], x => Assert.True(double.IsFinite(x)));
+            double scale = Math.Max(expected[i].Max(Math.Abs), 1e-3 * global);
+            worst = Math.Max(worst, expected[i].Zip(actual[i], (a, c) => Math.Abs(a - c)).Max() / scale);
+        }
+        return worst;
+    }
+
+    static (double Loss, List<double[]> Grads, float[] Logits) LossAndGrads(string dir, ModelConfig config, ModelBuildOptions options)
+    {
+        using var model = ModelBuilder.Build(dir, config, options);
+        using var scope = NewDisposeScope();
+        const int b = 3, t = 12;
+        var ids = tensor(Enumerable.Range(0, b * t).Select(i => (long)(3 + (i * 7) % (config.VocabSize - 4))).ToArray()).view(b, t);
+        var valid = new long[b * t];
+        for (int i = 0; i < valid.Length; i++)
+            valid[i] = (i / t == 1 && i % t >= t - 4) || (i / t == 2 && i % t >= t - 1) ? 0 : 1;   // rows 1 and 2 right-padded by 4 and 1
+        var mask = tensor(valid).view(b, t);
+        var labels = ids.masked_fill(mask.eq(0), -100);
+        var logits = model.Logits(ids, mask);                                                  // [B, T, V] fp32
+        var loss = CausalLmLoss.Compute(logits, labels);
+        loss.backward();
+        var grads = model.TrainableParameters.Select(p => p.grad!.to(ScalarType.Float64).data<double>().ToArray()).ToList();
+        return (loss.to(ScalarType.Float64).item<double>(), grads, logits.detach().to(ScalarType.Float32).data<float>().ToArray());
+    }
+}
