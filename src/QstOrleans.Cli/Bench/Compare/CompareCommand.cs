@@ -24,7 +24,8 @@ internal static class CompareCommand
         var model = new Option<string?>("--model") { Description = "Use this model folder instead of writing --shape's" };
         var configs = new Option<string>("--configs") { Description = "Comma-separated configurations: a method (qst, qst-cached, qlora, lora, full), +gc for gradient checkpointing " +
             "(qlora+gc), :heads=N for QST with N side attention heads (qst:heads=1; plain qst = the backbone's count), " +
-            ":bf16-scores for QST's side attention scores in bf16 (qst:bf16-scores, qst:heads=1:bf16-scores)", DefaultValueFactory = _ => DefaultConfigs };
+            ":bf16-scores for QST's side attention scores in bf16 (qst:bf16-scores, qst:heads=1:bf16-scores), " +
+            "and last :eager for the eager attention kernel instead of the fused one (qst:eager, qlora+gc:eager)", DefaultValueFactory = _ => DefaultConfigs };
         var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 2 };
         var steps = new Option<int>("--steps") { Description = "Measured steps per process", DefaultValueFactory = _ => 8 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed steps per process before the measured ones", DefaultValueFactory = _ => 2 };
