@@ -25,10 +25,11 @@ public sealed record AllocatorTuningResult(bool Requested, string Allocator, IRe
 /// the kernel (<c>M_TRIM_THRESHOLD</c>); a training step allocates and frees the same activations every time, so every step
 /// faulted the same pages in again: at the 134M bench shape ≈14 % of a step's time (issue 14).
 /// <para>
-/// What it sets (<c>man 3 mallopt</c>): <c>M_MMAP_THRESHOLD</c> to glibc's maximum (32 MiB on 64-bit; a larger value is refused),
-/// so blocks up to 32 MiB come from the heap and are reused after free; and <c>M_TRIM_THRESHOLD</c> to 1 GiB, so freed memory at
-/// the heap's top stays mapped. Blocks above 32 MiB are still mmapped and unmapped by glibc (no mallopt value keeps them short
-/// of turning mmap off entirely, which would leave every huge block to fragment the heap).
+/// What it sets (<c>man 3 mallopt</c>): <c>M_MMAP_THRESHOLD</c> to glibc's documented maximum (32 MiB on 64-bit), so blocks up to
+/// 32 MiB come from the heap and are reused after free; and <c>M_TRIM_THRESHOLD</c> to 1 GiB, so freed memory at the heap's top
+/// stays mapped. Blocks above 32 MiB are still mmapped and unmapped by glibc. WHY not more: older glibc refuses a larger
+/// threshold (glibc 2.36 accepts any value), and a higher one would also put huge blocks (a loaded backbone's weights) in the
+/// heap for good; at the 134M bench shape the remaining faults are a few hundred pages per step.
 /// </para>
 /// <para>
 /// The cost: the process's RSS no longer shrinks after a peak (up to the trim threshold of free heap stays resident), and
@@ -73,8 +74,8 @@ public static class NativeAllocatorTuning
         // mallopt returns 1 on success and 0 when it refuses a value (e.g. a threshold above the maximum).
         var accepted = new List<KeyValuePair<string, bool>>
         {
-            new($"M_MMAP_THRESHOLD={MaxMmapThreshold}", Native.mallopt(MMmapThreshold, MaxMmapThreshold) == 1),
-            new($"M_TRIM_THRESHOLD={TrimThreshold}", Native.mallopt(MTrimThreshold, TrimThreshold) == 1),
+            new($"M_MMAP_THRESHOLD={MaxMmapThreshold}", Mallopt(MMmapThreshold, MaxMmapThreshold)),
+            new($"M_TRIM_THRESHOLD={TrimThreshold}", Mallopt(MTrimThreshold, TrimThreshold)),
         };
         return new AllocatorTuningResult(true, glibc, accepted);
     }
@@ -93,8 +94,8 @@ public static class NativeAllocatorTuning
         }
     }
 
-    /// <summary>Tries one <c>mallopt</c> value and reports glibc's answer (tests: a refused value is reported, not applied silently).</summary>
-    internal static bool TryMmapThreshold(int bytes) => Detect() is not null && Native.mallopt(MMmapThreshold, bytes) == 1;
+    /// <summary>One <c>mallopt</c> call and glibc's answer (tests: a refused value is reported as refused, not assumed applied).</summary>
+    internal static bool Mallopt(int param, int value) => Detect() is not null && Native.mallopt(param, value) == 1;
 
     static class Native
     {
