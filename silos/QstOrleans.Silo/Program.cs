@@ -118,6 +118,7 @@ log.LogInformation("silo {Silo} up: cluster {Cluster}/{Service} via {Clustering}
     hostOptions.Clustering == "redis" ? $" advertising {hostOptions.AdvertisedAddress} ({hostOptions.AdvertisedAddressOrigin})" : "", hostOptions.SiloPort,
     hostOptions.GatewayPort, string.Join(", ", siloOptions.Slots.Select(s => $"{s.Device} ({s.MemoryGiB} GiB)")), ComputeThreads.Current,
     SiloStorage.Describe(hostOptions, siloOptions));
+log.LogInformation("silo {Silo}: {AllocatorTuning}", siloOptions.SiloName, QstOrleans.Model.Devices.NativeAllocatorTuning.Current?.Describe());
 await host.WaitForShutdownAsync();
 return 0;
 

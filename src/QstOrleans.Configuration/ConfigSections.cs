@@ -177,4 +177,8 @@ public sealed record RuntimeSection
     [Id(0)] public int Threads { get; set; } = 2;
     /// <summary><c>runtime.device</c>: cpu, cuda or cuda:N.</summary>
     [Id(1)] public string Device { get; set; } = "cpu";
+    /// <summary><c>runtime.allocator_tuning</c>: keep freed step buffers in glibc's heap (mallopt) so later steps reuse them instead
+    /// of page-faulting fresh memory; the process's RSS then does not shrink after a peak. Process-wide, so it applies to
+    /// train-local and the in-process cluster of train --local; a silo's comes from <c>Qst:AllocatorTuning</c>.</summary>
+    [Id(2)] public bool AllocatorTuning { get; set; } = true;
 }

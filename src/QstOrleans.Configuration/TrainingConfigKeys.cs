@@ -54,6 +54,7 @@ public static class TrainingConfigKeys
         new("evaluation.val_fraction", "--val-fraction", "Hold out this fraction of the training file for validation"),
         new("runtime.threads", "--threads", "TorchSharp intra-op threads (train-local; a silo's come from Qst:Threads)"),
         new("runtime.device", "--device", "cpu, cuda or cuda:N (train --local: the slots' device)"),
+        new("runtime.allocator_tuning", "--allocator-tuning", "Keep freed step buffers in glibc's heap: fewer page faults, RSS does not shrink after a peak (train-local, train --local; a silo's come from Qst:AllocatorTuning)"),
     ];
 
     /// <summary>The CLR type of the value at <paramref name="key"/> (e.g. <c>double</c> for <c>optimizer.learning_rate</c>).</summary>

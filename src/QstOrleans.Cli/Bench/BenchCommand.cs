@@ -1,4 +1,5 @@
 using QstOrleans.Cli.Bench.Reports;
+using QstOrleans.Configuration;
 using QstOrleans.Model.Checkpoints;
 using QstOrleans.Model.Config;
 
@@ -203,15 +204,21 @@ internal static class BenchCommand
         var bf16Scores = new Option<bool>("--side-scores-bf16") { Description = "qst: side attention scores stay bf16 through mask and softmax (true/false; absent = qst.side_scores_bf16's default)" };
         var attention = new Option<string>("--attention") { Description = "fused (the engine's kernel) or eager (scores written out: the old path)", DefaultValueFactory = _ => "fused" };
         attention.AcceptOnlyFromAmong("fused", "eager");
+        var tuning = new Option<bool>("--allocator-tuning")
+        {
+            Description = "Keep freed step buffers in glibc's heap (runtime.allocator_tuning; true/false, to compare both in one session)",
+            DefaultValueFactory = _ => TrainingConfig.Defaults.Runtime.AllocatorTuning,
+        };
         var command = new Command("run-one", "One method's memory and speed in this process (used by `qst bench`)")
-            { model, method, batch, seq, warmup, steps, threads, dtype, device, checkpointing, keep, sideHeads, bf16Scores, attention };
+            { model, method, batch, seq, warmup, steps, threads, dtype, device, checkpointing, keep, sideHeads, bf16Scores, attention, tuning };
         command.Hidden = true;
         command.SetAction(p => CliErrors.Run(() =>
         {
             BenchChild.Emit(BenchRunOne.Run(new RunOneSettings(p.GetValue(model)!, p.GetValue(method)!, p.GetValue(batch), p.GetValue(seq),
                 p.GetValue(warmup), p.GetValue(steps), p.GetValue(threads), p.GetValue(dtype)!, Device: p.GetValue(device)!,
                 GradientCheckpointing: p.GetValue(checkpointing), KeepDequantized: p.GetValue(keep), SideHeads: p.GetValue(sideHeads),
-                SideScoresBf16: p.GetResult(bf16Scores) is null ? null : p.GetValue(bf16Scores), EagerAttention: p.GetValue(attention) == "eager")));
+                SideScoresBf16: p.GetResult(bf16Scores) is null ? null : p.GetValue(bf16Scores), EagerAttention: p.GetValue(attention) == "eager",
+                AllocatorTuning: p.GetValue(tuning))));
             return 0;
         }));
         return command;

@@ -17,12 +17,14 @@ namespace QstOrleans.Cli.Bench;
 /// <summary>What one <c>qst bench run-one</c> process measures.</summary>
 public sealed record RunOneSettings(string ModelDirectory, string Method, int Batch, int Sequence, int WarmupSteps, int Steps,
     int Threads, string Dtype = "bf16", long Seed = 0, string Device = "cpu", bool GradientCheckpointing = false, bool KeepDequantized = false,
-    int SideHeads = 0, bool? SideScoresBf16 = null, bool EagerAttention = false);
+    int SideHeads = 0, bool? SideScoresBf16 = null, bool AllocatorTuning = true,
+    bool EagerAttention = false);
 
 /// <summary>
 /// One method trained for a few steps in this process on seeded random tokens (every position a label),
 /// measuring RSS before/after loading and VmHWM during the steps (reset after loading), tokens/s over the
-/// steps after the warm-up, and the bytes of the tensors held. Must run alone in its process: VmHWM is per process.
+/// steps after the warm-up, minor page faults per measured step, and the bytes of the tensors held. Must run alone in its
+/// process: VmHWM, page faults and the allocator tuning (<c>runtime.allocator_tuning</c>) are per process.
 /// </summary>
 internal static class BenchRunOne
 {
@@ -34,6 +36,8 @@ internal static class BenchRunOne
 
     public static MethodRun Run(RunOneSettings s)
     {
+        // First, as train-local does: it changes where every later native block comes from.
+        var tuning = NativeAllocatorTuning.ApplyOnce(s.AllocatorTuning);
         set_num_threads(s.Threads);
         // NVML's baseline is read before this process creates its CUDA context (Parse probes CUDA, it allocates nothing).
         var device = ComputeDevice.Parse(s.Device);
@@ -59,7 +63,7 @@ internal static class BenchRunOne
             Schedule = new ScheduleSection { Epochs = 1, MaxSteps = s.WarmupSteps + s.Steps, MicroBatchSize = s.Batch, GradientAccumulation = 1, Seed = s.Seed },
             Optimizer = d.Optimizer with { MaxGradNorm = 1.0 },
             Precision = d.Precision with { Dtype = s.Dtype },
-            Runtime = new RuntimeSection { Threads = s.Threads, Device = s.Device },
+            Runtime = new RuntimeSection { Threads = s.Threads, Device = s.Device, AllocatorTuning = s.AllocatorTuning },
             // Unset = the config's default (qst.side_scores_bf16), so a benchmark measures what a training run would run.
             Qst = d.Qst with { SideHeads = s.SideHeads, SideScoresBf16 = s.SideScoresBf16 ?? d.Qst.SideScoresBf16 },
         };
@@ -89,7 +93,15 @@ internal static class BenchRunOne
         ResetPeak();
 
         var trainer = new LocalTrainer(model, OptimizerConfig.From(training.Optimizer), TrainerConfig.From(training));
-        var reports = trainer.Train(_ => batches, s.WarmupSteps + s.Steps).ToList();
+        // Faults over the timed steps only: read when the last warm-up step has reported (Train yields step by step).
+        long? faultsBefore = s.WarmupSteps == 0 ? PageFaults.MinorFaults() : null;
+        var reports = new List<StepReport>();
+        foreach (var report in trainer.Train(_ => batches, s.WarmupSteps + s.Steps))
+        {
+            reports.Add(report);
+            if (reports.Count == s.WarmupSteps) faultsBefore = PageFaults.MinorFaults();
+        }
+        long? faultsAfter = PageFaults.MinorFaults();
         var measured = reports.Skip(s.WarmupSteps).ToList();
         double tokensPerStep = (double)s.Batch * s.Sequence;
         double seconds = measured.Sum(r => tokensPerStep / r.TokensPerSecond);
@@ -109,6 +121,8 @@ internal static class BenchRunOne
             TokensPerSecond = measured.Count * tokensPerStep / seconds,
             SecondsPerStep = seconds / measured.Count,
             StepTokensPerSecond = measured.Select(r => r.TokensPerSecond).ToList(),
+            MinorFaultsPerStep = faultsAfter - faultsBefore is { } faults && measured.Count > 0 ? (double)faults / measured.Count : null,
+            AllocatorTuning = tuning.Describe(),
             FirstLoss = reports[0].Loss,
             LastLoss = reports[^1].Loss,
             RssBeforeLoad = floor,

@@ -64,6 +64,8 @@ internal static class TrainCommand
             };
             Console.WriteLine(TrainingOptions.Announce(config));
             var pollInterval = TimeSpan.FromMilliseconds(p.GetValue(poll));
+            // The in-process cluster computes here: its silo would apply Qst:AllocatorTuning's default, so apply the config's first.
+            if (runLocal) QstOrleans.Model.Devices.NativeAllocatorTuning.ApplyOnce(config.Runtime.AllocatorTuning);
             if (runLocal)
                 return result.ExitCode(await RunLocalAsync(spec, p.GetValue(jobId), p.GetValue(stateDir) ?? EmbeddedDefaults.StateDirectory, pollInterval,
                     p.GetValue(plain), cancel, (c, id) => result.SaveAsync(c, id, cancel), deviceKind: config.Runtime.Device));

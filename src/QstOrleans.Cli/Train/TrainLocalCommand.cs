@@ -39,6 +39,8 @@ internal static class TrainLocalCommand
                 Mmlu = p.GetValue(mmlu),
             };
             Console.WriteLine(TrainingOptions.Announce(settings.Config));
+            // Process-wide, before the model's first native allocation (see NativeAllocatorTuning).
+            QstOrleans.Model.Devices.NativeAllocatorTuning.ApplyOnce(settings.Config.Runtime.AllocatorTuning);
             int code = 0;
             foreach (var line in Run(settings, [], cancel))
             {

@@ -46,6 +46,10 @@ public sealed class QstSiloOptions
     /// <summary>libtorch intra-op threads of this silo process (<c>Qst:Threads</c>; 0 = one per core), pinned when the first silo of
     /// the process is configured (<see cref="ComputeThreads.PinOnceForSilos"/>). The process's stages and side trainers share them.</summary>
     public int Threads { get; set; }
+    /// <summary>Keep freed step buffers in glibc's heap so later steps reuse them instead of page-faulting fresh memory
+    /// (<c>Qst:AllocatorTuning</c>; <see cref="Model.Devices.NativeAllocatorTuning"/>). Process-wide, applied when the first silo of the
+    /// process is configured; the cost is an RSS that does not shrink after a peak.</summary>
+    public bool AllocatorTuning { get; set; } = true;
     /// <summary>Orleans' grain directory (<c>Qst:GrainDirectory</c>): <c>distributed</c> (default, strongly consistent: a silo's death
     /// leaves other silos' activations alone) or <c>partitioned</c> (Orleans' older default, which deactivates every activation whose
     /// entry the dead silo held; only to roll an upgrade through a cluster still running it). Every silo of a cluster must agree.</summary>

@@ -28,6 +28,8 @@ public static class SiloBuilderExtensions
         builder.AddPlacementDirector<SideTrainerPlacement, SideTrainerPlacementDirector>();
         if (options.Threads < 0) throw new ArgumentException($"silo '{options.SiloName}': Threads must be 0 (one per core) or positive, got {options.Threads}");
         ComputeThreads.PinOnceForSilos(options.Threads);   // process-wide, before any tensor op (see ComputeThreads)
+        // Process-wide too; the first call wins (a CLI --local run applies its runtime.allocator_tuning before it gets here).
+        Model.Devices.NativeAllocatorTuning.ApplyOnce(options.AllocatorTuning);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<CheckpointStores>();
         builder.Services.AddSingleton<SiloStopping>();

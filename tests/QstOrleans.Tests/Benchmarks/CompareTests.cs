@@ -63,6 +63,18 @@ public sealed class CompareTests
     }
 
     [Fact]
+    public void MinorFaultsPerStepAreTheMedianOverRoundsAndAbsentWhenARoundLacksThem()
+    {
+        MethodRun Faulting(double? faults) => Round([10], 0, 1) with { MinorFaultsPerStep = faults };
+        var r = CompareRounds.Summarize(new CompareConfig("qst", false), [Faulting(19390), Faulting(64), Faulting(806)], [0, 1, 2], "", default, "");
+        Assert.Equal(806, r.MinorFaultsPerStep);
+        using var json = JsonDocument.Parse(BenchJson.Serialize(new BenchResults { Command = "c", Machine = "m", Comparisons = [r] }));
+        Assert.Equal(806, json.RootElement.GetProperty("comparisons")[0].GetProperty("minorFaultsPerStep").GetDouble());
+        // A round that did not count (off Linux, an older child) leaves the figure out rather than a median of fewer rounds.
+        Assert.Null(CompareRounds.Summarize(new CompareConfig("qst", false), [Faulting(64), Faulting(null)], [0, 1], "", default, "").MinorFaultsPerStep);
+    }
+
+    [Fact]
     public void TheRecordCarriesTheFieldsOtherToolsRead()
     {
         var r = CompareRounds.Summarize(new CompareConfig("qlora", true), [Round([10, 30, 20], 1000, 1500)], [0], "cmd", DateTimeOffset.UnixEpoch, "");

@@ -19,6 +19,7 @@ public sealed class SiloConfigurationTests
             // Recovery timing.
             (["--Qst:StallTimeout", "00:00:00"], "Qst:StallTimeout: must be a positive time span"),
             (["--Qst:Threads", "-1"], "Qst:Threads: must be 0 (one per core) or a positive thread count, got -1"),
+            (["--Qst:AllocatorTuning", "maybe"], "'Qst:AllocatorTuning'"),
             (["--Qst:HealthProbeTimeout", "-00:00:01"], "Qst:HealthProbeTimeout: must be a positive time span"),
             (["--Qst:MaxRecoveriesWithoutProgress", "0"], "Qst:MaxRecoveriesWithoutProgress: must be at least 1, got 0"),
             (["--Qst:GrainDirectory", "eventual"], "Qst:GrainDirectory: unknown value 'eventual' (use distributed or partitioned)"),

@@ -128,6 +128,7 @@ public static class CompareRounds
             RssBeforeLoad = Median(rounds.Select(r => (double)r.RssBeforeLoad)),
             PeakAboveLoad = Median(rounds.Select(r => (double)(r.PeakRssTraining - r.RssAfterLoad))),
             PeakAboveFloor = Median(rounds.Select(r => (double)r.PeakAboveFloor)),
+            MinorFaultsPerStep = rounds.All(r => r.MinorFaultsPerStep is not null) ? Summary(rounds.Select(r => r.MinorFaultsPerStep!.Value)).Median : null,
             TrainableParameters = first.TrainableParameters,
             WeightBytes = first.WeightBytes,
             FirstLoss = first.FirstLoss,

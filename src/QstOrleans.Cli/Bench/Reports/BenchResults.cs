@@ -52,6 +52,12 @@ public sealed record MethodRun
     public long? GpuPeakBytes { get; init; }
     /// <summary>Each measured step's tokens/s (after the warm-up), in order: <c>qst bench compare</c> takes medians over them.</summary>
     public IReadOnlyList<double> StepTokensPerSecond { get; init; } = [];
+    /// <summary>Minor page faults (<c>/proc/self/stat</c> minflt) per measured step, the whole process: pages first touched,
+    /// e.g. step buffers glibc mmapped afresh. Null off Linux and in results written before it was measured.</summary>
+    public double? MinorFaultsPerStep { get; init; }
+    /// <summary>What <c>runtime.allocator_tuning</c> did in the run's process (<c>NativeAllocatorTuning</c>): the mallopt options
+    /// glibc accepted, "allocator tuning off", or why it was skipped. Empty in results written before it existed.</summary>
+    public string AllocatorTuning { get; init; } = "";
     /// <summary>The run's GPU footprint: peak above the baseline.</summary>
     public long? GpuPeakAboveBaseline => GpuPeakBytes - GpuBaselineBytes;
 

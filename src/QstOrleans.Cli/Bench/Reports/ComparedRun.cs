@@ -32,6 +32,9 @@ public sealed record ComparedRun
     public long PeakAboveLoad { get; init; }
     /// <summary>Median over rounds of (training peak − RSS before loading): weights and steps together.</summary>
     public long PeakAboveFloor { get; init; }
+    /// <summary>Median over rounds of the minor page faults per measured step (<see cref="MethodRun.MinorFaultsPerStep"/>);
+    /// null when a round did not measure them (off Linux, or records written before the field existed).</summary>
+    public double? MinorFaultsPerStep { get; init; }
     public long TrainableParameters { get; init; }
     public long WeightBytes { get; init; }
     /// <summary>First round's loss at its first and last step (a sanity check that it trained).</summary>
