@@ -118,8 +118,8 @@ public sealed record QstSection
     /// <summary><c>qst.side_scores_bf16</c>: with a bf16 compute dtype, the side layers keep their attention scores in bf16
     /// through mask and softmax (the kernel accumulates in fp32 and rounds once) instead of an fp32 copy: 2 instead of 6 bytes
     /// saved per score, forward probabilities within one bf16 ulp of the fp32 path, gradients within bf16 rounding
-    /// (SideAttention/Bf16ScoresTests). No effect in fp32, and none with the fused attention kernel every layer uses since
-    /// session 9 (it keeps no scores): it acts on the eager path only, kept so existing configs stay valid.</summary>
+    /// (SideAttention/Bf16ScoresTests). No effect in fp32. Since session 9 the scores are recomputed in
+    /// backward instead of saved (Layers/RecomputedAttention), so this sets their dtype, not what a step keeps.</summary>
     [Id(12)] public bool SideScoresBf16 { get; set; } = true;
 }
 

@@ -1,3 +1,4 @@
+using QstOrleans.Model.Layers;
 using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Configuration;
 using QstOrleans.Model.Checkpoints;
@@ -202,8 +203,8 @@ internal static class BenchCommand
         var keep = new Option<bool>("--keep-dequantized") { Description = "qlora: keep the dequantized weights for backward (the old path) instead of decoding again" };
         var sideHeads = new Option<int>("--side-heads") { Description = "qst: side attention heads (0 = the backbone's)" };
         var bf16Scores = new Option<bool>("--side-scores-bf16") { Description = "qst: side attention scores stay bf16 through mask and softmax (true/false; absent = qst.side_scores_bf16's default)" };
-        var attention = new Option<string>("--attention") { Description = "fused (the engine's kernel) or eager (scores written out: the old path)", DefaultValueFactory = _ => "fused" };
-        attention.AcceptOnlyFromAmong("fused", "eager");
+        var attention = new Option<string>("--attention") { Description = "recompute (the engine's kernel), fused (libtorch's SDPA) or eager (scores saved: the old path)", DefaultValueFactory = _ => "recompute" };
+        attention.AcceptOnlyFromAmong(AttentionKernels.Names);
         var tuning = new Option<bool>("--allocator-tuning")
         {
             Description = "Keep freed step buffers in glibc's heap (runtime.allocator_tuning; true/false, to compare both in one session)",
@@ -217,7 +218,7 @@ internal static class BenchCommand
             BenchChild.Emit(BenchRunOne.Run(new RunOneSettings(p.GetValue(model)!, p.GetValue(method)!, p.GetValue(batch), p.GetValue(seq),
                 p.GetValue(warmup), p.GetValue(steps), p.GetValue(threads), p.GetValue(dtype)!, Device: p.GetValue(device)!,
                 GradientCheckpointing: p.GetValue(checkpointing), KeepDequantized: p.GetValue(keep), SideHeads: p.GetValue(sideHeads),
-                SideScoresBf16: p.GetResult(bf16Scores) is null ? null : p.GetValue(bf16Scores), EagerAttention: p.GetValue(attention) == "eager",
+                SideScoresBf16: p.GetResult(bf16Scores) is null ? null : p.GetValue(bf16Scores), Attention: p.GetValue(attention)!,
                 AllocatorTuning: p.GetValue(tuning))));
             return 0;
         }));

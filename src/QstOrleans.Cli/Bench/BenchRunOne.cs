@@ -18,7 +18,7 @@ namespace QstOrleans.Cli.Bench;
 public sealed record RunOneSettings(string ModelDirectory, string Method, int Batch, int Sequence, int WarmupSteps, int Steps,
     int Threads, string Dtype = "bf16", long Seed = 0, string Device = "cpu", bool GradientCheckpointing = false, bool KeepDequantized = false,
     int SideHeads = 0, bool? SideScoresBf16 = null, bool AllocatorTuning = true,
-    bool EagerAttention = false);
+    string Attention = "recompute");
 
 /// <summary>
 /// One method trained for a few steps in this process on seeded random tokens (every position a label),
@@ -71,8 +71,8 @@ internal static class BenchRunOne
         {
             Method = method, CacheDequantized = cache, GradientCheckpointing = s.GradientCheckpointing, KeepDequantizedForBackward = s.KeepDequantized,
         };
-        // The fused kernel is the engine's; eager (scores written out and saved) is kept to measure what it saves.
-        if (s.EagerAttention) build = build with { Precision = build.Precision with { Attention = AttentionKernel.Eager } };
+        // recompute is the engine's kernel; fused and eager (scores saved, as before session 9) are there to measure against.
+        build = build with { Precision = build.Precision with { Attention = AttentionKernels.Parse(s.Attention) } };
         using var model = ModelBuilder.Build(s.ModelDirectory, config, build);
         var batches = RandomBatches(config.VocabSize, s.Batch, s.Sequence, s.WarmupSteps + s.Steps, s.Seed);
         if (cache)
@@ -111,7 +111,7 @@ internal static class BenchRunOne
         return new MethodRun
         {
             Method = s.Method,
-            FusedAttention = build.Precision.Attention == AttentionKernel.Fused,
+            Attention = AttentionKernels.Name(build.Precision.Attention),
             GradientCheckpointing = s.GradientCheckpointing && method != TrainingMethod.Qst,
             KeepDequantizedForBackward = s.KeepDequantized && method == TrainingMethod.QLora,
             Shape = new BenchShape(config.Name, config.HiddenSize, config.IntermediateSize, config.NumLayers, config.NumHeads, config.VocabSize,

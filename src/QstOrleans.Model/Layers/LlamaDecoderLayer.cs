@@ -85,21 +85,26 @@ public sealed class LlamaDecoderLayer : DecoderLayer
             k = k.repeat_interleave(nh / nkv, dim: 1);                                  // [B, n_h, T, D]
             v = v.repeat_interleave(nh / nkv, dim: 1);
         }
-        var attended = _kernel == AttentionKernel.Fused
-            ? FusedAttention.Apply(q, k, v, context)                                    // [B, n_h, T, D]
-            : EagerAttention(q, k, v, context);
+        var mask = _scoresInCompute ? context.MaskIn(q.dtype) : context.Mask;           // [B, 1, T, T_past + T]
+        var attended = _kernel switch                                                   // [B, n_h, T, D]
+        {
+            AttentionKernel.Recompute => RecomputedAttention.Apply(q, k, v, mask, EagerAttention),
+            AttentionKernel.Fused => FusedAttention.Apply(q, k, v, context),
+            _ => EagerAttention(q, k, v, mask),
+        };
         return _o.forward(attended.transpose(1, 2).reshape(b, t, nh * hd));              // [B, T, D_model]
     }
 
-    /// <summary>The spec's attention written out: scores [B, n_h, T, T_past + T] materialized (and saved by autograd).</summary>
-    Tensor EagerAttention(Tensor q, Tensor k, Tensor v, AttentionContext context)
+    /// <summary>The spec's attention written out: scores [B, n_h, T, T_past + T] materialized (saved by autograd unless
+    /// <see cref="RecomputedAttention"/> wraps it). <paramref name="mask"/> is in the scores' dtype with bf16 scores, else fp32.</summary>
+    Tensor EagerAttention(Tensor q, Tensor k, Tensor v, Tensor mask)
     {
         using Scalar scale = 1.0 / Math.Sqrt(_shape.HeadDim);                           // owned: see Scalars
         var scores = q.matmul(k.transpose(-2, -1)).mul(scale);                          // [B, n_h, T, T_past + T]
         var probs = _scoresInCompute
             // bf16 throughout: softmax saves its bf16 output, which is also the matmul's saved input (2 B per score, not 6).
-            ? scores.Plus(context.MaskIn(scores.dtype)).softmax(-1)                      // [B, n_h, T, T_past + T]
-            : scores.to(_accumulate).Plus(context.Mask).softmax(-1).to(q.dtype);
+            ? scores.Plus(mask).softmax(-1)                                             // [B, n_h, T, T_past + T]
+            : scores.to(_accumulate).Plus(mask).softmax(-1).to(q.dtype);
         return probs.matmul(v);                                                         // [B, n_h, T, D]
     }
 }

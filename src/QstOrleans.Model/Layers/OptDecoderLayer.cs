@@ -59,9 +59,12 @@ public sealed class OptDecoderLayer : DecoderLayer
         var k = _k.forward(u).view(b, t, nh, hd).transpose(1, 2);
         var v = _v.forward(u).view(b, t, nh, hd).transpose(1, 2);
         if (cache is not null) (k, v) = cache.Append(k, v);                            // [B, n_h, T_past + T, hd]
-        var attended = _kernel == AttentionKernel.Fused
-            ? FusedAttention.Apply(q, k, v, context)                                    // scales q·kᵀ by 1/√hd itself
-            : EagerAttention(q, k, v, context);                                         // [B, n_h, T, hd]
+        var attended = _kernel switch                                                   // [B, n_h, T, hd]
+        {
+            AttentionKernel.Recompute => RecomputedAttention.Apply(q, k, v, context.Mask, EagerAttention),
+            AttentionKernel.Fused => FusedAttention.Apply(q, k, v, context),            // scales q·kᵀ by 1/√hd itself
+            _ => EagerAttention(q, k, v, context.Mask),
+        };
         var mixed = attended.transpose(1, 2).reshape(b, t, nh * hd);
         var h = x.Plus(_out.forward(mixed).to(_accumulate));
         var w = _finalNorm.forward(h).to(_compute);
@@ -70,10 +73,10 @@ public sealed class OptDecoderLayer : DecoderLayer
     }
 
     /// <summary>HF OPT's eager attention: q scaled by 1/√hd before q·kᵀ, softmax in fp32 over scores + mask.</summary>
-    Tensor EagerAttention(Tensor q, Tensor k, Tensor v, AttentionContext context)
+    Tensor EagerAttention(Tensor q, Tensor k, Tensor v, Tensor mask)
     {
         using Scalar scale = 1.0 / Math.Sqrt(_shape.HeadDim);                          // owned: see Scalars
-        var probs = q.mul(scale).matmul(k.transpose(-2, -1)).to(_accumulate).Plus(context.Mask).softmax(-1).to(_compute);
+        var probs = q.mul(scale).matmul(k.transpose(-2, -1)).to(_accumulate).Plus(mask).softmax(-1).to(_compute);
         return probs.matmul(v);                                                        // [B, n_h, T, hd]
     }
 }

@@ -12,16 +12,16 @@ public sealed record Precision(ScalarType Compute, ScalarType Accumulate = Scala
     /// <summary>
     /// Llama attention keeps its scores in <see cref="Compute"/> through mask and softmax (the softmax kernel accumulates
     /// in fp32 and rounds its output once) instead of an fp32 copy: saves 4 of the 6 bytes autograd keeps per score.
-    /// Opt-in for the QST side layers (<c>QstConfig.SideScoresBf16</c>); false everywhere else. Eager attention only: the
-    /// fused kernel (<see cref="Attention"/>, the default) keeps no scores at all.
+    /// Opt-in for the QST side layers (<c>QstConfig.SideScoresBf16</c>); false everywhere else. Eager and recomputed
+    /// attention (the scores exist in both); the fused kernel never materializes them.
     /// </summary>
     public bool ScoresInCompute { get; init; }
 
     /// <summary>
-    /// The attention kernel of every decoder layer: fused (libtorch's scaled-dot-product attention, scores never stored)
-    /// by default; eager (scores written out, <see cref="ScoresInCompute"/> applies) as the tests' reference path.
+    /// The attention kernel of every decoder layer: recompute (eager math, scores recomputed in backward instead of saved)
+    /// by default; fused (libtorch's scaled-dot-product attention) and eager (scores saved) for benchmarks and tests.
     /// </summary>
-    public AttentionKernel Attention { get; init; } = AttentionKernel.Fused;
+    public AttentionKernel Attention { get; init; } = AttentionKernel.Recompute;
 
     public static Precision BFloat16 { get; } = new(ScalarType.BFloat16);
     public static Precision Float32 { get; } = new(ScalarType.Float32);

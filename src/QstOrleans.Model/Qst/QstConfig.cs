@@ -52,8 +52,8 @@ public sealed record QstConfig
     /// compute dtype is fp32. Default true (session 8: the reference tests run fp32, where it is a no-op, and the bf16
     /// gradient stays within the bound of SideAttention/Bf16ScoresTests). Always written to side_config.json, so an export
     /// says which path trained it; a file from before the key reads as the default (a one-ulp forward difference at most).
-    /// Eager attention only: the fused kernel (<see cref="Layers.AttentionKernel.Fused"/>, the default since session 9)
-    /// never materializes the scores.
+    /// Acts on the eager and recompute kernels (the default since session 9 recomputes the scores in backward instead of
+    /// saving them); the fused kernel never materializes them.
     /// </summary>
     public bool SideScoresBf16 { get; init; } = D.SideScoresBf16;
 

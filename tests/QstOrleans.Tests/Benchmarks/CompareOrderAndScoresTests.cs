@@ -1,3 +1,4 @@
+using QstOrleans.Model.Layers;
 using System.Text.Json;
 using QstOrleans.Cli.Bench.Compare;
 using QstOrleans.Cli.Bench.Reports;
@@ -63,17 +64,17 @@ public sealed class CompareOrderAndScoresTests
         var rows = new[]
         {
             // bf16 scores act on the eager kernel only (the fused one keeps no scores): eager rows, as measured before session 9.
-            CompareSideHeadsTests.Rec("qst", false, 0, 300, 350) with { SideScoresBf16 = true, FusedAttention = false },
-            CompareSideHeadsTests.Rec("qst", false, 0, 200, 400) with { FusedAttention = false },
-            CompareSideHeadsTests.Rec("qlora", true, 0, 100, 600) with { FusedAttention = false },
+            CompareSideHeadsTests.Rec("qst", false, 0, 300, 350) with { SideScoresBf16 = true, Attention = "eager" },
+            CompareSideHeadsTests.Rec("qst", false, 0, 200, 400) with { Attention = "eager" },
+            CompareSideHeadsTests.Rec("qlora", true, 0, 100, 600) with { Attention = "eager" },
         };
         string md = CompareMarkdown.Section(rows);
         Assert.Contains("| qst:bf16-scores:eager | 0.67× |", md);
         Assert.Contains("| qlora+gc:eager | 2.00× |", md);
         // The memory-model row of each QST variant is the model with that variant's scores; bf16 scores model smaller.
         var preset = ModelPresets.Get("llama-134m");
-        double fp32 = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { FusedAttention = false }).Total;
-        double bf16 = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = true }, engine: EngineLevers.Current(false) with { FusedAttention = false }).Total;
+        double fp32 = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { Attention = AttentionKernel.Eager }).Total;
+        double bf16 = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = true }, engine: EngineLevers.Current(false) with { Attention = AttentionKernel.Eager }).Total;
         Assert.True(bf16 < fp32);
         Assert.Contains($"| llama-134m | 4 × 128 | qst:eager | {MarkdownTable.MiB(fp32)} |", md);
         Assert.Contains($"| llama-134m | 4 × 128 | qst:bf16-scores:eager | {MarkdownTable.MiB(bf16)} |", md);

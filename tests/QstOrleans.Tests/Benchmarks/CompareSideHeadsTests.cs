@@ -1,3 +1,4 @@
+using QstOrleans.Model.Layers;
 using System.Globalization;
 using System.Text.Json;
 using QstOrleans.Cli.Bench.Compare;
@@ -20,7 +21,7 @@ public sealed class CompareSideHeadsTests
     /// <summary>A record at <see cref="Shape"/> (also used by <see cref="CompareOrderAndScoresTests"/>).</summary>
     internal static ComparedRun Rec(string method, bool gc, int heads, double speed, long floorMiB) => new()
     {
-        Method = method, GradientCheckpointing = gc, SideHeads = heads, Shape = Shape, TokensPerSecond = speed, FusedAttention = true,
+        Method = method, GradientCheckpointing = gc, SideHeads = heads, Shape = Shape, TokensPerSecond = speed, Attention = "recompute",
         PeakRssTraining = (floorMiB + 300) * MiB, PeakAboveLoad = floorMiB / 2 * MiB, PeakAboveFloor = floorMiB * MiB,
     };
 
@@ -103,20 +104,25 @@ public sealed class CompareSideHeadsTests
         // Δ = layers · 6 · (12 − 1) · T · (B·T) = 12 · 6 · 11 · 128 · 512 bytes.
         var c = ModelPresets.Get("llama-134m");
         // fp32 scores (qst.side_scores_bf16 = false), the cost the 6 bytes below count.
-        var reference = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { FusedAttention = false });
-        var one = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1, SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { FusedAttention = false });
+        var reference = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { Attention = AttentionKernel.Eager });
+        var one = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1, SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { Attention = AttentionKernel.Eager });
         Assert.Equal(12.0 * 6 * 11 * 128 * 512, reference.Activations - one.Activations, 6);
         Assert.Equal(reference.Weights, one.Weights);        // the side weights have the same shapes
         Assert.Equal(reference.Optimizer, one.Optimizer);
         // The backbone's own count explicitly is the reference shape.
-        var explicitTwelve = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 12, SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { FusedAttention = false });
+        var explicitTwelve = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 12, SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { Attention = AttentionKernel.Eager });
         Assert.Equal(reference.Total, explicitTwelve.Total);
-        // Fused attention (today's engine) saves no scores, only an fp32 log-sum-exp per query and head: 4·n_h bytes per
-        // token per layer, so both the T-sized term and most of the heads' difference are gone: Δ = 12 · 4 · 11 · 512.
-        var fused = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false));
-        var fusedOne = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1, SideScoresBf16 = false }, engine: EngineLevers.Current(false));
+        // Fused attention saves no scores, only an fp32 log-sum-exp per query and head: 4·n_h bytes per token per layer, so
+        // the T-sized term and most of the heads' difference are gone: Δ = 12 · 4 · 11 · 512. Recomputed attention (today's
+        // engine) saves nothing of its own, so the head count no longer changes the model at all.
+        var fused = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { Attention = AttentionKernel.Fused });
+        var fusedOne = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1, SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { Attention = AttentionKernel.Fused });
         Assert.Equal(12.0 * 4 * 11 * 512, fused.Activations - fusedOne.Activations, 6);
         Assert.Equal(12.0 * (6.0 * 12 * 128 - 4.0 * 12) * 512, reference.Activations - fused.Activations, 6);
+        var recomputed = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false));
+        var recomputedOne = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideHeads = 1, SideScoresBf16 = false }, engine: EngineLevers.Current(false));
+        Assert.Equal(recomputed.Activations, recomputedOne.Activations);
+        Assert.Equal(12.0 * 4 * 12 * 512, fused.Activations - recomputed.Activations, 6);
     }
 
     [Fact]

@@ -94,7 +94,7 @@ public sealed class CompareTests
     [Fact]
     public void MergingReplacesTheSameShapesRecordsAndKeepsEverythingElse()
     {
-        ComparedRun Rec(string method, BenchShape shape, double speed) => new() { Method = method, Shape = shape, TokensPerSecond = speed, FusedAttention = true };
+        ComparedRun Rec(string method, BenchShape shape, double speed) => new() { Method = method, Shape = shape, TokensPerSecond = speed, Attention = "recompute" };
         var other = Shape with { Model = "llama-1b", Batch = 1, Sequence = 256 };
         var existing = new BenchResults
         {
@@ -128,7 +128,7 @@ public sealed class CompareTests
     public void TheReportShowsMediansRatiosAndWhichRowIsThePapers()
     {
         ComparedRun Rec(string method, bool gc, double speed, long aboveLoad) =>
-            new() { Method = method, GradientCheckpointing = gc, Shape = Shape, TokensPerSecond = speed, PeakRssTraining = aboveLoad + 1000, PeakAboveLoad = aboveLoad, PeakAboveFloor = aboveLoad + 500, FusedAttention = true };
+            new() { Method = method, GradientCheckpointing = gc, Shape = Shape, TokensPerSecond = speed, PeakRssTraining = aboveLoad + 1000, PeakAboveLoad = aboveLoad, PeakAboveFloor = aboveLoad + 500, Attention = "recompute" };
         string md = CompareMarkdown.Section([Rec("qst", false, 300, 100 << 20), Rec("qlora", true, 100, 250 << 20)]);
         Assert.Contains("| qlora+gc |", md);
         Assert.Contains("| 3.00× |", md);              // QST 300 ÷ 100 tokens/s
@@ -142,7 +142,7 @@ public sealed class CompareTests
     public void AModelFolderNamedOtherwiseIsMatchedToItsPresetByShape()
     {
         var folder = Shape with { Model = "my-copy-of-134m" };
-        ComparedRun Rec(string method, bool gc) => new() { Method = method, GradientCheckpointing = gc, Shape = folder, TokensPerSecond = 1, PeakAboveFloor = 1 << 20, FusedAttention = true };
+        ComparedRun Rec(string method, bool gc) => new() { Method = method, GradientCheckpointing = gc, Shape = folder, TokensPerSecond = 1, PeakAboveFloor = 1 << 20, Attention = "recompute" };
         string md = CompareMarkdown.Section([Rec("qst", false), Rec("qlora", true)]);
         double ceiling = FlopCeiling.VersusQst(QstOrleans.Model.Config.ModelPresets.Get("llama-134m"), "qlora", true, 128);
         Assert.Contains($"| {ceiling.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)}× |", md);

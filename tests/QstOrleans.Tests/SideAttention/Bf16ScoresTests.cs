@@ -125,8 +125,8 @@ public sealed class Bf16ScoresTests(ITestOutputHelper output)
     {
         // llama-134m side layers: 12 heads (d = 48, head dim 4). Δ = layers · 4 B · heads · T · (B·T).
         var c = ModelPresets.Get("llama-134m");
-        double fp32 = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { FusedAttention = false }).Activations;
-        double bf16 = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = true }, engine: EngineLevers.Current(false) with { FusedAttention = false }).Activations;
+        double fp32 = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { Attention = AttentionKernel.Eager }).Activations;
+        double bf16 = MemoryModel.Estimate(c, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = true }, engine: EngineLevers.Current(false) with { Attention = AttentionKernel.Eager }).Activations;
         Assert.Equal(12.0 * 4 * 12 * 128 * 512, fp32 - bf16, 6);
     }
 }

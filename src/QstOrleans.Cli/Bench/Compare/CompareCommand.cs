@@ -25,7 +25,7 @@ internal static class CompareCommand
         var configs = new Option<string>("--configs") { Description = "Comma-separated configurations: a method (qst, qst-cached, qlora, lora, full), +gc for gradient checkpointing " +
             "(qlora+gc), :heads=N for QST with N side attention heads (qst:heads=1; plain qst = the backbone's count), " +
             ":bf16-scores for QST's side attention scores in bf16 (qst:bf16-scores, qst:heads=1:bf16-scores), " +
-            "and last :eager for the eager attention kernel instead of the fused one (qst:eager, qlora+gc:eager)", DefaultValueFactory = _ => DefaultConfigs };
+            "and last :fused or :eager for that attention kernel instead of the engine's recompute one (qst:fused, qlora+gc:eager)", DefaultValueFactory = _ => DefaultConfigs };
         var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 2 };
         var steps = new Option<int>("--steps") { Description = "Measured steps per process", DefaultValueFactory = _ => 8 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed steps per process before the measured ones", DefaultValueFactory = _ => 2 };
@@ -101,7 +101,7 @@ internal static class CompareCommand
             {
                 if (config.GradientCheckpointing) args = [.. args, "--gradient-checkpointing"];
                 if (config.SideHeads > 0) args = [.. args, "--side-heads", Str(config.SideHeads)];
-                if (config.EagerAttention) args = [.. args, "--attention", "eager"];
+                args = [.. args, "--attention", config.Attention];
                 // Explicit either way, so a row's label says what ran whatever qst.side_scores_bf16's default is.
                 if (config.Method.StartsWith("qst", StringComparison.Ordinal)) args = [.. args, "--side-scores-bf16", config.SideScoresBf16 ? "true" : "false"];
                 var run = BenchChild.Run<MethodRun>(args, log, s.Timeout);

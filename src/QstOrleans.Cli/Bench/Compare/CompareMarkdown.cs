@@ -1,3 +1,4 @@
+using QstOrleans.Model.Layers;
 using System.Text;
 using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Model.Config;
@@ -31,9 +32,10 @@ public static class CompareMarkdown
                     $"{Num(x.FirstLoss, 3)} → {Num(x.LastLoss, 3)}"]),
                 [false, true, true, true, true, true, true, true, true, true, false]));
             sb.Append('\n');
-            // The reference QST (the backbone's head count, fp32 scores; the fused kernel when measured, else the eager one of
-            // older records) is what every other row is compared with.
-            var qst = rows.Where(r => r.Method == "qst" && r.SideHeads == 0 && !r.SideScoresBf16).OrderByDescending(r => r.FusedAttention).FirstOrDefault();
+            // The reference QST (the backbone's head count, fp32 scores; the engine's recompute kernel when measured, then
+            // fused, then the eager one of older records) is what every other row is compared with.
+            var qst = rows.Where(r => r.Method == "qst" && r.SideHeads == 0 && !r.SideScoresBf16)
+                .OrderBy(r => Array.IndexOf(AttentionKernels.Names, r.Attention)).FirstOrDefault();
             if (qst is null) continue;
             var config = Preset(first.Shape);
             sb.Append("Against QST (speed: QST's median ÷ the configuration's; memory: the configuration's ÷ QST's; FLOP ceiling: the configuration's ");
@@ -70,7 +72,7 @@ public static class CompareMarkdown
             var config = Preset(x.Shape);
             if (config is null || Map(x.Method) is not { } method) continue;
             double model = MemoryModel.Estimate(config, method, x.Shape.Batch, x.Shape.Sequence, new QstConfig { SideHeads = x.SideHeads, SideScoresBf16 = x.SideScoresBf16 },
-                engine: EngineLevers.Current(x.GradientCheckpointing) with { FusedAttention = x.FusedAttention }).Total;
+                engine: EngineLevers.Current(x.GradientCheckpointing) with { Attention = AttentionKernels.Parse(x.Attention) }).Total;
             rows.Add([x.Shape.Model, $"{x.Shape.Batch} × {x.Shape.Sequence}", x.Label, MiB(model), MiB(x.PeakAboveFloor),
                 (model / x.PeakAboveFloor - 1).ToString("+0%;-0%", CultureInfo.InvariantCulture)]);
         }

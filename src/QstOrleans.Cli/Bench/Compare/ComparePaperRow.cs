@@ -1,3 +1,4 @@
+using QstOrleans.Model.Layers;
 using System.Text;
 using QstOrleans.Cli.Bench.Reports;
 using static QstOrleans.Cli.Bench.Reports.MarkdownTable;
@@ -32,13 +33,14 @@ public static class ComparePaperRow
         {
             var rows = group.ToList();
             string shape = $"{group.Key.Model} {group.Key.Batch} × {group.Key.Sequence}";
-            var qsts = rows.Where(r => r.Method == "qst").OrderByDescending(r => r.FusedAttention).ThenBy(r => r.SideHeads).ThenBy(r => r.SideScoresBf16).ToList();
+            var qsts = rows.Where(r => r.Method == "qst").OrderBy(r => Array.IndexOf(AttentionKernels.Names, r.Attention))
+                .ThenBy(r => r.SideHeads).ThenBy(r => r.SideScoresBf16).ToList();
             var baselines = rows.Where(r => r.Method != "qst" && r.Method != "qst-cached").ToList();
             if (qsts.Count == 0 || baselines.Count == 0) continue;
             foreach (var qst in qsts)
             {
                 // Like against like: the paper's baseline attending with the same kernel as this QST row.
-                var paper = baselines.FirstOrDefault(r => r.Method == "qlora" && r.GradientCheckpointing && r.FusedAttention == qst.FusedAttention);
+                var paper = baselines.FirstOrDefault(r => r.Method == "qlora" && r.GradientCheckpointing && r.Attention == qst.Attention);
                 sb.Append("- ").Append(shape).Append(", `").Append(qst.Label).Append("`: ");
                 if (paper is null) sb.Append("no `").Append(PaperBaseline).Append("` row with the same attention kernel at this shape, so the paper's comparison was not measured. ");
                 else

@@ -5,22 +5,23 @@ namespace QstOrleans.Cli.Bench.Compare;
 /// <summary>One configuration of the comparison: a method, with or without per-layer gradient checkpointing, and for QST
 /// the side network's attention head count (0 = the backbone's, the reference's shape) and whether its attention scores
 /// stay bf16 through mask and softmax (<c>qst.side_scores_bf16</c>).</summary>
-public sealed record CompareConfig(string Method, bool GradientCheckpointing, int SideHeads = 0, bool SideScoresBf16 = false, bool EagerAttention = false)
+public sealed record CompareConfig(string Method, bool GradientCheckpointing, int SideHeads = 0, bool SideScoresBf16 = false,
+    string Attention = ComparedRun.DefaultAttention)
 {
-    /// <summary>The suffix that sets <see cref="EagerAttention"/> (any method, last): <c>qlora+gc:eager</c>, the scores written
-    /// out and saved as before session 9, to measure what the fused kernel saves.</summary>
-    public const string EagerSuffix = ":eager";
+    /// <summary>The suffixes that set <see cref="Attention"/> (any method, last): <c>qlora+gc:eager</c> (scores saved, as before
+    /// session 9), <c>qst:fused</c> (libtorch's fused kernel); none = the engine's recompute kernel.</summary>
+    public static readonly string[] AttentionSuffixes = [":fused", ":eager"];
 
     /// <summary>The suffix that sets <see cref="SideHeads"/>: <c>qst:heads=1</c>.</summary>
     public const string HeadsSuffix = ":heads=";
     /// <summary>The suffix that sets <see cref="SideScoresBf16"/>: <c>qst:bf16-scores</c> (last, after any <c>:heads=N</c>).</summary>
     public const string Bf16ScoresSuffix = ":bf16-scores";
 
-    public string Label => ComparedRun.LabelOf(Method, GradientCheckpointing, SideHeads, SideScoresBf16, EagerAttention);
+    public string Label => ComparedRun.LabelOf(Method, GradientCheckpointing, SideHeads, SideScoresBf16, Attention);
 
     /// <summary>Parses <c>qst,qst:heads=1,qst:bf16-scores,qlora,qlora+gc,…</c>; a suffix <c>+gc</c> turns checkpointing on,
     /// <c>:heads=N</c> gives QST's side network N attention heads, <c>:bf16-scores</c> keeps its attention scores in bf16,
-    /// <c>:eager</c> (last) attends with the eager kernel instead of the fused one.</summary>
+    /// <c>:fused</c> or <c>:eager</c> (last) attends with that kernel instead of the engine's recompute kernel.</summary>
     /// <exception cref="ArgumentException">An unknown method, <c>+gc</c> on a method that cannot recompute, <c>:heads=</c> or
     /// <c>:bf16-scores</c> on a method without a side network, a head count below 1, or a repeat; names <c>--configs</c>.</exception>
     public static IReadOnlyList<CompareConfig> ParseList(string text)
@@ -39,8 +40,12 @@ public sealed record CompareConfig(string Method, bool GradientCheckpointing, in
     static CompareConfig Parse(string item)
     {
         string rest = item;
-        bool eager = rest.EndsWith(EagerSuffix, StringComparison.Ordinal);
-        if (eager) rest = rest[..^EagerSuffix.Length];
+        string attention = ComparedRun.DefaultAttention;
+        if (AttentionSuffixes.FirstOrDefault(x => rest.EndsWith(x, StringComparison.Ordinal)) is { } suffix)
+        {
+            attention = suffix[1..];
+            rest = rest[..^suffix.Length];
+        }
         bool bf16Scores = rest.EndsWith(Bf16ScoresSuffix, StringComparison.Ordinal);
         if (bf16Scores) rest = rest[..^Bf16ScoresSuffix.Length];
         int heads = 0;
@@ -62,7 +67,7 @@ public sealed record CompareConfig(string Method, bool GradientCheckpointing, in
             throw new ArgumentException($"--configs: '{item}': {HeadsSuffix}N sets QST's side attention heads; {method} has no side network");
         if (bf16Scores && !method.StartsWith("qst", StringComparison.Ordinal))
             throw new ArgumentException($"--configs: '{item}': {Bf16ScoresSuffix} sets QST's side attention scores; {method} has no side network");
-        return new CompareConfig(method, gc, heads, bf16Scores, eager);
+        return new CompareConfig(method, gc, heads, bf16Scores, attention);
     }
 }
 
@@ -114,7 +119,7 @@ public static class CompareRounds
             GradientCheckpointing = config.GradientCheckpointing,
             SideHeads = config.SideHeads,
             SideScoresBf16 = config.SideScoresBf16,
-            FusedAttention = !config.EagerAttention,
+            Attention = config.Attention,
             Shape = first.Shape,
             TokensPerSecond = speed.Median,
             TokensPerSecondMin = speed.Min,

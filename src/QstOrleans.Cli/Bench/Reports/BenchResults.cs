@@ -17,9 +17,9 @@ public sealed record BenchShape(string Model, int Hidden, int Intermediate, int 
 public sealed record MethodRun
 {
     public required string Method { get; init; }
-    /// <summary>Every layer attended with the fused kernel (scores never stored); false in records written before the field
-    /// existed (session 9), which all ran the eager path.</summary>
-    public bool FusedAttention { get; init; }
+    /// <summary>The attention kernel every layer ran (<c>Layers/AttentionKernels</c>: recompute, fused, eager); "eager" in
+    /// records written before the field existed (session 9), which all ran the eager path.</summary>
+    public string Attention { get; init; } = "eager";
     /// <summary>lora/qlora/full: each decoder layer recomputed in backward (<c>method.gradient_checkpointing</c>).</summary>
     public bool GradientCheckpointing { get; init; }
     /// <summary>qlora: the dequantized weights kept from forward to backward (the old path) instead of decoded again.</summary>

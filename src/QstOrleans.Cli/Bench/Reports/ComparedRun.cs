@@ -57,18 +57,21 @@ public sealed record ComparedRun
     /// records written before the field existed, which all ran fp32 scores.</summary>
     public bool SideScoresBf16 { get; init; }
 
-    /// <summary>Every layer attended with the fused kernel (<c>Layers/AttentionKernel.Fused</c>, scores never stored);
-    /// false in records written before the field existed (before session 9), which all ran the eager path.</summary>
-    public bool FusedAttention { get; init; }
+    /// <summary>The attention kernel every layer ran (<c>Layers/AttentionKernels</c>: recompute, the engine's; fused; eager);
+    /// "eager" in records written before the field existed (before session 9), which all ran the eager path.</summary>
+    public string Attention { get; init; } = "eager";
 
     /// <summary>The row name used in tables: <c>qlora+gc</c> for a checkpointed QLoRA, <c>qst:heads=1</c> for one side head,
     /// <c>qst:bf16-scores</c> for bf16 side attention scores.</summary>
-    public string Label => LabelOf(Method, GradientCheckpointing, SideHeads, SideScoresBf16, eagerAttention: !FusedAttention);
+    public string Label => LabelOf(Method, GradientCheckpointing, SideHeads, SideScoresBf16, Attention);
 
     /// <summary>The label shared by a record and the <c>--configs</c> item that measured it.</summary>
-    public static string LabelOf(string method, bool gradientCheckpointing, int sideHeads, bool sideScoresBf16 = false, bool eagerAttention = false) =>
+    public static string LabelOf(string method, bool gradientCheckpointing, int sideHeads, bool sideScoresBf16 = false, string attention = DefaultAttention) =>
         (gradientCheckpointing ? method + BenchRunOne.CheckpointedSuffix : method) +
         (sideHeads > 0 ? ":heads=" + sideHeads.ToString(CultureInfo.InvariantCulture) : "") +
         (sideScoresBf16 ? ":bf16-scores" : "") +
-        (eagerAttention ? ":eager" : "");
+        (attention == DefaultAttention ? "" : ":" + attention);
+
+    /// <summary>The engine's attention kernel, the one a label does not name.</summary>
+    public const string DefaultAttention = "recompute";
 }

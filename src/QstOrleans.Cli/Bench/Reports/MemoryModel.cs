@@ -1,3 +1,4 @@
+using QstOrleans.Model.Layers;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Qst;
 
@@ -7,12 +8,12 @@ namespace QstOrleans.Cli.Bench.Reports;
 /// <param name="LossChunkTokens">Chunked LM head + cross-entropy over this many tokens at a time (null: whole [B·T, V] fp32 logits).</param>
 /// <param name="KeepDequantized">QLoRA keeps the dequantized bf16 weights from forward to backward (false: decodes again).</param>
 /// <param name="GradientCheckpointing">LoRA/QLoRA/full recompute each decoder layer in backward.</param>
-/// <param name="FusedAttention">Every layer attends with the fused kernel (<c>Layers/AttentionKernel.Fused</c>): no
-/// [B, n_h, T, T] scores are saved, only the fp32 log-sum-exp per query and head.</param>
-public sealed record EngineLevers(int? LossChunkTokens, bool KeepDequantized, bool GradientCheckpointing, bool FusedAttention = false)
+/// <param name="Attention">The layers' attention kernel: eager saves the [B, n_h, T, T] scores for backward; recompute saves
+/// none (it rebuilds them in backward from q, k, v that are saved anyway); fused saves an fp32 log-sum-exp per query and head.</param>
+public sealed record EngineLevers(int? LossChunkTokens, bool KeepDequantized, bool GradientCheckpointing, AttentionKernel Attention = AttentionKernel.Eager)
 {
-    /// <summary>Today's defaults: 256-token loss chunks, QLoRA decoding again in backward, fused attention.</summary>
-    public static EngineLevers Current(bool gradientCheckpointing) => new(256, false, gradientCheckpointing, FusedAttention: true);
+    /// <summary>Today's defaults: 256-token loss chunks, QLoRA decoding again in backward, recomputed attention scores.</summary>
+    public static EngineLevers Current(bool gradientCheckpointing) => new(256, false, gradientCheckpointing, AttentionKernel.Recompute);
 }
 
 /// <summary>The methods the analytic memory model knows (LST: QST's side network on an unquantized bf16 backbone).</summary>
@@ -50,7 +51,7 @@ public sealed record MemoryBreakdown(double Weights, double Gradients, double Op
 /// activations  per token per trainable-path layer (bytes saved for backward):
 ///                A(h, q, i, n_h) = 12h + 8q + 8i + 6·n_h·T
 ///                (norm inputs fp32 4h+4h, normed bf16 2h+2h, q/k/v/attn-out bf16 4×2q, softmax out fp32 + probs bf16 6·n_h·T,
-///                 gate/up/silu/product bf16 4×2i); fused attention: 6·n_h·T → 4·n_h (the log-sum-exp, fp32)
+///                 gate/up/silu/product bf16 4×2i); recomputed attention: 6·n_h·T → 0; fused: → 4·n_h (the log-sum-exp, fp32)
 ///              + LM head and loss 16·V per token (fp32 logits, the shifted copy, log-softmax out, its gradient)
 ///              QLoRA: + 2 B/param of dequantized weights autograd saves for the input gradient
 ///              Full:  + 2 B/param of bf16 weight casts saved for backward
@@ -76,8 +77,13 @@ public static class MemoryModel
     }
 
     /// <summary>Bytes saved for backward per token by one Llama layer of width h (q = n_h·d_h, MLP width i) at sequence length t.</summary>
-    public static double LayerActivationBytesPerToken(long h, long q, long i, long heads, int t, bool fusedAttention = false) =>
-        12.0 * h + 8.0 * q + 8.0 * i + (fusedAttention ? 4.0 * heads : 6.0 * heads * t);
+    public static double LayerActivationBytesPerToken(long h, long q, long i, long heads, int t, AttentionKernel attention = AttentionKernel.Eager) =>
+        12.0 * h + 8.0 * q + 8.0 * i + attention switch
+        {
+            AttentionKernel.Eager => 6.0 * heads * t,
+            AttentionKernel.Fused => 4.0 * heads,
+            _ => 0,
+        };
 
     /// <summary>Trainable parameters of a method (full fine-tuning trains every parameter, the embedding and head included).</summary>
     public static long TrainableParameters(ModelConfig c, BenchMethod method, QstConfig qst, int loraRank) => method switch
@@ -122,10 +128,10 @@ public static class MemoryModel
         {
             var s = qst.SideShape(c);
             double taps = (4.0 * h * (n + 2) + 2.0 * h * (n + 1)) * tokens;
-            bool fused = engine is { FusedAttention: true };
-            double side = n * LayerActivationBytesPerToken(s.Hidden, (long)s.Heads * s.HeadDim, s.Intermediate, s.Heads, sequence, fused) * tokens;
-            // bf16 scores (eager attention only): softmax saves its bf16 output, which the value matmul shares: 2 B per score instead of 4 + 2.
-            if (qst.SideScoresBf16 && !fused) side -= n * 4.0 * s.Heads * sequence * tokens;
+            var attention = engine?.Attention ?? AttentionKernel.Eager;
+            double side = n * LayerActivationBytesPerToken(s.Hidden, (long)s.Heads * s.HeadDim, s.Intermediate, s.Heads, sequence, attention) * tokens;
+            // bf16 scores (saved by eager attention only): softmax saves its bf16 output, which the value matmul shares: 2 B per score instead of 4 + 2.
+            if (qst.SideScoresBf16 && attention == AttentionKernel.Eager) side -= n * 4.0 * s.Heads * sequence * tokens;
             // Frozen linears decode into one reused bf16 buffer per distinct weight shape (none once cached).
             double scratch = method == BenchMethod.Qst ? 2.0 * DistinctLinearElements(c) : 0;
             double cache = method == BenchMethod.QstCached ? 2.0 * linears : 0;
@@ -133,7 +139,7 @@ public static class MemoryModel
         }
         else
         {
-            double perLayer = LayerActivationBytesPerToken(h, c.QDim, c.IntermediateSize, c.NumHeads, sequence, engine is { FusedAttention: true }) * tokens;
+            double perLayer = LayerActivationBytesPerToken(h, c.QDim, c.IntermediateSize, c.NumHeads, sequence, engine?.Attention ?? AttentionKernel.Eager) * tokens;
             // Recompute keeps each layer's fp32 input and rebuilds one layer's saved tensors at a time in backward.
             bool recompute = engine is { GradientCheckpointing: true };
             double layers = recompute ? n * 4.0 * h * tokens + perLayer : n * perLayer;
