@@ -119,7 +119,7 @@ public sealed record QstSection
     /// through mask and softmax (the kernel accumulates in fp32 and rounds once) instead of an fp32 copy: 2 instead of 6 bytes
     /// saved per score, forward probabilities within one bf16 ulp of the fp32 path, gradients within bf16 rounding
     /// (SideAttention/Bf16ScoresTests). No effect in fp32. Since session 9 the scores are recomputed in
-    /// backward instead of saved (Layers/RecomputedAttention), so this sets their dtype, not what a step keeps.</summary>
+    /// backward instead of saved (Attention/RecomputedAttention), so this sets their dtype, not what a step keeps.</summary>
     [Id(12)] public bool SideScoresBf16 { get; set; } = true;
 }
 

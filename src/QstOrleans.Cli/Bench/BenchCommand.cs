@@ -1,3 +1,4 @@
+using QstOrleans.Model.Attention;
 using QstOrleans.Model.Layers;
 using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Configuration;

@@ -1,3 +1,4 @@
+using QstOrleans.Model.Attention;
 using QstOrleans.Model.Metrics;
 using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Configuration;

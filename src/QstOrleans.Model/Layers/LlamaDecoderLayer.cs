@@ -1,3 +1,4 @@
+using QstOrleans.Model.Attention;
 using TorchSharp.Modules;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using QstOrleans.Model.Attention;
 using static TorchSharp.torch;
 
 namespace QstOrleans.Model.Layers;

@@ -1,3 +1,4 @@
+using QstOrleans.Model.Attention;
 using QstOrleans.Model.Layers;
 using System.Text.Json;
 using QstOrleans.Cli.Bench.Compare;

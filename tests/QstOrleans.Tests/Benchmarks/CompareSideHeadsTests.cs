@@ -1,3 +1,4 @@
+using QstOrleans.Model.Attention;
 using QstOrleans.Model.Layers;
 using System.Globalization;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+using QstOrleans.Model.Attention;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Baselines;
 using QstOrleans.Model.Checkpoints;

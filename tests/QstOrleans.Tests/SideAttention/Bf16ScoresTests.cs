@@ -1,3 +1,4 @@
+using QstOrleans.Model.Attention;
 using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Model.Baselines;
 using QstOrleans.Model.Config;

@@ -1,3 +1,4 @@
+using QstOrleans.Model.Attention;
 using QstOrleans.Model.Layers;
 using System.Text;
 using QstOrleans.Cli.Bench.Reports;

@@ -17,7 +17,7 @@ public sealed record BenchShape(string Model, int Hidden, int Intermediate, int 
 public sealed record MethodRun
 {
     public required string Method { get; init; }
-    /// <summary>The attention kernel every layer ran (<c>Layers/AttentionKernels</c>: recompute, fused, eager); "eager" in
+    /// <summary>The attention kernel every layer ran (<c>Attention/AttentionKernels</c>: recompute, fused, eager); "eager" in
     /// records written before the field existed (session 9), which all ran the eager path.</summary>
     public string Attention { get; init; } = "eager";
     /// <summary>lora/qlora/full: each decoder layer recomputed in backward (<c>method.gradient_checkpointing</c>).</summary>

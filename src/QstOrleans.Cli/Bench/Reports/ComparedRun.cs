@@ -57,7 +57,7 @@ public sealed record ComparedRun
     /// records written before the field existed, which all ran fp32 scores.</summary>
     public bool SideScoresBf16 { get; init; }
 
-    /// <summary>The attention kernel every layer ran (<c>Layers/AttentionKernels</c>: recompute, the engine's; fused; eager);
+    /// <summary>The attention kernel every layer ran (<c>Attention/AttentionKernels</c>: recompute, the engine's; fused; eager);
     /// "eager" in records written before the field existed (before session 9), which all ran the eager path.</summary>
     public string Attention { get; init; } = "eager";
 

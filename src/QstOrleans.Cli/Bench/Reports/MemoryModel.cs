@@ -1,3 +1,4 @@
+using QstOrleans.Model.Attention;
 using QstOrleans.Model.Layers;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Qst;

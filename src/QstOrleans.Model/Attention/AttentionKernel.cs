@@ -1,6 +1,8 @@
 using static TorchSharp.torch;
 
-namespace QstOrleans.Model.Layers;
+using QstOrleans.Model.Layers;
+
+namespace QstOrleans.Model.Attention;
 
 /// <summary>How a decoder layer turns q, k, v and the additive mask into its mixed values (HF's <c>attn_implementation</c>).</summary>
 public enum AttentionKernel

@@ -1,7 +1,9 @@
 using static TorchSharp.torch;
 using static TorchSharp.torch.autograd;
 
-namespace QstOrleans.Model.Layers;
+using QstOrleans.Model.Layers;
+
+namespace QstOrleans.Model.Attention;
 
 /// <summary>
 /// <see cref="AttentionKernel.Recompute"/>: a layer's eager attention core (q, k, v, mask → mixed values) under a custom
