@@ -133,6 +133,11 @@ public sealed record PrecisionSection
     [Id(1)] public string BackboneFormat { get; set; } = "nf4";
     /// <summary><c>precision.double_quant</c>: quantize the NF4 absmax again (bitsandbytes double quantization).</summary>
     [Id(2)] public bool DoubleQuant { get; set; } = true;
+    /// <summary><c>precision.attention</c>: the attention kernel of every decoder layer (backbone, side network, baselines).
+    /// recompute (default): the eager math under a node that saves only q, k, v and the mask and rebuilds the scores in
+    /// backward; fused: libtorch's scaled-dot-product attention (less memory still, slower on CPU in bf16); eager: the
+    /// scores saved (the most memory). Forward and loss of recompute are bitwise eager's; fused is within fp32 rounding.</summary>
+    [Id(3)] public string Attention { get; set; } = "recompute";
 }
 
 /// <summary><c>pipeline</c>: how a distributed run is laid out (never changes the trained weights).</summary>

@@ -45,6 +45,7 @@ public static class TrainingConfigKeys
         new("precision.dtype", "--dtype", "Compute dtype: bf16 or fp32"),
         new("precision.double_quant", "--double-quant", "Double-quantize the NF4 absmax"),
         new("precision.backbone_format", "--backbone", "Backbone weights: nf4, bf16 or fp32 (train)"),
+        new("precision.attention", "--attention", "Attention kernel: recompute (scores rebuilt in backward, not saved), fused (libtorch SDPA; least memory, slower on CPU) or eager (scores saved)"),
         new("pipeline.stages", "--stages", "Backbone stages, each on its own device slot (train)"),
         new("pipeline.window", "--window", "Micro-batches in flight at once (train)"),
         new("pipeline.taps", "--taps", "What stages send the side trainer: lean (U = W_A·x, p values per token) or full (hidden states)"),

@@ -14,6 +14,7 @@ internal static class TrainingConfigValidation
     static readonly string[] TapModes = ["lean", "full"];
     static readonly string[] NonFinitePolicies = ["fail", "skip"];
     static readonly string[] BackboneFormats = ["nf4", "bf16", "bfloat16", "fp32", "float32"];
+    static readonly string[] AttentionKernels = ["recompute", "fused", "eager"];
     static readonly string[] Activations = ["silu", "swish", "relu", "gelu"];
 
     public static void Check(TrainingConfig c)
@@ -51,6 +52,7 @@ internal static class TrainingConfigValidation
 
         OneOf("precision.dtype", c.Precision.Dtype, Dtypes);
         OneOf("precision.backbone_format", c.Precision.BackboneFormat, BackboneFormats);
+        OneOf("precision.attention", c.Precision.Attention, AttentionKernels);
 
         AtLeast("pipeline.stages", c.Pipeline.Stages, 1);
         AtLeast("pipeline.window", c.Pipeline.Window, 1);

@@ -13,12 +13,16 @@ namespace QstOrleans.Grains;
 /// </summary>
 public static class SpecMapping
 {
-    public static BackboneOptions Backbone(string format, bool doubleQuant, string dtype) =>
-        new(ModelBuildOptions.ParseBackboneFormat(format), doubleQuant, Precision.Parse(dtype));
+    /// <param name="attention"><c>precision.attention</c>: the stages' forward and the side network's kernel.</param>
+    public static BackboneOptions Backbone(string format, bool doubleQuant, string dtype, string attention = "recompute") =>
+        new(ModelBuildOptions.ParseBackboneFormat(format), doubleQuant, Precision.Parse(dtype, attention));
+
+    /// <summary>What a stage grain loads and runs (its spec carries the job's dtype and attention kernel).</summary>
+    public static BackboneOptions Backbone(StageSpec stage) => Backbone(stage.BackboneFormat, stage.DoubleQuant, stage.Dtype, stage.Attention);
 
     public static BackboneOptions Backbone(JobSpec job) => Backbone(job.Config.Precision);
 
-    public static BackboneOptions Backbone(PrecisionSection p) => Backbone(p.BackboneFormat, p.DoubleQuant, p.Dtype);
+    public static BackboneOptions Backbone(PrecisionSection p) => Backbone(p.BackboneFormat, p.DoubleQuant, p.Dtype, p.Attention);
 
     public static QstConfig Qst(JobSpec job) => QstConfig.From(job.Config.Qst);
 

@@ -1,6 +1,7 @@
 namespace QstOrleans.Contracts.Wire;
 
-/// <summary>What a backbone stage grain loads: layers [First, End) of a model, in a weight format.</summary>
+/// <summary>What a backbone stage grain loads: layers [First, End) of a model, in a weight format, and the attention kernel
+/// its forward runs (<c>precision.attention</c>; recompute and eager run the same forward without a graph).</summary>
 [GenerateSerializer, Immutable]
 public sealed record StageSpec(
     [property: Id(0)] string ModelDirectory,
@@ -8,7 +9,8 @@ public sealed record StageSpec(
     [property: Id(2)] int End,
     [property: Id(3)] string BackboneFormat,
     [property: Id(4)] bool DoubleQuant,
-    [property: Id(5)] string Dtype);
+    [property: Id(5)] string Dtype,
+    [property: Id(6)] string Attention = "recompute");
 
 /// <summary>A stage's counters, for utilisation and the time split.</summary>
 [GenerateSerializer, Immutable]

@@ -61,10 +61,14 @@ public sealed record JobPlan(
         return new JobPlan(spec, model, batches, stepsPerEpoch, totalSteps, stages, keys);
     }
 
-    /// <summary>Identifies the frozen weights a stage holds: the same key means the same stage can be shared.</summary>
+    /// <summary>Identifies the frozen weights a stage holds and the forward it runs: the same key means the same stage can
+    /// be shared. Recompute and eager attention run the same forward without a graph (one key, as before the kernel was a
+    /// key); fused rounds differently, so a fused job gets stages of its own and its hidden states never depend on which
+    /// other jobs share the cluster.</summary>
     internal static string ModelKey(JobSpec spec)
     {
         string identity = $"{Path.GetFullPath(spec.ModelDirectory)}|{spec.BackboneFormat}|{spec.DoubleQuant}|{spec.Dtype}";
+        if (string.Equals(spec.Config.Precision.Attention, "fused", StringComparison.OrdinalIgnoreCase)) identity += "|fused";
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..12].ToLowerInvariant();
     }
 }

@@ -66,7 +66,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, SiloStopping stoppin
         {
             var config = ModelConfig.Load(model);
             return BackboneLoader.LoadStage(model, config, spec.First, spec.End,
-                SpecMapping.Backbone(spec.BackboneFormat, spec.DoubleQuant, spec.Dtype) with { Device = device });
+                SpecMapping.Backbone(spec) with { Device = device });
         });
         _spec = spec;
         Telemetry.WorkerGauges.Track(_counters, "stage", Key, silo.SiloName, () => _queue?.Reader.Count ?? 0);
@@ -91,7 +91,7 @@ public sealed class BackboneStageGrain(QstSiloOptions silo, SiloStopping stoppin
         var slot = silo.Slots.FirstOrDefault(s => $"{silo.SiloName}/{s.Device}" == slotId);
         if (slot is null || !string.Equals(spec.BackboneFormat, "nf4", StringComparison.OrdinalIgnoreCase)) return;
         long slotBytes = (long)(slot.MemoryGiB * (1L << 30));
-        var plan = Nf4CachePolicy.ApplyToModule(stage, slotBytes, slotBytes / 4, SpecMapping.Backbone(spec.BackboneFormat, spec.DoubleQuant, spec.Dtype).Compute.Compute);
+        var plan = Nf4CachePolicy.ApplyToModule(stage, slotBytes, slotBytes / 4, SpecMapping.Backbone(spec).Compute.Compute);
         log.LogInformation("stage {Key}: {Reason}", Key, plan.Reason);
     }
 

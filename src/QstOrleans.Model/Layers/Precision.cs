@@ -32,12 +32,18 @@ public sealed record Precision(ScalarType Compute, ScalarType Accumulate = Scala
     /// <summary>The dtype norms compute in for an input: fp32, or fp64 when the input is fp64.</summary>
     public static ScalarType NormDType(ScalarType input) => input == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
 
-    public static Precision Parse(string name) => name.ToLowerInvariant() switch
+    /// <summary>A config's precision: <c>precision.dtype</c> and <c>precision.attention</c> (the kernel; recompute when absent).</summary>
+    public static Precision Parse(string name, string attention = "recompute")
     {
-        "bf16" or "bfloat16" => BFloat16,
-        "fp32" or "float32" or "f32" => Float32,
-        _ => throw new ArgumentException($"unknown compute dtype '{name}' (bf16, fp32)"),
-    };
+        var dtype = name.ToLowerInvariant() switch
+        {
+            "bf16" or "bfloat16" => BFloat16,
+            "fp32" or "float32" or "f32" => Float32,
+            _ => throw new ArgumentException($"unknown compute dtype '{name}' (bf16, fp32)"),
+        };
+        var kernel = AttentionKernels.Parse(attention);
+        return kernel == dtype.Attention ? dtype : dtype with { Attention = kernel };
+    }
 
     public override string ToString() => Compute switch
     {

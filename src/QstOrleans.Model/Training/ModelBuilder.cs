@@ -15,7 +15,8 @@ public sealed record ModelBuildOptions
 {
     /// <param name="Method">QST or a baseline (<c>method.name</c>).</param>
     /// <param name="Qst">Side-network hyper-parameters (QST only; <c>qst</c>).</param>
-    /// <param name="Precision">Matmul dtype (<c>precision.dtype</c>: bf16 default; fp32 for tests).</param>
+    /// <param name="Precision">Matmul dtype (<c>precision.dtype</c>: bf16 default; fp32 for tests) and attention kernel
+    /// (<c>precision.attention</c>).</param>
     /// <param name="DoubleQuant">NF4 double quantization (QST and QLoRA backbones; <c>precision.double_quant</c>).</param>
     /// <param name="BackboneFormat">QST only: NF4 (default) or bf16/fp32 for an unquantized reference (<c>precision.backbone_format</c>).</param>
     /// <param name="LoraRank">LoRA/QLoRA rank r (<c>method.lora_rank</c>).</param>
@@ -34,7 +35,7 @@ public sealed record ModelBuildOptions
         var d = TrainingConfig.Defaults;
         this.Method = Method ?? TrainingMethods.Parse(d.Method.Name);
         this.Qst = Qst ?? QstConfig.From(d.Qst);
-        this.Precision = Precision ?? Layers.Precision.Parse(d.Precision.Dtype);
+        this.Precision = Precision ?? Layers.Precision.Parse(d.Precision.Dtype, d.Precision.Attention);
         this.DoubleQuant = DoubleQuant ?? d.Precision.DoubleQuant;
         this.BackboneFormat = BackboneFormat ?? ParseBackboneFormat(d.Precision.BackboneFormat);
         this.LoraRank = LoraRank ?? d.Method.LoraRank;
@@ -73,7 +74,7 @@ public sealed record ModelBuildOptions
     /// <summary>The engine's view of a config: <c>method</c>, <c>qst</c>, <c>precision</c> and <c>schedule.seed</c>.</summary>
     /// <param name="device">Where the model computes (the caller parses <c>runtime.device</c>; null = CPU).</param>
     public static ModelBuildOptions From(TrainingConfig c, Device? device = null) => new(
-        TrainingMethods.Parse(c.Method.Name), QstConfig.From(c.Qst), Layers.Precision.Parse(c.Precision.Dtype), c.Precision.DoubleQuant,
+        TrainingMethods.Parse(c.Method.Name), QstConfig.From(c.Qst), Layers.Precision.Parse(c.Precision.Dtype, c.Precision.Attention), c.Precision.DoubleQuant,
         ParseBackboneFormat(c.Precision.BackboneFormat), c.Method.LoraRank, c.Method.LoraAlpha, c.Schedule.Seed, Device: device,
         LeanTaps: IsLean(c.Pipeline.Taps), GradientCheckpointing: c.Method.GradientCheckpointing);
 

@@ -37,7 +37,7 @@ public sealed class OneDefaultPerKnobTests
         var strings = new Dictionary<string, string>
         {
             ["method.name"] = "lora", ["data.format"] = "chat", ["optimizer.lr_schedule"] = "cosine", ["precision.dtype"] = "fp32",
-            ["precision.backbone_format"] = "bf16", ["runtime.device"] = "cuda:1", ["pipeline.taps"] = "full",
+            ["precision.backbone_format"] = "bf16", ["precision.attention"] = "fused", ["runtime.device"] = "cuda:1", ["pipeline.taps"] = "full",
             ["data.chat_template"] = "alpaca",
             ["optimizer.non_finite"] = "skip",
         };

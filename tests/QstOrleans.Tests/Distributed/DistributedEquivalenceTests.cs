@@ -17,15 +17,24 @@ public sealed class DistributedEquivalenceTests(ClusterFixture cluster)
     const int Steps = 6;
 
     [Theory]
-    [InlineData(1, "lean")]
-    [InlineData(2, "lean")]
-    [InlineData(3, "lean")]
-    [InlineData(2, "full")]
-    public async Task SplitJobEqualsSingleProcessTrainer(int stages, string taps)
+    [InlineData(1, "lean", "recompute")]
+    [InlineData(2, "lean", "recompute")]
+    [InlineData(3, "lean", "recompute")]
+    [InlineData(2, "full", "recompute")]
+    [InlineData(2, "lean", "fused")]
+    public async Task SplitJobEqualsSingleProcessTrainer(int stages, string taps, string attention)
     {
         var spec = Spec() with { Taps = taps };
+        spec = spec with { Config = spec.Config with { Precision = spec.Config.Precision with { Attention = attention } } };
         var (localLosses, localWeights) = LocalReference.Run(spec, cluster.Scratch($"local-{Guid.NewGuid():N}"));
-        string jobId = $"equivalence-{stages}-{taps}";
+        if (attention != "recompute")
+        {
+            // precision.attention reached both ends: the stages' forward and the side network ran the other kernel, so the
+            // run is bitwise the local run of that kernel (below) and not the default kernel's.
+            var (defaultLosses, _) = LocalReference.Run(Spec() with { Taps = taps }, cluster.Scratch($"local-{Guid.NewGuid():N}"));
+            Assert.NotEqual(defaultLosses, localLosses);
+        }
+        string jobId = $"equivalence-{stages}-{taps}-{attention}";
         var job = cluster.Grains.GetGrain<ITrainingJobGrain>(jobId);
         var started = await job.Start(spec with { Stages = stages });
         Assert.True(started.State == JobState.Running, started.Message);
@@ -77,7 +86,11 @@ internal static class LocalReference
         var reports = new List<StepReport>();
         _ = TrainLocalCommand.Run(new TrainLocalSettings
         {
-            Config = TrainingConfig.Defaults with { Pipeline = TrainingConfig.Defaults.Pipeline with { Taps = spec.Taps } },
+            Config = TrainingConfig.Defaults with
+            {
+                Pipeline = TrainingConfig.Defaults.Pipeline with { Taps = spec.Taps },
+                Precision = TrainingConfig.Defaults.Precision with { Attention = spec.Config.Precision.Attention },
+            },
             Model = spec.ModelDirectory, Data = spec.DataFile,
             Optimizer = new OptimizerConfig { LearningRate = spec.LearningRate, MaxGradNorm = spec.MaxGradNorm },
             Trainer = new TrainerConfig(spec.Epochs, spec.MaxSteps, spec.MicroBatchSize, spec.GradientAccumulation, 2, spec.Seed),

@@ -18,7 +18,7 @@ internal static class PipelineGrains
         long expectedCheckpointStep)
     {
         var spec = plan.Spec;
-        var stageSpec = new StageSpec(spec.ModelDirectory, 0, 0, spec.BackboneFormat, spec.DoubleQuant, spec.Dtype);
+        var stageSpec = new StageSpec(spec.ModelDirectory, 0, 0, spec.BackboneFormat, spec.DoubleQuant, spec.Dtype, spec.Config.Precision.Attention);
         await Task.WhenAll(plan.Stages.Select((s, i) => grains.GetGrain<IBackboneStageGrain>(plan.StageKeys[i])
             .EnsureLoaded(stageSpec with { First = s.First, End = s.End })));
         var side = grains.GetGrain<ISideTrainerGrain>(jobId);
