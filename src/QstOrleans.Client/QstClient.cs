@@ -113,7 +113,10 @@ public sealed partial class QstClient : IAsyncDisposable
     /// Pauses a running job: no micro-batch is fed after this returns. The micro-batches already in flight are still
     /// applied (up to the job's window, possibly completing a step); with <paramref name="awaitQuiescence"/> the call
     /// returns only once none is left, so the job's step and weights no longer move, with the state that ended the wait
-    /// (paused and quiescent; or finished, or resumed by someone else). Without it, returns null at once.
+    /// (paused and quiescent; or finished, or resumed by someone else), and only once the job's record holding those steps
+    /// is stored. A checkpoint upload that started before the pause still runs in the background and may commit after this
+    /// returns (<see cref="JobProgress.LastCheckpointStep"/> can still move; the step and weights do not). Without
+    /// <paramref name="awaitQuiescence"/>, returns null at once.
     /// Throws <see cref="JobNotFoundException"/> for an unknown id.
     /// </summary>
     public async Task<JobStateChanged?> PauseAsync(string jobId, bool awaitQuiescence = false, CancellationToken cancel = default)

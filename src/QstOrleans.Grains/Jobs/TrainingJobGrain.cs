@@ -151,9 +151,10 @@ public sealed partial class TrainingJobGrain(
         run.Feeder.Applied(sequence);
         Telemetry.QstMeters.MicroBatchApplied(JobId, step, stepLoss, stepCompleted, run.Plan.LrSchedule);
         if (stepCompleted) Record.Step = step;
-        _progress.Applied(Record, run, sequence, step, stepLoss, stepCompleted, metrics);   // loss history, epoch, step event; quiescence while paused
+        _progress.Applied(Record, run, sequence, step, stepLoss, stepCompleted, metrics);   // loss history, epoch, step event
         if (stepCompleted) { _recovery.StepCompleted(); if (step >= run.Plan.TotalSteps) Complete(step); }
-        // Pause() persisted the record before the micro-batches in flight drained: once they have, persist the steps they completed.
+        // Pause() persisted the record before the micro-batches in flight drained: once they have, persist the steps they
+        // completed, and then (Persist) publish the quiescence.
         return Record.State == JobState.Paused && run.Feeder.InFlight == 0 ? Persist() : Task.CompletedTask;
     }
 
@@ -245,6 +246,13 @@ public sealed partial class TrainingJobGrain(
 
     public async Task<IReadOnlyList<CheckpointInfo>> ListCheckpoints() => await CheckpointListing.List(await stores.ForJob(JobId));
 
-    /// <summary>Writes the changed loss chunks, then the record (errors are logged: the next write retries).</summary>
-    internal Task Persist() { _progress.Events.Observe(Record, Run?.Feeder.InFlight ?? 0); return _writer.WriteAsync(); }
+    /// <summary>Writes the changed loss chunks, then the record (errors are logged: the next write retries), and only then
+    /// publishes what changed to watchers. In that order because a client acts on what it is told: told that a paused job is
+    /// quiescent (<c>PauseAsync(awaitQuiescence)</c>), an operator stops the silo at once, and the steps the drained
+    /// micro-batches completed must be stored by then (session 10: published first, a restart found step 6 of 7 stored).</summary>
+    internal async Task Persist()
+    {
+        await _writer.WriteAsync();
+        _progress.Events.Observe(Record, Run?.Feeder.InFlight ?? 0);
+    }
 }

@@ -60,7 +60,13 @@ public sealed class AzureGrainStateTests(AzuriteTablesFixture azurite, ITestOutp
                 p => p.LastCheckpointStep >= 2, RunTimeout, abort: p => p.IsFinished ? $"it ended ({p.State}) first: {p.Message}" : null,
                 poll: TimeSpan.FromMilliseconds(20));
             await client.PauseAsync(jobId, awaitQuiescence: true);
+            // Quiescent means no micro-batch in flight; the checkpoint of the last even step (--checkpoint-every 2) may
+            // still be uploading in the background and commit a moment later. Wait for it, so the record compared after
+            // the restart is the one a finished upload leaves.
             before = await client.StatusAsync(jobId);
+            int lastDue = before.Step - before.Step % 2;
+            before = await Eventually.WaitUntil($"checkpoint {lastDue} of paused job {jobId}", () => Eventually.Retry(() => client.StatusAsync(jobId)),
+                p => p.LastCheckpointStep >= lastDue, RunTimeout, poll: TimeSpan.FromMilliseconds(20));
         }
         Assert.Equal(JobState.Paused, before.State);
         Assert.InRange(before.Step, 2, Steps - 1);

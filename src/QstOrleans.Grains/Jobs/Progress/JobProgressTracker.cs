@@ -28,7 +28,7 @@ internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated
 
     /// <summary>
     /// Micro-batch <paramref name="sequence"/> of <paramref name="run"/> was applied: a completed step goes into the loss
-    /// history and out as an event; while paused, the drain of the last micro-batches in flight is published too.
+    /// history and out as an event. (A paused job's quiescence is published by the grain once the record is stored.)
     /// </summary>
     public void Applied(JobRecord job, PipelineRun run, long sequence, int step, float loss, bool stepCompleted, StepMetrics? metrics = null)
     {
@@ -40,7 +40,6 @@ internal sealed class JobProgressTracker(LossHistory losses, JobRecord activated
             Events.StepCompleted(new JobStepCompleted(step, run.Plan.TotalSteps, Epoch, loss, run.Plan.LrSchedule.At(step - 1), _metrics.GradNorm(step),
                 metrics?.Evaluation?.ValidationLoss, TokensPerSecond(run), metrics?.Evaluation, metrics?.Skipped));
         }
-        if (job.State == JobState.Paused) Events.Observe(job, run.Feeder.InFlight);
     }
 
     /// <summary>The steps after <paramref name="afterStep"/> as events, from the loss and metrics histories (lr and epoch from the
