@@ -122,6 +122,7 @@ internal static class BenchRunOne
             TokensPerSecond = measured.Count * tokensPerStep / seconds,
             SecondsPerStep = seconds / measured.Count,
             StepTokensPerSecond = measured.Select(r => r.TokensPerSecond).ToList(),
+            Phases = StepPhases.Median(measured.Select(r => r.Phases)),
             MinorFaultsPerStep = faultsAfter - faultsBefore is { } faults && measured.Count > 0 ? (double)faults / measured.Count : null,
             AllocatorTuning = tuning.Describe(),
             FirstLoss = reports[0].Loss,

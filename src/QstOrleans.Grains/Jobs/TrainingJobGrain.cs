@@ -153,8 +153,7 @@ public sealed partial class TrainingJobGrain(
         if (stepCompleted) Record.Step = step;
         _progress.Applied(Record, run, sequence, step, stepLoss, stepCompleted, metrics);   // loss history, epoch, step event
         if (stepCompleted) { _recovery.StepCompleted(); if (step >= run.Plan.TotalSteps) Complete(step); }
-        // Pause() persisted the record before the micro-batches in flight drained: once they have, persist the steps they
-        // completed, and then (Persist) publish the quiescence.
+        // Paused and drained: persist the steps the micro-batches in flight completed, then (Persist) publish the quiescence.
         return Record.State == JobState.Paused && run.Feeder.InFlight == 0 ? Persist() : Task.CompletedTask;
     }
 
@@ -239,20 +238,12 @@ public sealed partial class TrainingJobGrain(
     }
 
     public Task Poke() => _recovery.RecoverIfOrphaned("job grain re-activated (silo start or keepalive)");
-
     public Task ReportFault(int attempt, string message) => _recovery.Reported(attempt, message);
-
     public Task ReceiveReminder(string reminderName, TickStatus status) => _recovery.ReminderTick(reminderName);
 
     public async Task<IReadOnlyList<CheckpointInfo>> ListCheckpoints() => await CheckpointListing.List(await stores.ForJob(JobId));
 
-    /// <summary>Writes the changed loss chunks, then the record (errors are logged: the next write retries), and only then
-    /// publishes what changed to watchers. In that order because a client acts on what it is told: told that a paused job is
-    /// quiescent (<c>PauseAsync(awaitQuiescence)</c>), an operator stops the silo at once, and the steps the drained
-    /// micro-batches completed must be stored by then (session 10: published first, a restart found step 6 of 7 stored).</summary>
-    internal async Task Persist()
-    {
-        await _writer.WriteAsync();
-        _progress.Events.Observe(Record, Run?.Feeder.InFlight ?? 0);
-    }
+    /// <summary>Writes loss chunks and record (errors logged; the next write retries), then publishes: a client told a paused
+    /// job is quiescent may stop the silo at once.</summary>
+    internal async Task Persist() { await _writer.WriteAsync(); _progress.Events.Observe(Record, Run?.Feeder.InFlight ?? 0); }
 }

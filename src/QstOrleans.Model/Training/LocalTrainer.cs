@@ -27,6 +27,8 @@ public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimize
         var sideStep = qst is null ? null : new SideMicroStep(qst.Side, qst.LmHead, step);
         var device = model.Device;
         var clock = Stopwatch.StartNew();
+        PhaseTotals Totals() => new(qst?.BackboneSeconds ?? 0, stepper.BackwardSeconds, stepper.ApplySeconds);
+        var phasesBefore = Totals();
         long tokens = 0;
         for (int epoch = 0; epoch < config.Epochs; epoch++)
         {
@@ -42,10 +44,13 @@ public sealed class LocalTrainer(ITrainableModel model, OptimizerConfig optimize
                 tokens += batch.TokenCount;
                 if (step.ApplyIfDue() is not { } applied) continue;
                 double seconds = clock.Elapsed.TotalSeconds;
+                var phasesAfter = Totals();
                 var report = new StepReport(applied.Step, epoch, applied.Loss, applied.LearningRate, applied.GradNorm,
-                    tokens / Math.Max(seconds, 1e-9), ProcessMemory.PeakResidentBytes(), Skipped: applied.Skipped);
+                    tokens / Math.Max(seconds, 1e-9), ProcessMemory.PeakResidentBytes(), Skipped: applied.Skipped,
+                    Phases: StepPhases.Between(phasesBefore, phasesAfter, seconds));
                 yield return afterStep is null ? report : afterStep(report);
                 clock.Restart();
+                phasesBefore = Totals();
                 tokens = 0;
                 if (config.MaxSteps > 0 && applied.Step >= config.MaxSteps) yield break;
             }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using QstOrleans.Model.SafeTensors;
 using TorchSharp;
@@ -42,6 +43,10 @@ public sealed class OptimizerStepper : IDisposable
     /// <summary>Micro-batches per optimizer step.</summary>
     public int Accumulation => _accumulation;
     public bool StepDue => _accumulated == _accumulation;
+    /// <summary>Wall seconds spent in backward (<see cref="Accumulate"/>) since this stepper was made (the trainer's phase split).</summary>
+    public double BackwardSeconds { get; private set; }
+    /// <summary>Wall seconds spent in <see cref="Apply"/> (clipping, AdamW, zeroing) since this stepper was made.</summary>
+    public double ApplySeconds { get; private set; }
 
     /// <summary>Backpropagates one micro-batch's loss (scaled by 1/accumulation); returns its unscaled value.</summary>
     public float Accumulate(Tensor loss)
@@ -50,7 +55,9 @@ public sealed class OptimizerStepper : IDisposable
         // The divisor is a Scalar owned for the call: a temporary one could be freed by its finalizer mid-call (see AdamW).
         using Scalar accumulation = _accumulation;
         using var scaled = loss.div(accumulation);
+        long started = Stopwatch.GetTimestamp();
         scaled.backward();
+        BackwardSeconds += Stopwatch.GetElapsedTime(started).TotalSeconds;
         _accumulated++;
         // fp64 losses come from the float64 gradient checks.
         return loss.dtype == ScalarType.Float64 ? (float)loss.item<double>() : loss.item<float>();
@@ -66,6 +73,13 @@ public sealed class OptimizerStepper : IDisposable
     /// <see cref="OptimizerConfig.SkipNonFinite"/> and a non-finite loss or norm, a skipped step (coefficient NaN, which tells
     /// lean-taps stages to skip it too; never a real coefficient: a non-finite norm otherwise stops the run first).</returns>
     public StepUpdate Apply(IReadOnlyDictionary<int, double>? remoteSquaredNorms = null, bool nonFiniteLoss = false)
+    {
+        long started = Stopwatch.GetTimestamp();
+        try { return ApplyTimed(remoteSquaredNorms, nonFiniteLoss); }
+        finally { ApplySeconds += Stopwatch.GetElapsedTime(started).TotalSeconds; }
+    }
+
+    StepUpdate ApplyTimed(IReadOnlyDictionary<int, double>? remoteSquaredNorms, bool nonFiniteLoss)
     {
         if (!StepDue) throw new InvalidOperationException($"only {_accumulated} of {_accumulation} micro-batches accumulated");
         double lr = _schedule.At(Step);

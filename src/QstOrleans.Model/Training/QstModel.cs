@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using QstOrleans.Model.Backbone;
 using QstOrleans.Model.Baselines;
 using QstOrleans.Model.Layers;
@@ -53,8 +54,13 @@ public sealed class QstModel(BackboneStage backbone, QstSideNetwork side, Frozen
     public StageOutput RunBackbone(Tensor inputIds, AttentionContext context)
     {
         using var noGrad = no_grad();
-        return Backbone.Forward(inputIds, context);
+        long started = Stopwatch.GetTimestamp();
+        try { return Backbone.Forward(inputIds, context); }
+        finally { BackboneSeconds += Stopwatch.GetElapsedTime(started).TotalSeconds; }
     }
+
+    /// <summary>Wall seconds spent in the frozen backbone's forward since this model was built (the trainer's phase split).</summary>
+    public double BackboneSeconds { get; private set; }
 
     public void Dispose()
     {

@@ -38,4 +38,4 @@ public sealed record TrainerConfig
 
 /// <summary>One optimizer step's report; <paramref name="Evaluation"/> is set on steps the evaluation hook measured.</summary>
 public sealed record StepReport(int Step, int Epoch, float Loss, double LearningRate, double GradNorm, double TokensPerSecond, long PeakMemoryBytes,
-    Evaluation.EvaluationReport? Evaluation = null, bool Skipped = false);
+    Evaluation.EvaluationReport? Evaluation = null, bool Skipped = false, Metrics.StepPhases? Phases = null);

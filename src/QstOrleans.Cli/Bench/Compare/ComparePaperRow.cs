@@ -52,6 +52,7 @@ public static class ComparePaperRow
                         .Append("` (paper: up to ").Append(Num(PaperSpeedRatio, 1)).Append("×; ").Append(speed >= PaperSpeedRatio ? "reached" : "not reached")
                         .Append(") and `").Append(paper.Label).Append("` at ").Append(Num(memory, 2)).Append("× QST's memory (paper: ")
                         .Append(Num(PaperMemoryRatio, 1)).Append("×; ").Append(memory >= PaperMemoryRatio ? "reached" : "not reached").Append("). ");
+                    if (MeasuredCeiling(qst, paper) is { } ceiling) sb.Append(ceiling);
                 }
                 if (Closest(qst, baselines) is { } closest)
                     sb.Append("Closest to the paper's memory figure: `").Append(closest.Row.Label).Append("` at ").Append(Num(closest.Ratio, 2)).Append("× QST's memory.");
@@ -59,6 +60,25 @@ public static class ComparePaperRow
             }
         }
         return sb.Append('\n').ToString();
+    }
+
+    /// <summary>
+    /// Where QST's step goes and the speed ratio it would reach if the frozen backbone's forward were all it did (the
+    /// measured ceiling: the baseline's step time ÷ QST's backbone time, both from this run), from the records' phase split
+    /// (<see cref="ComparedRun.Phases"/>); null when either record has none. The gap between the measured ratio and this
+    /// ceiling is the side network with the LM head and loss, its backward and the optimizer.
+    /// </summary>
+    public static string? MeasuredCeiling(ComparedRun qst, ComparedRun baseline)
+    {
+        if (qst.Phases is not { BackboneSeconds: > 0 } q || baseline.Phases is null || baseline.TokensPerSecond <= 0 || qst.TokensPerSecond <= 0) return null;
+        double tokens = (double)qst.Shape.Batch * qst.Shape.Sequence;
+        double qstStep = tokens / qst.TokensPerSecond, baselineStep = tokens / baseline.TokensPerSecond;
+        double ceiling = baselineStep / q.BackboneSeconds;
+        return $"Per step (medians): QST {Num(qstStep, 3)} s = frozen backbone {Num(q.BackboneSeconds, 3)} s + side network, LM head and loss " +
+               $"{Num(q.ForwardSeconds, 3)} s + backward {Num(q.BackwardSeconds, 3)} s + optimizer {Num(q.OptimizerSeconds, 3)} s; `{baseline.Label}` " +
+               $"{Num(baselineStep, 3)} s (forward {Num(baseline.Phases.ForwardSeconds, 3)} s, backward with recompute {Num(baseline.Phases.BackwardSeconds, 3)} s). " +
+               $"With nothing but its backbone forward QST would run at {Num(ceiling, 2)}× `{baseline.Label}`'s speed (the measured ceiling); " +
+               $"the {Num(100 * (1 - q.BackboneSeconds / qstStep), 0)} % of its step outside the backbone is what separates the two. ";
     }
 
     /// <summary>The baseline whose memory ÷ QST's is nearest the paper's 2.3× on a log scale (1.15× and 4.6× are equally far);

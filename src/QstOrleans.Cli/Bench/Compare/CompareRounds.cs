@@ -134,6 +134,7 @@ public static class CompareRounds
             PeakAboveLoad = Median(rounds.Select(r => (double)(r.PeakRssTraining - r.RssAfterLoad))),
             PeakAboveFloor = Median(rounds.Select(r => (double)r.PeakAboveFloor)),
             MinorFaultsPerStep = rounds.All(r => r.MinorFaultsPerStep is not null) ? Summary(rounds.Select(r => r.MinorFaultsPerStep!.Value)).Median : null,
+            Phases = rounds.All(r => r.Phases is not null) ? QstOrleans.Model.Metrics.StepPhases.Median(rounds.Select(r => r.Phases)) : null,
             TrainableParameters = first.TrainableParameters,
             WeightBytes = first.WeightBytes,
             FirstLoss = first.FirstLoss,

@@ -55,6 +55,10 @@ public sealed record MethodRun
     /// <summary>Minor page faults (<c>/proc/self/stat</c> minflt) per measured step, the whole process: pages first touched,
     /// e.g. step buffers glibc mmapped afresh. Null off Linux and in results written before it was measured.</summary>
     public double? MinorFaultsPerStep { get; init; }
+    /// <summary>Where a measured step's time went (<see cref="QstOrleans.Model.Metrics.StepPhases"/>: QST's frozen backbone,
+    /// the forward with loss, backward, optimizer), each phase's median over the measured steps. Null in results written
+    /// before session 10.</summary>
+    public QstOrleans.Model.Metrics.StepPhases? Phases { get; init; }
     /// <summary>What <c>runtime.allocator_tuning</c> did in the run's process (<c>NativeAllocatorTuning</c>): the mallopt options
     /// glibc accepted, "allocator tuning off", or why it was skipped. Empty in results written before it existed.</summary>
     public string AllocatorTuning { get; init; } = "";

@@ -35,6 +35,9 @@ public sealed record ComparedRun
     /// <summary>Median over rounds of the minor page faults per measured step (<see cref="MethodRun.MinorFaultsPerStep"/>);
     /// null when a round did not measure them (off Linux, or records written before the field existed).</summary>
     public double? MinorFaultsPerStep { get; init; }
+    /// <summary>Median over rounds of each phase of a step (<see cref="MethodRun.Phases"/>); null when a round did not
+    /// measure them (records written before session 10).</summary>
+    public QstOrleans.Model.Metrics.StepPhases? Phases { get; init; }
     public long TrainableParameters { get; init; }
     public long WeightBytes { get; init; }
     /// <summary>First round's loss at its first and last step (a sanity check that it trained).</summary>
