@@ -1,6 +1,7 @@
 using QstOrleans.Model.Attention;
 using QstOrleans.Model.Layers;
 using System.Text.Json;
+using QstOrleans.Configuration;
 using QstOrleans.Cli.Bench.Compare;
 using QstOrleans.Cli.Bench.Reports;
 using QstOrleans.Model.Config;
@@ -48,7 +49,7 @@ public sealed class CompareOrderAndScoresTests
     }
 
     [Fact]
-    public void TheRecordCarriesBf16ScoresTheRatiosStayAgainstFp32QstAndTheModelUsesIt()
+    public void TheRecordCarriesBf16ScoresTheRatiosAreAgainstTheDefaultsQstAndTheModelUsesIt()
     {
         var round = new MethodRun { Method = "qst", Shape = Shape, Steps = 2, StepTokensPerSecond = [10, 20], TokensPerSecond = 15, PeakRssTraining = 9, RssAfterLoad = 4 };
         var r = CompareRounds.Summarize(new CompareConfig("qst", false, 0, SideScoresBf16: true), [round], [1], "cmd", DateTimeOffset.UnixEpoch, "");
@@ -61,17 +62,24 @@ public sealed class CompareOrderAndScoresTests
         Assert.DoesNotContain("sideScoresBf16", old);
         Assert.False(BenchJson.Deserialize<BenchResults>(old).Comparisons[0].SideScoresBf16);
 
-        // Ratios: listed first, the bf16 row must still not become the reference (speed 300 vs QST's 200: 0.67×).
+        // Ratios are against the QST the training default runs (qst.side_scores_bf16 = true since session 8, the 300 tok/s row),
+        // wherever it is listed: the fp32-scores row runs at 300 ÷ 200 = 1.50× less, qlora+gc at 3.00× less.
         var rows = new[]
         {
             // bf16 scores act on the eager kernel only (the fused one keeps no scores): eager rows, as measured before session 9.
-            CompareSideHeadsTests.Rec("qst", false, 0, 300, 350) with { SideScoresBf16 = true, Attention = "eager" },
             CompareSideHeadsTests.Rec("qst", false, 0, 200, 400) with { Attention = "eager" },
+            CompareSideHeadsTests.Rec("qst", false, 0, 300, 350) with { SideScoresBf16 = true, Attention = "eager" },
             CompareSideHeadsTests.Rec("qlora", true, 0, 100, 600) with { Attention = "eager" },
         };
+        Assert.True(TrainingConfig.Defaults.Qst.SideScoresBf16);
         string md = CompareMarkdown.Section(rows);
-        Assert.Contains("| qst:bf16-scores:eager | 0.67× |", md);
-        Assert.Contains("| qlora+gc:eager | 2.00× |", md);
+        Assert.Contains("| qst:eager | 1.50× |", md);
+        Assert.Contains("| qlora+gc:eager | 3.00× |", md);
+        string ratioTable = md.Split("Against QST")[1].Split("\n\n")[1];
+        Assert.Contains("| qst:eager | 1.50× |", ratioTable);
+        Assert.DoesNotContain("| qst:bf16-scores:eager | ", ratioTable);                     // the reference lists no ratio to itself
+        // Without a row of the default's dtype, the other is the reference: qlora+gc at 200 ÷ 100 = 2.00×.
+        Assert.Contains("| qlora+gc:eager | 2.00× |", CompareMarkdown.Section([rows[0], rows[2]]));
         // The memory-model row of each QST variant is the model with that variant's scores; bf16 scores model smaller.
         var preset = ModelPresets.Get("llama-134m");
         double fp32 = MemoryModel.Estimate(preset, BenchMethod.Qst, 4, 128, new QstConfig { SideScoresBf16 = false }, engine: EngineLevers.Current(false) with { Attention = AttentionKernel.Eager }).Total;

@@ -2,6 +2,7 @@ using QstOrleans.Model.Attention;
 using QstOrleans.Model.Layers;
 using System.Text;
 using QstOrleans.Cli.Bench.Reports;
+using QstOrleans.Configuration;
 using QstOrleans.Model.Config;
 using QstOrleans.Model.Qst;
 using static QstOrleans.Cli.Bench.Reports.MarkdownTable;
@@ -33,10 +34,12 @@ public static class CompareMarkdown
                     $"{Num(x.FirstLoss, 3)} → {Num(x.LastLoss, 3)}"]),
                 [false, true, true, true, true, true, true, true, true, true, false]));
             sb.Append('\n');
-            // The reference QST (the backbone's head count, fp32 scores; the engine's recompute kernel when measured, then
-            // fused, then the eager one of older records) is what every other row is compared with.
-            var qst = rows.Where(r => r.Method == "qst" && r.SideHeads == 0 && !r.SideScoresBf16)
-                .OrderBy(r => Array.IndexOf(AttentionKernels.Names, r.Attention)).FirstOrDefault();
+            // The reference QST is what every other row is compared with: the backbone's head count; the training default's
+            // side-score dtype (qst.side_scores_bf16, bf16 since session 8) when measured, else the other; the engine's
+            // recompute kernel when measured, then fused, then the eager one of older records.
+            var qst = rows.Where(r => r.Method == "qst" && r.SideHeads == 0)
+                .OrderBy(r => r.SideScoresBf16 == TrainingConfig.Defaults.Qst.SideScoresBf16 ? 0 : 1)
+                .ThenBy(r => Array.IndexOf(AttentionKernels.Names, r.Attention)).FirstOrDefault();
             if (qst is null) continue;
             var config = Preset(first.Shape);
             sb.Append("Against QST (speed: QST's median ÷ the configuration's; memory: the configuration's ÷ QST's; FLOP ceiling: the configuration's ");
