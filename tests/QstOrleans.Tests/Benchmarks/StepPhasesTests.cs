@@ -72,6 +72,10 @@ public sealed class StepPhasesTests
         Assert.Contains("`qlora+gc` 5.120 s (forward 1.500 s, backward with recompute 3.500 s)", paragraph);
         Assert.Contains("at 5.12× `qlora+gc`'s speed (the measured ceiling)", paragraph);
         Assert.Contains("the 41 % of its step outside the backbone", paragraph);                     // 1 − 1.000 / 1.707
+        // With each record's fastest step: 330 ÷ 120 = 2.75× beside the medians' 3.00×.
+        string withMax = ComparePaperRow.Paragraph([qst with { TokensPerSecondMax = 330 }, paper with { TokensPerSecondMax = 120 }]);
+        Assert.Contains("the fastest steps are the least disturbed): 2.75×.", withMax);
+        Assert.DoesNotContain("Fastest step against fastest step", paragraph);                       // no maxima recorded
         // Records without a phase split (before session 10) say nothing about it.
         Assert.DoesNotContain("measured ceiling", ComparePaperRow.Paragraph([qst with { Phases = null }, paper]));
     }

@@ -52,6 +52,9 @@ public static class ComparePaperRow
                         .Append("` (paper: up to ").Append(Num(PaperSpeedRatio, 1)).Append("×; ").Append(speed >= PaperSpeedRatio ? "reached" : "not reached")
                         .Append(") and `").Append(paper.Label).Append("` at ").Append(Num(memory, 2)).Append("× QST's memory (paper: ")
                         .Append(Num(PaperMemoryRatio, 1)).Append("×; ").Append(memory >= PaperMemoryRatio ? "reached" : "not reached").Append("). ");
+                    if (qst.TokensPerSecondMax > 0 && paper.TokensPerSecondMax > 0)
+                        sb.Append("Fastest step against fastest step (a slowed process only ever loses speed, so the fastest steps are the ")
+                            .Append("least disturbed): ").Append(Num(BenchRatios.Ratio(qst.TokensPerSecondMax, paper.TokensPerSecondMax), 2)).Append("×. ");
                     if (MeasuredCeiling(qst, paper) is { } ceiling) sb.Append(ceiling);
                 }
                 if (Closest(qst, baselines) is { } closest)
